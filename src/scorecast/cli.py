@@ -1,0 +1,52 @@
+"""The ``scorecast`` command: one Typer app; each verb lives in ``scorecast.commands.<verb>``.
+
+Command modules keep heavy imports (torch, lightning, transformers) inside their functions so that
+``scorecast --help`` and light verbs start fast.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import sys
+
+os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+import typer  # noqa: E402
+
+from scorecast.errors import ScorecastError  # noqa: E402
+
+app = typer.Typer(
+    name="scorecast",
+    help="Learn to predict the scores people give (MOS, alignment, grammar, text judgements).",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+
+# Each module defines register(app). Order is the order in --help.
+COMMAND_MODULES = ["demo", "embed", "cache", "train", "predict", "evaluate", "report", "serve", "bench"]
+
+for _name in COMMAND_MODULES:
+    try:
+        _module = importlib.import_module(f"scorecast.commands.{_name}")
+    except ModuleNotFoundError as _exc:  # a verb not built yet; never hides an import error inside it
+        if _exc.name != f"scorecast.commands.{_name}":
+            raise
+        continue
+    _module.register(app)
+
+
+def main() -> None:
+    try:
+        app()
+    except ScorecastError as exc:
+        from rich.console import Console
+
+        Console(stderr=True).print(f"[bold red]error:[/] {exc}", highlight=False, markup=True)
+        sys.exit(2)
+
+
+if __name__ == "__main__":
+    main()

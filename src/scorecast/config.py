@@ -1,0 +1,305 @@
+"""The recipe schema: typed, strict (an unknown key is an error), the single source of truth.
+
+A recipe YAML loads into :class:`Recipe`; ``${VAR}`` in strings is filled from ``--var VAR=value``
+or the environment; CLI flags override fields by dotted path (``training.max_epochs=5``); every run
+saves its resolved recipe beside its outputs.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from scorecast.errors import ConfigError
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class TargetSpec(Strict):
+    """One predicted score: its name, its range, and the bin step for class/ordinal heads."""
+
+    name: str = "score"
+    low: float = 1.0
+    high: float = 5.0
+    step: float = 1.0
+
+    @model_validator(mode="after")
+    def _check(self) -> TargetSpec:
+        if not self.high > self.low:
+            raise ValueError(f"target '{self.name}': expected high > low, got low={self.low}, high={self.high}")
+        if self.step <= 0:
+            raise ValueError(f"target '{self.name}': expected step > 0, got {self.step}")
+        return self
+
+    @property
+    def num_bins(self) -> int:
+        """Number of score levels low, low+step, ..., high."""
+        return int(round((self.high - self.low) / self.step)) + 1
+
+    def bin_centers(self):
+        import numpy as np
+
+        return self.low + self.step * np.arange(self.num_bins)
+
+
+class DataConfig(Strict):
+    reader: str = "table"
+    path: str | None = None
+    options: dict[str, Any] = Field(default_factory=dict)
+    on_error: Literal["raise", "skip"] = "raise"
+
+
+class EncoderSpec(Strict):
+    """One encoder applied to one input of each item.
+
+    ``input`` is ``audio``, ``text.<field>`` or ``vector.<field>``; ``alias`` names the feature
+    (defaults to ``<name>:<input>``); ``sequence`` also keeps the frame/token sequence.
+    """
+
+    name: str
+    input: str = "audio"
+    alias: str | None = None
+    params: dict[str, Any] = Field(default_factory=dict)
+    sequence: bool = False
+
+    @model_validator(mode="after")
+    def _check_input(self) -> EncoderSpec:
+        if not (self.input == "audio" or re.fullmatch(r"(text|vector)\.[\w\-]+", self.input)):
+            raise ValueError(f"encoder input: expected 'audio', 'text.<field>' or 'vector.<field>', got '{self.input}'")
+        return self
+
+    @property
+    def feature_name(self) -> str:
+        return self.alias or f"{self.name}:{self.input}"
+
+
+class Component(Strict):
+    """A registered component built by name with parameters."""
+
+    name: str
+    params: dict[str, Any] = Field(default_factory=dict)
+
+
+class LossTerm(Component):
+    weight: float = 1.0
+
+
+class ModelConfig(Strict):
+    fusion: Component = Field(default_factory=lambda: Component(name="concat"))
+    head: Component = Field(default_factory=lambda: Component(name="regression"))
+
+
+class EarlyStopping(Strict):
+    monitor: str = "val_lcc"  # val_srcc | val_lcc | val_rmse | val_sys_srcc ... ; rmse/mse/mae minimised
+    patience: int = 10
+
+
+class SWAConfig(Strict):
+    enabled: bool = False
+    lr: float | None = None
+    start_epoch: float = 0.75
+
+
+class SampleWeights(Strict):
+    kind: Literal["none", "sqrt-inverse", "inverse"] = "none"
+    bins: int | None = None  # default: the target's levels
+    min: float = 0.1
+    max: float = 10.0
+
+
+class Negatives(Strict):
+    """Synthetic negatives: items with one input swapped for another item's, scored ``score``."""
+
+    ratio: float = 0.0
+    score: float | None = None  # default: the target's low end
+    swap: str | None = None  # feature name to swap (default: the last encoder's feature)
+
+
+class Augment(Strict):
+    copies: int = 0  # augmented copies of each training clip, re-encoded through the cache
+    noise_snr_db: tuple[float, float] | None = None
+    gain_db: tuple[float, float] | None = None
+    shift_s: float | None = None
+    speed: tuple[float, float] | None = None
+
+
+class TrainingConfig(Strict):
+    max_epochs: int = 50
+    batch_size: int = 32
+    lr: float = 1e-3
+    weight_decay: float = 1e-2
+    scheduler: Literal["none", "onecycle", "cosine", "plateau"] = "cosine"
+    early_stopping: EarlyStopping | None = Field(default_factory=EarlyStopping)
+    val_fraction: float = 0.1  # held out of the training fold for early stopping
+    accumulate_grad_batches: int = 1
+    gradient_clip_val: float | None = 1.0
+    precision: str | None = None  # default: 16-mixed on GPU, 32 on CPU
+    swa: SWAConfig = Field(default_factory=SWAConfig)
+    seed: int = 0
+    deterministic: bool = True
+    accelerator: str = "cpu"
+    devices: int | str = 1
+    strategy: str = "auto"
+    num_nodes: int = 1
+    sample_weights: SampleWeights = Field(default_factory=SampleWeights)
+    negatives: Negatives = Field(default_factory=Negatives)
+    mixup_alpha: float = 0.0
+    augment: Augment = Field(default_factory=Augment)
+    standardize_features: bool = True
+    loggers: list[Literal["csv", "tensorboard", "mlflow"]] = Field(default_factory=lambda: ["csv"])
+    progress: bool = False
+
+
+class CVConfig(Strict):
+    folds: int = 5
+    kind: Literal["kfold", "stratified", "group", "stratified-group"] = "kfold"
+    group_by: str | None = None  # 'group' (the item's group) or a meta field
+    repeats: int = 1
+    seeds: list[int] = Field(default_factory=lambda: [0])
+    ensemble: Literal["weighted", "mean", "stack"] = "weighted"
+    weight_metric: str = "lcc"
+    stratify_bins: int = 5
+
+
+class EvaluateConfig(Strict):
+    metrics: list[str] = Field(default_factory=lambda: ["mse", "rmse", "mae", "lcc", "srcc", "ktau"])
+    system_level: bool = False
+    bootstrap: int = 1000
+    per_bin: bool = True
+
+
+class OutputConfig(Strict):
+    submission: str | None = None  # a submission writer: xacle | audiomos | shl | da5401
+    round_scores: bool = False
+
+
+class Recipe(Strict):
+    name: str = "recipe"
+    description: str = ""
+    data: DataConfig = Field(default_factory=DataConfig)
+    test_data: DataConfig | None = None
+    targets: list[TargetSpec] = Field(default_factory=lambda: [TargetSpec()])
+    encoders: list[EncoderSpec] = Field(default_factory=list)
+    model: ModelConfig = Field(default_factory=ModelConfig)
+    losses: list[LossTerm] = Field(default_factory=lambda: [LossTerm(name="mse")])
+    training: TrainingConfig = Field(default_factory=TrainingConfig)
+    cv: CVConfig = Field(default_factory=CVConfig)
+    evaluate: EvaluateConfig = Field(default_factory=EvaluateConfig)
+    output: OutputConfig = Field(default_factory=OutputConfig)
+    cache_dir: str | None = None
+    variants: dict[str, dict[str, Any]] = Field(default_factory=dict)  # name -> overrides (dotted keys)
+
+    @property
+    def target_names(self) -> list[str]:
+        return [t.name for t in self.targets]
+
+
+_VAR = re.compile(r"\$\{(\w+)(?::-([^}]*))?\}")
+
+
+def expand_vars(value: Any, variables: dict[str, str], where: str = "") -> Any:
+    """Replace ``${NAME}`` / ``${NAME:-default}`` in every string, from ``variables`` then the environment."""
+    if isinstance(value, str):
+
+        def sub(m: re.Match[str]) -> str:
+            name, default = m.group(1), m.group(2)
+            if name in variables:
+                return variables[name]
+            if name in os.environ:
+                return os.environ[name]
+            if default is not None:
+                return default
+            raise ConfigError(
+                f"{where or 'recipe'}: variable ${{{name}}} is not set; pass --var {name}=... or set it in the environment"
+            )
+
+        return _VAR.sub(sub, value)
+    if isinstance(value, dict):
+        return {k: expand_vars(v, variables, f"{where}.{k}" if where else str(k)) for k, v in value.items()}
+    if isinstance(value, list):
+        return [expand_vars(v, variables, f"{where}[{i}]") for i, v in enumerate(value)]
+    return value
+
+
+def apply_overrides(raw: dict[str, Any], overrides: list[str] | dict[str, Any]) -> dict[str, Any]:
+    """Set dotted keys (``training.max_epochs=5``; values parsed as YAML) on a raw recipe dict."""
+    pairs = overrides.items() if isinstance(overrides, dict) else [_split_override(o) for o in overrides]
+    for key, value in pairs:
+        node = raw
+        parts = key.split(".")
+        for part in parts[:-1]:
+            if isinstance(node, list):
+                node = node[int(part)]
+                continue
+            node = node.setdefault(part, {})
+            if not isinstance(node, (dict, list)):
+                raise ConfigError(f"override '{key}': '{part}' is a value, not a section")
+        last = parts[-1]
+        if isinstance(node, list):
+            node[int(last)] = value
+        else:
+            node[last] = value
+    return raw
+
+
+def _split_override(text: str) -> tuple[str, Any]:
+    if "=" not in text:
+        raise ConfigError(f"override: expected KEY=VALUE (e.g. training.max_epochs=5), got '{text}'")
+    key, value = text.split("=", 1)
+    return key.strip(), yaml.safe_load(value)
+
+
+def load_recipe(
+    source: str | Path | dict[str, Any],
+    variables: dict[str, str] | None = None,
+    overrides: list[str] | dict[str, Any] | None = None,
+    variant: str | None = None,
+) -> Recipe:
+    """Load and validate a recipe from a YAML file or a dict; unknown keys are errors."""
+    where = str(source) if not isinstance(source, dict) else "recipe"
+    if isinstance(source, dict):
+        raw = dict(source)
+    else:
+        path = Path(source)
+        if not path.is_file():
+            raise ConfigError(f"recipe file not found: expected a YAML file at {path}")
+        try:
+            raw = yaml.safe_load(path.read_text()) or {}
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
+        if not isinstance(raw, dict):
+            raise ConfigError(f"{path}: expected a mapping at the top level, got {type(raw).__name__}")
+    raw = expand_vars(raw, variables or {}, "")
+    if variant is not None:
+        variants = raw.get("variants") or {}
+        if variant not in variants:
+            raise ConfigError(f"{where}: unknown variant '{variant}'; expected one of: {', '.join(variants) or '(none)'}")
+        raw = apply_overrides(raw, dict(variants[variant]))
+        raw["name"] = f"{raw.get('name', 'recipe')}-{variant}"
+    if overrides:
+        raw = apply_overrides(raw, overrides)
+    try:
+        return Recipe.model_validate(raw)
+    except ValidationError as exc:
+        raise ConfigError(f"{where}: invalid recipe:\n{_format_validation(exc)}") from exc
+
+
+def _format_validation(exc: ValidationError) -> str:
+    lines = []
+    for err in exc.errors():
+        loc = ".".join(str(p) for p in err["loc"])
+        got = err.get("input")
+        got_text = f" (got {got!r})" if not isinstance(got, dict) else ""
+        lines.append(f"  {loc}: {err['msg']}{got_text}")
+    return "\n".join(lines)
+
+
+def save_recipe(recipe: Recipe, path: str | Path) -> None:
+    Path(path).write_text(yaml.safe_dump(recipe.model_dump(mode="json"), sort_keys=False))

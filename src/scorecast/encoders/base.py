@@ -1,0 +1,49 @@
+"""The encoder family: frozen models that turn one input of an item into vectors."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from typing import Any, ClassVar, Literal
+
+import numpy as np
+
+from scorecast.registry import Registry
+
+
+@dataclass
+class Encoded:
+    """One item's encoding: a pooled vector (D,) and, where the model has one, a sequence (T, D)."""
+
+    pooled: np.ndarray
+    sequence: np.ndarray | None = None
+
+
+class Encoder:
+    """Base class. Subclasses set ``modality`` and implement ``identity`` and ``encode_batch``.
+
+    Audio encoders receive mono float32 waveforms at ``self.sample_rate``; text encoders receive
+    strings; vector encoders receive 1-D arrays (or lookup keys). The same input must give the same
+    output whatever batch it is in.
+    """
+
+    modality: ClassVar[Literal["audio", "text", "vector"]] = "audio"
+    sample_rate: int = 16000
+    registry_name: ClassVar[str] = ""
+
+    def identity(self) -> dict[str, Any]:
+        """A stable JSON-able description: name, model path/package version, revision, layer, pooling,
+        sample rate, window settings. Goes into cache keys and saved scorers."""
+        raise NotImplementedError
+
+    def encode_batch(self, inputs: list[Any]) -> list[Encoded]:
+        raise NotImplementedError
+
+    @property
+    def identity_hash(self) -> str:
+        blob = json.dumps(self.identity(), sort_keys=True, default=str).encode()
+        return hashlib.sha256(blob).hexdigest()[:16]
+
+
+ENCODERS: Registry[type[Encoder]] = Registry("encoder")
