@@ -1,0 +1,21 @@
+"""Encoders: frozen models that turn one input of an item into vectors (or, for ``asr``, text).
+
+Importing this package registers every encoder family in ``ENCODERS``; each module keeps its heavy
+imports (torch, transformers, sentence-transformers, opensmile, essentia, onnxruntime) inside
+methods, so this import stays light.
+"""
+
+from scorecast.encoders import (  # noqa: F401  (imported for registration)
+    asr,
+    distillmos_encoder,
+    dnsmos,
+    hf_audio,
+    hf_text,
+    lookup,
+    music,
+    opensmile_features,
+    sentence,
+)
+from scorecast.encoders.base import ENCODERS, Encoded, Encoder
+
+__all__ = ["ENCODERS", "Encoded", "Encoder"]

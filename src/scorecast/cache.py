@@ -1,0 +1,495 @@
+"""The content-addressed embedding cache: every (input, encoder) pair is encoded once.
+
+Layout under the cache root (``$SCORECAST_CACHE`` or ``~/.cache/scorecast`` by default)::
+
+    <identity_hash>/identity.json        the encoder's identity dict (what the hash stands for)
+    <identity_hash>/last_used            touched on every run that uses the identity (for prune)
+    <identity_hash>/<key[:2]>/<key>.emb  one entry: pooled (D,) and optional sequence (T, D)
+    <identity_hash>/pack.json            optional: a packed (N, D) matrix of pooled vectors, read by
+    <identity_hash>/pack-<id>.npy/.keys.npy/.crc.npy      memory map for fast bulk reads
+
+A key is ``sha256(content hash + identity hash)``, so the same file in two data sets is encoded once.
+Entries are written to a temporary file in the same folder and moved into place with
+``os.replace``: a crash never leaves a partial entry under its final name, and several processes may
+write at once (two writers of one key write the same bytes). Each entry holds its lengths and CRC32
+checksums; a truncated or corrupted entry is detected on read, warned about, deleted and reported as
+a miss, so it gets recomputed; it is never returned as data.
+
+Entry format (little-endian): magic ``SCEMB\\x01\\n\\0`` (8 bytes), header length u32, pooled bytes
+u64, sequence bytes u64, CRC32 of header+pooled u32, CRC32 of sequence u32; then the header (JSON:
+key, dtype, shapes), the pooled vector and the sequence.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import shutil
+import struct
+import tempfile
+import time
+import uuid
+import warnings
+import zlib
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from scorecast.encoders.base import Encoded
+from scorecast.errors import CacheError
+
+MAGIC = b"SCEMB\x01\n\x00"
+_PREFIX = struct.Struct("<8sIQQII")
+_IDENTITY_DIR = re.compile(r"^[0-9a-f]{16}$")
+_KEY = re.compile(r"^[0-9a-f]{64}$")
+_STALE_TMP_S = 3600.0
+_DTYPES = ("float32", "float16")
+
+
+class CacheCorruptionWarning(UserWarning):
+    """A cache entry or pack failed its checks; it was removed and will be recomputed."""
+
+
+def default_cache_dir() -> Path:
+    """``$SCORECAST_CACHE`` or ``~/.cache/scorecast``."""
+    env = os.environ.get("SCORECAST_CACHE")
+    return Path(env).expanduser() if env else Path.home() / ".cache" / "scorecast"
+
+
+def hash_identity(identity: dict[str, Any]) -> str:
+    """The 16-hex identity hash of an encoder identity dict (the same as ``Encoder.identity_hash``)."""
+    blob = json.dumps(identity, sort_keys=True, default=str).encode()
+    return hashlib.sha256(blob).hexdigest()[:16]
+
+
+def make_key(content_hash: str, identity_hash: str) -> str:
+    """The cache key of one input (its content hash) under one encoder identity."""
+    return hashlib.sha256(f"{content_hash}:{identity_hash}".encode()).hexdigest()
+
+
+def text_hash(text: str) -> str:
+    """Content hash of a text input (its UTF-8 bytes)."""
+    return hashlib.sha256(b"text\0" + text.encode("utf-8")).hexdigest()
+
+
+def vector_hash(vector: np.ndarray) -> str:
+    """Content hash of a vector input (its float32 values)."""
+    arr = np.ascontiguousarray(np.asarray(vector, dtype=np.float32))
+    return hashlib.sha256(b"vector\0" + str(arr.shape).encode() + b"\0" + arr.tobytes()).hexdigest()
+
+
+@dataclass
+class IdentityInfo:
+    """What the cache holds for one encoder identity."""
+
+    identity_hash: str
+    identity: dict[str, Any] | None
+    encoder: str | None
+    entries: int
+    bytes: int
+    packed_rows: int
+    last_used: float | None
+    tmp_files: int = 0
+
+
+@dataclass
+class VerifyReport:
+    checked: int = 0
+    corrupt: list[str] = field(default_factory=list)
+    bad_packs: list[str] = field(default_factory=list)
+    removed_tmp: int = 0
+
+
+class _Corrupt(Exception):
+    pass
+
+
+class EmbeddingCache:
+    """Content-addressed store of encoder outputs (see the module docstring for the layout).
+
+    ``dtype="float16"`` halves the storage; reads always return float32. A float32 cache treats a
+    float16 entry as a miss (it is recomputed at full precision and overwritten).
+    """
+
+    def __init__(self, root: str | os.PathLike | None = None, dtype: str = "float32", fsync: bool = False) -> None:
+        if dtype not in _DTYPES:
+            raise CacheError(f"cache dtype: expected one of {', '.join(_DTYPES)}, got {dtype!r}")
+        self.root = Path(root).expanduser() if root is not None else default_cache_dir()
+        self.dtype = dtype
+        self.fsync = fsync
+        self._packs: dict[str, tuple[float, dict[str, int], np.ndarray, np.ndarray] | None] = {}
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise CacheError(f"cannot create the cache folder {self.root}: {exc}") from exc
+
+    def __repr__(self) -> str:
+        return f"EmbeddingCache({str(self.root)!r}, dtype={self.dtype!r})"
+
+    # ---------------------------------------------------------------- identities
+
+    def register(self, identity: dict[str, Any], encoder: str | None = None) -> str:
+        """Record an encoder identity (once) and mark it used now; returns its hash."""
+        ih = hash_identity(identity)
+        folder = self.root / ih
+        folder.mkdir(parents=True, exist_ok=True)
+        meta = folder / "identity.json"
+        if not meta.exists():
+            blob = json.dumps({"identity": identity, "encoder": encoder, "created": time.time()}, indent=2, default=str)
+            self._atomic_write(meta, blob.encode())
+        (folder / "last_used").touch()
+        return ih
+
+    def identities(self) -> list[str]:
+        if not self.root.is_dir():
+            return []
+        return sorted(p.name for p in self.root.iterdir() if p.is_dir() and _IDENTITY_DIR.match(p.name))
+
+    def identity_of(self, identity_hash: str) -> dict[str, Any] | None:
+        """The recorded ``{"identity", "encoder", "created"}`` record of a hash, or None."""
+        meta = self.root / identity_hash / "identity.json"
+        try:
+            return json.loads(meta.read_text())
+        except (OSError, json.JSONDecodeError):
+            return None
+
+    # ---------------------------------------------------------------- entries
+
+    def entry_path(self, identity_hash: str, key: str) -> Path:
+        return self.root / identity_hash / key[:2] / f"{key}.emb"
+
+    def contains(self, identity_hash: str, key: str) -> bool:
+        """Whether an entry file exists (not checked; :meth:`get` checks)."""
+        return self.entry_path(identity_hash, key).is_file()
+
+    def put(self, identity_hash: str, key: str, encoded: Encoded) -> None:
+        """Write one entry atomically, in the cache's dtype."""
+        if not _KEY.match(key):
+            raise CacheError(f"cache key: expected 64 hex characters, got {key!r}")
+        pooled = np.ascontiguousarray(np.asarray(encoded.pooled), dtype=self.dtype)
+        if pooled.ndim != 1:
+            raise CacheError(f"cache entry {key}: expected a pooled vector of shape (D,), got {pooled.shape}")
+        seq = None
+        if encoded.sequence is not None:
+            seq = np.ascontiguousarray(np.asarray(encoded.sequence), dtype=self.dtype)
+            if seq.ndim != 2:
+                raise CacheError(f"cache entry {key}: expected a sequence of shape (T, D), got {seq.shape}")
+        header = json.dumps(
+            {"key": key, "dtype": self.dtype, "pooled": list(pooled.shape), "sequence": list(seq.shape) if seq is not None else None}
+        ).encode()
+        pooled_b = pooled.tobytes()
+        seq_b = seq.tobytes() if seq is not None else b""
+        prefix = _PREFIX.pack(MAGIC, len(header), len(pooled_b), len(seq_b), zlib.crc32(pooled_b, zlib.crc32(header)), zlib.crc32(seq_b))
+        self._atomic_write(self.entry_path(identity_hash, key), prefix + header + pooled_b + seq_b)
+
+    def get(self, identity_hash: str, key: str, sequence: bool = True) -> Encoded | None:
+        """One entry as float32, or None when absent, stored at lower precision than asked, or corrupt
+        (a corrupt entry is deleted with a :class:`CacheCorruptionWarning`)."""
+        path = self.entry_path(identity_hash, key)
+        try:
+            dtype, pooled, seq = self._read_entry(path, key, sequence)
+        except FileNotFoundError:
+            return None
+        except _Corrupt as exc:
+            self._discard(path, str(exc))
+            return None
+        if not self._acceptable(dtype):
+            return None
+        return Encoded(pooled.astype(np.float32), seq.astype(np.float32) if seq is not None else None)
+
+    def get_many(self, identity_hash: str, keys: Iterable[str], sequence: bool = False) -> dict[str, Encoded]:
+        """The entries present among ``keys`` (pooled from the pack where possible, by memory map)."""
+        keys = list(dict.fromkeys(keys))
+        found: dict[str, Encoded] = {}
+        pack = None if sequence else self._open_pack(identity_hash)
+        if pack is not None:
+            index, matrix, crcs = pack
+            rows = [(k, index[k]) for k in keys if k in index]
+            if rows:
+                order = np.array([r for _, r in rows])
+                block = np.asarray(matrix[order])
+                for (k, r), vec in zip(rows, block):
+                    if zlib.crc32(vec.tobytes()) != int(crcs[r]):
+                        self._drop_pack(identity_hash, f"row {r} (key {k}) fails its checksum")
+                        found.clear()
+                        break
+                    found[k] = Encoded(vec.astype(np.float32))
+        for k in keys:
+            if k not in found:
+                enc = self.get(identity_hash, k, sequence=sequence)
+                if enc is not None:
+                    found[k] = enc
+        return found
+
+    def iter_keys(self, identity_hash: str) -> Iterator[str]:
+        folder = self.root / identity_hash
+        if not folder.is_dir():
+            return
+        for shard in sorted(os.scandir(folder), key=lambda e: e.name):
+            if shard.is_dir() and len(shard.name) == 2:
+                for entry in os.scandir(shard.path):
+                    if entry.name.endswith(".emb") and not entry.name.startswith("."):
+                        yield entry.name[:-4]
+
+    # ---------------------------------------------------------------- packing
+
+    def pack(self, identity_hash: str) -> int:
+        """Write the pooled vectors of every entry of an identity into one memory-mappable matrix
+        (rows already packed are reused). Returns the number of rows; 0 when there are no entries."""
+        old = self._open_pack(identity_hash)
+        rows: dict[str, np.ndarray] = {}
+        for key in self.iter_keys(identity_hash):
+            if old is not None and key in old[0]:
+                r = old[0][key]
+                vec = np.asarray(old[1][r])
+                if zlib.crc32(vec.tobytes()) == int(old[2][r]):
+                    rows[key] = vec
+                    continue
+            path = self.entry_path(identity_hash, key)
+            try:
+                _, pooled, _ = self._read_entry(path, key, sequence=False)
+            except FileNotFoundError:
+                continue
+            except _Corrupt as exc:
+                self._discard(path, str(exc))
+                continue
+            rows[key] = pooled
+        if not rows:
+            return 0
+        dims = {v.shape[0] for v in rows.values()}
+        if len(dims) != 1:
+            warnings.warn(f"cache identity {identity_hash}: entries have different sizes {sorted(dims)}; not packed", stacklevel=2)
+            return 0
+        store = np.result_type(*{v.dtype for v in rows.values()})
+        keys = sorted(rows)
+        matrix = np.stack([rows[k].astype(store) for k in keys])
+        crcs = np.array([zlib.crc32(row.tobytes()) for row in matrix], dtype=np.uint32)
+        folder = self.root / identity_hash
+        tag = uuid.uuid4().hex[:12]
+        for suffix, arr in ((".npy", matrix), (".keys.npy", np.array(keys, dtype="S64")), (".crc.npy", crcs)):
+            tmp = folder / f".tmp-{tag}{suffix}"
+            np.save(tmp, arr)
+            os.replace(tmp, folder / f"pack-{tag}{suffix}")
+        pointer = {"tag": tag, "rows": len(keys), "dim": int(matrix.shape[1]), "dtype": str(store)}
+        self._atomic_write(folder / "pack.json", json.dumps(pointer).encode())
+        self._packs.pop(identity_hash, None)
+        self._remove_old_packs(folder, keep=tag)
+        return len(keys)
+
+    def _open_pack(self, identity_hash: str) -> tuple[dict[str, int], np.ndarray, np.ndarray] | None:
+        pointer_path = self.root / identity_hash / "pack.json"
+        try:
+            mtime = pointer_path.stat().st_mtime_ns
+        except FileNotFoundError:
+            return None
+        cached = self._packs.get(identity_hash)
+        if cached is not None and cached[0] == mtime:
+            return cached[1], cached[2], cached[3]
+        try:
+            pointer = json.loads(pointer_path.read_text())
+            base = self.root / identity_hash / f"pack-{pointer['tag']}"
+            matrix = np.load(f"{base}.npy", mmap_mode="r")
+            keys = np.load(f"{base}.keys.npy")
+            crcs = np.load(f"{base}.crc.npy")
+            n, d = int(pointer["rows"]), int(pointer["dim"])
+            if matrix.shape != (n, d) or keys.shape != (n,) or crcs.shape != (n,):
+                raise ValueError(f"expected {n} rows of {d}, got {matrix.shape}, {keys.shape} keys, {crcs.shape} checksums")
+            if not self._acceptable(str(matrix.dtype)):
+                return None
+        except FileNotFoundError:
+            return None
+        except (ValueError, KeyError, OSError, json.JSONDecodeError) as exc:
+            self._drop_pack(identity_hash, str(exc))
+            return None
+        index = {k.decode(): i for i, k in enumerate(keys.tolist())}
+        self._packs[identity_hash] = (mtime, index, matrix, crcs)
+        return index, matrix, crcs
+
+    def _drop_pack(self, identity_hash: str, reason: str) -> None:
+        warnings.warn(
+            f"embedding cache: the pack of identity {identity_hash} is corrupt ({reason}); removed it, entries are read one by one",
+            CacheCorruptionWarning,
+            stacklevel=3,
+        )
+        self._packs.pop(identity_hash, None)
+        try:
+            os.remove(self.root / identity_hash / "pack.json")
+        except FileNotFoundError:
+            pass
+
+    @staticmethod
+    def _remove_old_packs(folder: Path, keep: str) -> None:
+        now = time.time()
+        for p in folder.glob("pack-*.npy"):
+            if not p.name.startswith(f"pack-{keep}.") and now - p.stat().st_mtime > 60:
+                p.unlink(missing_ok=True)
+
+    # ---------------------------------------------------------------- maintenance
+
+    def info(self) -> list[IdentityInfo]:
+        out = []
+        for ih in self.identities():
+            folder = self.root / ih
+            entries = total = tmp = 0
+            for dirpath, _, files in os.walk(folder):
+                for name in files:
+                    size = os.path.getsize(os.path.join(dirpath, name))
+                    total += size
+                    if name.startswith(".tmp-"):
+                        tmp += 1
+                    elif name.endswith(".emb"):
+                        entries += 1
+            record = self.identity_of(ih) or {}
+            pack = self._open_pack(ih)
+            last = folder / "last_used"
+            out.append(
+                IdentityInfo(
+                    ih,
+                    record.get("identity"),
+                    record.get("encoder"),
+                    entries,
+                    total,
+                    len(pack[0]) if pack is not None else 0,
+                    last.stat().st_mtime if last.exists() else None,
+                    tmp,
+                )
+            )
+        return out
+
+    def verify(self, remove: bool = True) -> VerifyReport:
+        """Read every entry and pack row; report (and by default remove) the corrupt ones and stale temp files."""
+        report = VerifyReport()
+        now = time.time()
+        for ih in self.identities():
+            folder = self.root / ih
+            for dirpath, _, files in os.walk(folder):
+                for name in files:
+                    path = Path(dirpath) / name
+                    if name.startswith(".tmp-"):
+                        if now - path.stat().st_mtime > _STALE_TMP_S:
+                            report.removed_tmp += 1
+                            if remove:
+                                path.unlink(missing_ok=True)
+                        continue
+                    if not name.endswith(".emb"):
+                        continue
+                    report.checked += 1
+                    try:
+                        self._read_entry(path, name[:-4], sequence=True)
+                    except FileNotFoundError:
+                        continue
+                    except _Corrupt as exc:
+                        report.corrupt.append(f"{path}: {exc}")
+                        if remove:
+                            path.unlink(missing_ok=True)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", CacheCorruptionWarning)
+                had_pointer = (folder / "pack.json").exists()
+                pack = self._open_pack(ih)
+                if had_pointer and pack is None and not (folder / "pack.json").exists():
+                    report.bad_packs.append(f"{ih}: unreadable pack")
+                elif pack is not None:
+                    index, matrix, crcs = pack
+                    bad = [r for r in range(len(crcs)) if zlib.crc32(np.asarray(matrix[r]).tobytes()) != int(crcs[r])]
+                    if bad:
+                        report.bad_packs.append(f"{ih}: {len(bad)} of {len(crcs)} packed rows fail their checksums")
+                        if remove:
+                            self._drop_pack(ih, f"{len(bad)} rows fail their checksums")
+        return report
+
+    def prune(
+        self,
+        keep: Iterable[str] | None = None,
+        older_than_days: float | None = None,
+        encoder: str | None = None,
+        dry_run: bool = False,
+    ) -> list[IdentityInfo]:
+        """Remove whole identities matching every criterion given: not in ``keep`` (hashes), not used
+        for ``older_than_days``, or recorded under encoder name ``encoder``. Returns what was (or would be) removed."""
+        if keep is None and older_than_days is None and encoder is None:
+            raise CacheError("cache prune: expected at least one of keep, older_than_days or encoder; got none")
+        keep_set = set(keep) if keep is not None else None
+        cutoff = time.time() - older_than_days * 86400.0 if older_than_days is not None else None
+        removed = []
+        for info in self.info():
+            if keep_set is not None and info.identity_hash in keep_set:
+                continue
+            if cutoff is not None and info.last_used is not None and info.last_used >= cutoff:
+                continue
+            if encoder is not None and info.encoder != encoder and (info.identity or {}).get("name") != encoder:
+                continue
+            removed.append(info)
+            if not dry_run:
+                shutil.rmtree(self.root / info.identity_hash, ignore_errors=True)
+                self._packs.pop(info.identity_hash, None)
+        return removed
+
+    # ---------------------------------------------------------------- internals
+
+    def _acceptable(self, stored_dtype: str) -> bool:
+        return self.dtype == "float16" or stored_dtype == "float32"
+
+    def _read_entry(self, path: Path, key: str, sequence: bool) -> tuple[str, np.ndarray, np.ndarray | None]:
+        with open(path, "rb") as fh:
+            size = os.fstat(fh.fileno()).st_size
+            raw = fh.read(_PREFIX.size)
+            if len(raw) < _PREFIX.size:
+                raise _Corrupt(f"truncated: {size} bytes, shorter than the {_PREFIX.size}-byte prefix")
+            magic, hlen, plen, slen, crc_hp, crc_s = _PREFIX.unpack(raw)
+            if magic != MAGIC:
+                raise _Corrupt("not a scorecast cache entry (bad magic bytes)")
+            expected = _PREFIX.size + hlen + plen + slen
+            if size != expected:
+                raise _Corrupt(f"truncated or padded: {size} bytes, expected {expected}")
+            header_b = fh.read(hlen)
+            pooled_b = fh.read(plen)
+            if zlib.crc32(pooled_b, zlib.crc32(header_b)) != crc_hp:
+                raise _Corrupt("header or pooled vector fails its checksum")
+            seq_b = fh.read(slen) if sequence else b""
+        if sequence and zlib.crc32(seq_b) != crc_s:
+            raise _Corrupt("sequence fails its checksum")
+        try:
+            header = json.loads(header_b)
+            dtype = header["dtype"]
+            if header["key"] != key or dtype not in _DTYPES:
+                raise ValueError(f"header names key {header['key']} ({dtype}), expected {key}")
+            pooled = np.frombuffer(pooled_b, dtype=dtype).reshape(header["pooled"])
+            seq = None
+            if sequence and header["sequence"] is not None:
+                seq = np.frombuffer(seq_b, dtype=dtype).reshape(header["sequence"])
+        except (ValueError, KeyError, TypeError) as exc:
+            raise _Corrupt(f"bad header: {exc}") from exc
+        return dtype, pooled, seq
+
+    def _discard(self, path: Path, reason: str) -> None:
+        warnings.warn(
+            f"embedding cache: corrupt entry {path} ({reason}); deleted it, it will be recomputed",
+            CacheCorruptionWarning,
+            stacklevel=3,
+        )
+        try:
+            path.unlink()
+        except FileNotFoundError:
+            pass
+
+    def _atomic_write(self, path: Path, data: bytes) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
+        try:
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(data)
+                if self.fsync:
+                    fh.flush()
+                    os.fsync(fh.fileno())
+            os.replace(tmp, path)
+        except BaseException:
+            try:
+                os.unlink(tmp)
+            except FileNotFoundError:
+                pass
+            raise

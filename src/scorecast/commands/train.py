@@ -1,0 +1,147 @@
+"""``scorecast train RECIPE`` and ``scorecast cv RECIPE``: read items, encode through the cache,
+train (or cross-validate), write a run folder, print the metrics.
+
+Heavy imports (torch, lightning, encoders) stay inside the command functions.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from scorecast.errors import ConfigError
+
+RecipeArg = Annotated[Path, typer.Argument(help="Recipe YAML.")]
+VarOpt = Annotated[list[str] | None, typer.Option("--var", help="Recipe variable NAME=VALUE (fills ${NAME}); repeatable.")]
+SetOpt = Annotated[list[str] | None, typer.Option("--set", help="Override a recipe field, e.g. training.max_epochs=5; repeatable.")]
+VariantOpt = Annotated[str | None, typer.Option("--variant", help="Apply the recipe's named variant.")]
+OutOpt = Annotated[Path | None, typer.Option("--out", "-o", help="Run folder (default runs/<recipe name>-<timestamp>).")]
+CacheOpt = Annotated[Path | None, typer.Option("--cache", help="Embedding cache folder (default: recipe cache_dir, $SCORECAST_CACHE or ~/.cache/scorecast).")]
+DataOpt = Annotated[Path | None, typer.Option("--data", help="Data table to read (overrides data.path).")]
+
+
+def parse_vars(values: list[str] | None) -> dict[str, str]:
+    out = {}
+    for text in values or []:
+        if "=" not in text:
+            raise ConfigError(f"--var: expected NAME=VALUE, got '{text}'")
+        name, value = text.split("=", 1)
+        out[name.strip()] = value
+    return out
+
+
+def prepare(recipe_path: Path, var, overrides, variant, data, cache_dir):
+    """Load the recipe, read items, encode features (and augmented copies, and test data) through the cache."""
+    from scorecast.cache import EmbeddingCache
+    from scorecast.config import load_recipe
+    from scorecast.data.readers import read_items
+    from scorecast.encoders.pipeline import build_features, build_features_with_report
+
+    recipe = load_recipe(recipe_path, variables=parse_vars(var), overrides=list(overrides or []), variant=variant)
+    if data is not None:
+        recipe.data.path = str(data)
+    if not recipe.encoders:
+        raise ConfigError(f"{recipe_path}: the recipe lists no encoders; expected at least one under 'encoders'")
+    cache = EmbeddingCache(cache_dir or recipe.cache_dir)
+    items = read_items(recipe.data)
+    features, reports = build_features_with_report(items, recipe.encoders, cache)
+    identities = {name: rep.identity for name, rep in reports.items()}
+    items = _align(items, features)
+    augmented = None
+    aug = recipe.training.augment
+    if aug.copies > 0:
+        from scorecast.training.augment import augment_items, is_active
+
+        if is_active(aug):
+            copies = augment_items(items.items, aug, cache.root / "augmented", seed=recipe.training.seed)
+            augmented = build_features(copies, recipe.encoders, cache)
+            if len(augmented) != len(copies):
+                raise ConfigError(f"augmentation: {len(copies) - len(augmented)} augmented copies could not be encoded")
+    test = None
+    if recipe.test_data is not None:
+        test_items = read_items(recipe.test_data)
+        test_features = build_features(test_items, recipe.encoders, cache)
+        test = (_align(test_items, test_features), test_features)
+    return recipe, items, features, identities, augmented, test
+
+
+def _align(items, features):
+    """The items the encoders could encode, in the features' order."""
+    if list(items.ids) == list(features.ids):
+        return items
+    pos = {item_id: i for i, item_id in enumerate(items.ids)}
+    return items.subset([pos[i] for i in features.ids])
+
+
+def print_summary(result, verb: str, seconds: float) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console()
+    table = Table(title=f"scorecast {verb}: {'out-of-fold' if verb == 'cv' else 'held-out'} metrics")
+    for col in ("target", "level", "metric", "value", "95% interval"):
+        table.add_column(col, justify="right" if col in ("value",) else "left")
+    for target, levels in result.metrics.get("targets", {}).items():
+        for level in ("utterance", "system"):
+            for name, entry in (levels.get(level) or {}).items():
+                table.add_row(target, level, name, _fmt(entry.get("value")), _interval(entry))
+    for target, levels in (result.metrics.get("test") or {}).get("targets", {}).items():
+        for name, entry in (levels.get("utterance") or {}).items():
+            table.add_row(target, "test", name, _fmt(entry.get("value")), _interval(entry))
+    console.print(table)
+    console.print(f"{len(result.members)} member(s); run folder: [bold]{result.out_dir}[/] ({seconds:.1f} s)")
+
+
+def _fmt(value: Any) -> str:
+    return "n/a" if value is None or value != value else f"{value:.4f}"
+
+
+def _interval(entry: dict) -> str:
+    low, high = entry.get("low"), entry.get("high")
+    if low is None or high is None or low != low or high != high:
+        return ""
+    return f"[{low:.4f}, {high:.4f}]"
+
+
+def _run(verb: str, recipe_path, var, overrides, variant, out, cache, data) -> None:
+    start = time.perf_counter()
+    recipe, items, features, identities, augmented, test = prepare(recipe_path, var, overrides, variant, data, cache)
+    out_dir = out or Path("runs") / f"{recipe.name}-{time.strftime('%Y%m%d-%H%M%S')}"
+    from scorecast.training.cv import run_cv, run_train
+    from scorecast.training.run import is_global_zero
+
+    runner = run_cv if verb == "cv" else run_train
+    result = runner(recipe, items, features, out_dir, encoder_identities=identities, augmented=augmented, test=test)
+    if is_global_zero():
+        print_summary(result, verb, time.perf_counter() - start)
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("train")
+    def train(
+        recipe: RecipeArg,
+        var: VarOpt = None,
+        set_: SetOpt = None,
+        variant: VariantOpt = None,
+        out: OutOpt = None,
+        cache: CacheOpt = None,
+        data: DataOpt = None,
+    ) -> None:
+        """Train the final scorer on all the data (early stopping on a held-out part) and write a run folder."""
+        _run("train", recipe, var, set_, variant, out, cache, data)
+
+    @app.command("cv")
+    def cv(
+        recipe: RecipeArg,
+        var: VarOpt = None,
+        set_: SetOpt = None,
+        variant: VariantOpt = None,
+        out: OutOpt = None,
+        cache: CacheOpt = None,
+        data: DataOpt = None,
+    ) -> None:
+        """Cross-validate a recipe: out-of-fold metrics, and the fold ensemble as the scorer, in a run folder."""
+        _run("cv", recipe, var, set_, variant, out, cache, data)

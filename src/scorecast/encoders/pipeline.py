@@ -1,0 +1,482 @@
+"""Encode items through the cache: look every input up first, encode only the misses, in batches.
+
+    result = encode_items(items, EncoderSpec(name="sentence", input="text.response"), cache)
+    result.pooled      # (N, D) float32, rows aligned with result.ids
+    features = build_features(items, recipe.encoders, cache)   # FeatureSet
+
+The encoder is built only when something must be encoded, where its class can say its identity
+without being built (an optional ``identity_for(**params)`` classmethod returning the same dict as
+``identity()``); otherwise it is built to learn its identity (constructors should defer loading
+model weights to the first ``encode_batch``). Waveforms are loaded one batch at a time and each
+finished entry is written at once, so memory stays flat and a killed run resumes where it stopped.
+``shard=(i, n)`` encodes only the items whose key falls in shard i of n, so n machines fill one cache.
+"""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+import time
+import warnings
+from collections.abc import Iterable, Iterator, Sequence
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import numpy as np
+
+from scorecast.cache import EmbeddingCache, hash_identity, make_key, text_hash, vector_hash
+from scorecast.config import EncoderSpec
+from scorecast.data.audio import audio_input_hash, prepare_audio
+from scorecast.data.items import Item, ItemSet
+from scorecast.encoders.base import ENCODERS, Encoded, Encoder
+from scorecast.errors import ConfigError, DataError, ScorecastError
+from scorecast.features import FeatureSet
+
+OnError = Literal["raise", "skip"]
+
+
+@dataclass
+class EncodeResult:
+    """What :func:`encode_items` produced. Unpacks as ``pooled, sequences = result``."""
+
+    ids: list[str]  # the items encoded (or found), in input order
+    indices: np.ndarray  # (N,) their positions in the input
+    pooled: np.ndarray  # (N, D) float32
+    sequences: list[np.ndarray] | None  # N arrays (T_i, D) where the spec keeps sequences
+    skipped: dict[str, str] = field(default_factory=dict)  # item id -> why it was left out
+    identity: dict[str, Any] = field(default_factory=dict)
+    identity_hash: str = ""
+    encoded: int = 0  # distinct inputs encoded by this call
+    cached: int = 0  # items served from the cache
+    seconds: float = 0.0
+    rank: int = 0  # the process's global rank under distributed extraction
+
+    def __iter__(self) -> Iterator[Any]:
+        yield self.pooled
+        yield self.sequences
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+
+@dataclass
+class EncodePlan:
+    """Items resolved to cache keys, split into hits and the distinct inputs still to encode."""
+
+    spec: EncoderSpec
+    items: list[Item]
+    identity: dict[str, Any]
+    identity_hash: str
+    refs: list[tuple[int, str]]  # (position in items, key) of every item in the shard
+    todo: dict[str, Any]  # key -> payload (path, text or vector) still to encode
+    found: dict[str, Encoded]
+    skipped: dict[str, str]
+    encoder: Encoder | None = None
+
+
+_NOT_FAMILIES = {"base", "pipeline", "distributed"}
+
+
+def resolve_encoder_class(name: str) -> Any:
+    """The registered encoder class (or factory) ``name``, importing the family modules of
+    ``scorecast.encoders`` if it is not registered yet (they keep heavy imports inside functions)."""
+    if name not in ENCODERS:
+        import pkgutil
+
+        package = importlib.import_module("scorecast.encoders")
+        broken = []
+        for info in pkgutil.iter_modules(package.__path__):
+            if info.name.startswith("_") or info.name in _NOT_FAMILIES:
+                continue
+            try:
+                importlib.import_module(f"scorecast.encoders.{info.name}")
+            except ImportError as exc:  # one family's missing dependency must not hide the others
+                broken.append(f"scorecast.encoders.{info.name} ({exc})")
+        if name not in ENCODERS and broken:
+            raise ConfigError(f"unknown encoder '{name}'; expected one of: {', '.join(ENCODERS.names())}; "
+                              f"these encoder modules failed to import: {'; '.join(broken)}")
+    return ENCODERS.get(name)
+
+
+def build_encoder(spec: EncoderSpec, device: str | None = None) -> Encoder:
+    """``ENCODERS.build(spec.name, **spec.params)``, passing ``device`` where the encoder takes one
+    and the spec's params do not set it."""
+    cls = resolve_encoder_class(spec.name)
+    params = dict(spec.params)
+    if device is not None and "device" not in params and _accepts(cls, "device"):
+        params["device"] = device
+    return ENCODERS.build(spec.name, **params)
+
+
+def spec_identity(spec: EncoderSpec) -> dict[str, Any]:
+    """The identity dict of the encoder a spec describes (built only where its class cannot say)."""
+    hook = getattr(resolve_encoder_class(spec.name), "identity_for", None)
+    identity = hook(**spec.params) if callable(hook) else None
+    return identity if identity is not None else build_encoder(spec).identity()
+
+
+def _accepts(cls: Any, name: str) -> bool:
+    try:
+        return name in inspect.signature(cls).parameters
+    except (TypeError, ValueError):
+        return False
+
+
+def content_hash(item: Item, spec: EncoderSpec) -> tuple[str, Any]:
+    """(content hash, payload) of the input ``spec.input`` of ``item``; DataError if it is missing."""
+    if spec.input == "audio":
+        if item.audio is None:
+            raise DataError(f"item '{item.id}' has no audio; encoder '{spec.name}' reads input 'audio'", field="audio")
+        return audio_input_hash(item.audio), item.audio
+    kind, name = spec.input.split(".", 1)
+    if kind == "text":
+        text = item.texts.get(name)
+        if text is None:
+            have = ", ".join(sorted(item.texts)) or "none"
+            raise DataError(f"item '{item.id}' has no text field '{name}' (it has: {have}); encoder '{spec.name}' reads it", field=spec.input)
+        return text_hash(text), text
+    vector = item.vectors.get(name)
+    if vector is None:
+        have = ", ".join(sorted(item.vectors)) or "none"
+        raise DataError(f"item '{item.id}' has no vector field '{name}' (it has: {have}); encoder '{spec.name}' reads it", field=spec.input)
+    return vector_hash(vector), np.asarray(vector, dtype=np.float32)
+
+
+def in_shard(key: str, shard: tuple[int, int] | None) -> bool:
+    if shard is None:
+        return True
+    i, n = shard
+    return int(key[:15], 16) % n == i
+
+
+def plan_encoding(
+    items: Sequence[Item] | ItemSet,
+    spec: EncoderSpec,
+    cache: EmbeddingCache,
+    on_error: OnError = "raise",
+    shard: tuple[int, int] | None = None,
+    encoder: Encoder | None = None,
+    device: str | None = None,
+    lookup: bool = True,
+) -> EncodePlan:
+    """Resolve items to keys and look them up; build the encoder only if its identity needs it."""
+    items = list(items)
+    _check_args(on_error, shard)
+    if encoder is None:
+        cls = resolve_encoder_class(spec.name)
+        hook = getattr(cls, "identity_for", None)
+        identity = hook(**spec.params) if callable(hook) else None
+        if identity is None:
+            encoder = build_encoder(spec, device)
+    if encoder is not None:
+        identity = encoder.identity()
+    ih = cache.register(identity, encoder=spec.name)
+    refs: list[tuple[int, str]] = []
+    payloads: dict[str, Any] = {}
+    skipped: dict[str, str] = {}
+    for pos, item in enumerate(items):
+        try:
+            chash, payload = content_hash(item, spec)
+        except DataError as exc:
+            if on_error == "raise":
+                raise
+            skipped[item.id] = str(exc)
+            continue
+        key = make_key(chash, ih)
+        if in_shard(key, shard):
+            refs.append((pos, key))
+            payloads.setdefault(key, payload)
+    found = cache.get_many(ih, payloads, sequence=spec.sequence) if lookup else {}
+    todo = {k: p for k, p in payloads.items() if k not in found}
+    return EncodePlan(spec, items, identity, ih, refs, todo, found, skipped, encoder)
+
+
+def ensure_encoder(plan: EncodePlan, device: str | None = None) -> Encoder:
+    """The plan's encoder, built now if it was not needed for the identity (checked against it)."""
+    if plan.encoder is None:
+        plan.encoder = build_encoder(plan.spec, device)
+        got = plan.encoder.identity()
+        if hash_identity(got) != plan.identity_hash:
+            raise ConfigError(
+                f"encoder '{plan.spec.name}': identity_for() gave {plan.identity} but the built encoder has {got}; "
+                "the two must agree (a bug in the encoder class)"
+            )
+    return plan.encoder
+
+
+def load_input(payload: Any, spec: EncoderSpec, encoder: Encoder) -> Any:
+    """What the encoder receives for one payload: a waveform at its rate, a text, or a vector."""
+    if spec.input == "audio":
+        return prepare_audio(
+            payload,
+            sample_rate=int(encoder.sample_rate),
+            mono=getattr(encoder, "mono", True),
+            normalize_loudness=getattr(encoder, "normalize_loudness", None),
+        )
+    return payload
+
+
+def encode_batch_checked(
+    encoder: Encoder, spec: EncoderSpec, batch: list[tuple[str, Any]], on_error: OnError
+) -> tuple[list[tuple[str, Encoded]], list[tuple[str, str]]]:
+    """Load and encode one batch of (key, payload); returns (done, failed (key, reason)).
+
+    With ``on_error="skip"`` an input that cannot be loaded, or a batch the encoder rejects with a
+    scorecast error, is retried item by item and the failing items are reported, not raised.
+    """
+    inputs, keys, failed = [], [], []
+    for key, payload in batch:
+        try:
+            inputs.append(load_input(payload, spec, encoder))
+            keys.append(key)
+        except ScorecastError as exc:
+            if on_error == "raise":
+                raise
+            failed.append((key, str(exc)))
+    if not keys:
+        return [], failed
+    try:
+        outs = _checked_outputs(encoder, spec, inputs, keys, batch)
+        return list(zip(keys, outs)), failed
+    except ScorecastError as exc:
+        if on_error == "raise":
+            raise
+        if len(keys) == 1:
+            return [], failed + [(keys[0], str(exc))]
+    done = []
+    for key, x in zip(keys, inputs):
+        try:
+            done.append((key, _checked_outputs(encoder, spec, [x], [key], batch)[0]))
+        except ScorecastError as exc:
+            failed.append((key, str(exc)))
+    return done, failed
+
+
+def _checked_outputs(encoder: Encoder, spec: EncoderSpec, inputs: list[Any], keys: list[str], batch: list) -> list[Encoded]:
+    outs = encoder.encode_batch(inputs)
+    if len(outs) != len(inputs):
+        raise ConfigError(f"encoder '{spec.name}': encode_batch returned {len(outs)} results for {len(inputs)} inputs")
+    for key, out in zip(keys, outs):
+        pooled = np.asarray(out.pooled)
+        if pooled.ndim != 1 or pooled.size == 0:
+            raise ConfigError(f"encoder '{spec.name}': expected a pooled vector of shape (D,), got {pooled.shape}")
+        if not np.isfinite(pooled).all():
+            what = dict(batch).get(key)
+            shown = what if isinstance(what, str) and len(what) < 300 else f"input with key {key[:12]}"
+            raise DataError(f"encoder '{spec.name}' gave non-finite values for {shown}")
+    return outs
+
+
+def encode_items(
+    items: Sequence[Item] | ItemSet,
+    spec: EncoderSpec,
+    cache: EmbeddingCache,
+    batch_size: int = 16,
+    workers: int = 0,
+    device: str | None = None,
+    on_error: OnError = "raise",
+    progress: bool = True,
+    shard: tuple[int, int] | None = None,
+    encoder: Encoder | None = None,
+) -> EncodeResult:
+    """Encode one input of every item with one encoder, through the cache.
+
+    Returns pooled (N, D) float32 rows (and (T_i, D) sequences where ``spec.sequence``) for the items
+    that were not skipped (``on_error="skip"``) and fall in ``shard``. ``workers > 0`` encodes in
+    that many processes when the encoder class sets ``parallel_safe = True`` (CPU feature
+    extractors). ``device`` is passed to encoders that take a ``device`` parameter.
+    """
+    if batch_size < 1:
+        raise ConfigError(f"batch_size: expected >= 1, got {batch_size}")
+    if workers < 0:
+        raise ConfigError(f"workers: expected >= 0, got {workers}")
+    start = time.perf_counter()
+    plan = plan_encoding(items, spec, cache, on_error, shard, encoder, device)
+    if plan.todo:
+        cls = resolve_encoder_class(spec.name)
+        parallel = workers > 0 and bool(getattr(cls, "parallel_safe", False))
+        if workers > 0 and not parallel:
+            warnings.warn(
+                f"encoder '{spec.name}' is not marked parallel_safe; encoding in this process (workers suit CPU feature extractors)",
+                stacklevel=2,
+            )
+        with progress_bar(progress, len(plan.todo), f"{spec.feature_name} ({len(plan.found)} cached)") as advance:
+            batches = _chunks(list(plan.todo.items()), batch_size)
+            if parallel:
+                stream = _encode_in_pool(plan, batches, workers, device, on_error)
+            else:
+                enc = ensure_encoder(plan, device)
+                stream = (encode_batch_checked(enc, spec, b, on_error) for b in batches)
+            for done, failed in stream:
+                for key, out in done:
+                    cache.put(plan.identity_hash, key, out)
+                    plan.found[key] = _keep(out, spec)
+                for key, reason in failed:
+                    plan.found.pop(key, None)
+                    _skip_key(plan, key, reason)
+                advance(len(done) + len(failed))
+    return finish_plan(plan, encoded=len(plan.todo), seconds=time.perf_counter() - start)
+
+
+def _keep(out: Encoded, spec: EncoderSpec) -> Encoded:
+    pooled = np.asarray(out.pooled, dtype=np.float32)
+    seq = np.asarray(out.sequence, dtype=np.float32) if spec.sequence and out.sequence is not None else None
+    return Encoded(pooled, seq)
+
+
+def _skip_key(plan: EncodePlan, key: str, reason: str) -> None:
+    for pos, k in plan.refs:
+        if k == key:
+            plan.skipped[plan.items[pos].id] = reason
+
+
+def finish_plan(plan: EncodePlan, encoded: int = 0, seconds: float = 0.0, rank: int = 0) -> EncodeResult:
+    """Assemble the result rows from ``plan.found`` (items whose key is absent are skipped)."""
+    spec = plan.spec
+    rows, ids, idx, seqs = [], [], [], []
+    for pos, key in plan.refs:
+        item_id = plan.items[pos].id
+        out = plan.found.get(key)
+        if out is None:
+            plan.skipped.setdefault(item_id, "not encoded")
+            continue
+        if spec.sequence and out.sequence is None:
+            raise ConfigError(f"encoder '{spec.name}' gives no sequences, but the spec asks for them (sequence: true)")
+        rows.append(out.pooled)
+        ids.append(item_id)
+        idx.append(pos)
+        if spec.sequence:
+            seqs.append(out.sequence)
+    dims = {r.shape[0] for r in rows}
+    if len(dims) > 1:
+        raise ConfigError(f"encoder '{spec.name}': pooled vectors of different sizes {sorted(dims)} under one identity")
+    pooled = np.stack(rows).astype(np.float32, copy=False) if rows else np.zeros((0, 0), np.float32)
+    cached = sum(1 for _, k in plan.refs if k not in plan.todo and k in plan.found)
+    return EncodeResult(
+        ids, np.asarray(idx, dtype=int), pooled, seqs if spec.sequence else None, dict(plan.skipped),
+        plan.identity, plan.identity_hash, encoded, cached, seconds, rank,
+    )  # fmt: skip
+
+
+def build_features(
+    items: Sequence[Item] | ItemSet, specs: Iterable[EncoderSpec], cache: EmbeddingCache, **kwargs: Any
+) -> FeatureSet:
+    """Encode every spec and return a :class:`FeatureSet` of the items no encoder skipped."""
+    return build_features_with_report(items, specs, cache, **kwargs)[0]
+
+
+def build_features_with_report(
+    items: Sequence[Item] | ItemSet, specs: Iterable[EncoderSpec], cache: EmbeddingCache, **kwargs: Any
+) -> tuple[FeatureSet, dict[str, EncodeResult]]:
+    """:func:`build_features` plus each encoder's :class:`EncodeResult` (skips, counts), by feature name."""
+    items = list(items)
+    specs = list(specs)
+    names = [s.feature_name for s in specs]
+    dupes = sorted({n for n in names if names.count(n) > 1})
+    if dupes:
+        raise ConfigError(f"encoders: feature names must differ, got {', '.join(dupes)} more than once (set alias)")
+    results = {s.feature_name: encode_items(items, s, cache, **kwargs) for s in specs}
+    keep = set(range(len(items)))
+    for res in results.values():
+        keep &= set(res.indices.tolist())
+    order = sorted(keep)
+    skipped = {i: r for res in results.values() for i, r in res.skipped.items()}
+    if skipped:
+        first = next(iter(skipped.items()))
+        warnings.warn(f"left out {len(skipped)} item(s) no encoder could encode; the first: {first[0]}: {first[1]}", stacklevel=2)
+    pooled, sequences = {}, {}
+    for spec in specs:
+        res = results[spec.feature_name]
+        row_of = {p: r for r, p in enumerate(res.indices.tolist())}
+        rows = np.array([row_of[p] for p in order], dtype=int)
+        pooled[spec.feature_name] = res.pooled[rows] if len(rows) else np.zeros((0, res.pooled.shape[1]), np.float32)
+        if res.sequences is not None:
+            sequences[spec.feature_name] = [res.sequences[r] for r in rows]
+    return FeatureSet([items[p].id for p in order], pooled, sequences), results
+
+
+# ------------------------------------------------------------------------ helpers
+
+
+def _check_args(on_error: str, shard: tuple[int, int] | None) -> None:
+    if on_error not in ("raise", "skip"):
+        raise ConfigError(f"on_error: expected 'raise' or 'skip', got {on_error!r}")
+    if shard is not None:
+        i, n = shard
+        if not (n >= 1 and 0 <= i < n):
+            raise ConfigError(f"shard: expected I/N with 0 <= I < N, got {i}/{n}")
+
+
+def parse_shard(text: str | None) -> tuple[int, int] | None:
+    """``"I/N"`` -> (I, N)."""
+    if text is None:
+        return None
+    try:
+        i, n = (int(p) for p in text.split("/"))
+    except ValueError:
+        raise ConfigError(f"--shard: expected I/N (e.g. 0/4), got {text!r}") from None
+    _check_args("raise", (i, n))
+    return i, n
+
+
+def _chunks(seq: list, size: int) -> Iterator[list]:
+    for i in range(0, len(seq), size):
+        yield seq[i : i + size]
+
+
+@contextmanager
+def progress_bar(enabled: bool, total: int, label: str):
+    """A rich progress bar (items, items/s, ETA) on stderr; yields ``advance(n)``."""
+    if not enabled or total == 0:
+        yield lambda n: None
+        return
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, ProgressColumn, TextColumn, TimeRemainingColumn
+    from rich.text import Text
+
+    class RateColumn(ProgressColumn):
+        def render(self, task) -> Text:
+            speed = task.finished_speed or task.speed
+            return Text("-- items/s" if speed is None else f"{speed:.1f} items/s")
+
+    columns = [TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), RateColumn(), TimeRemainingColumn()]
+    with Progress(*columns, console=Console(stderr=True)) as bar:
+        task = bar.add_task(label, total=total)
+        yield lambda n: bar.advance(task, n)
+
+
+# ------------------------------------------------------------------------ process pool
+
+_WORKER: dict[str, Any] = {}
+
+
+def _worker_init(spec_json: str, device: str | None, identity_hash: str) -> None:
+    spec = EncoderSpec.model_validate_json(spec_json)
+    encoder = build_encoder(spec, device)
+    if encoder.identity_hash != identity_hash:
+        raise ConfigError(f"encoder '{spec.name}' built in a worker has identity {encoder.identity()}, not the planned one")
+    _WORKER["spec"] = spec
+    _WORKER["encoder"] = encoder
+
+
+def _worker_run(batch: list[tuple[str, Any]], on_error: OnError):
+    return encode_batch_checked(_WORKER["encoder"], _WORKER["spec"], batch, on_error)
+
+
+def _encode_in_pool(plan: EncodePlan, batches: Iterator[list], workers: int, device: str | None, on_error: OnError):
+    """Yield (done, failed) per batch, at most 2 batches per worker in flight (bounded memory)."""
+    import multiprocessing as mp
+
+    ctx = mp.get_context("fork") if "fork" in mp.get_all_start_methods() else None
+    with ProcessPoolExecutor(workers, mp_context=ctx, initializer=_worker_init, initargs=(plan.spec.model_dump_json(), device, plan.identity_hash)) as pool:
+        pending = set()
+        for batch in batches:
+            pending.add(pool.submit(_worker_run, batch, on_error))
+            if len(pending) >= 2 * workers:
+                finished, pending = wait(pending, return_when=FIRST_COMPLETED)
+                for fut in finished:
+                    yield fut.result()
+        for fut in pending:
+            yield fut.result()

@@ -1,0 +1,219 @@
+"""The LightningModule: a ScoreModel trained with a CombinedLoss under AdamW and a schedule.
+
+Validation metrics (``val_lcc``, ``val_srcc``, ``val_rmse``, ``val_mse``, ``val_mae``, and the
+system-level ``val_sys_*`` when groups are given) are computed at epoch end on the WHOLE validation
+set: under DDP every rank's predictions are gathered (and the DistributedSampler's padding removed),
+so the early-stopping metric is identical on all ranks. With several targets the metric is the mean
+over targets (``val_lcc.<target>`` is logged too).
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+
+import lightning as L
+import numpy as np
+import torch
+
+from scorecast.config import TargetSpec, TrainingConfig
+
+#: metrics where lower is better (any monitor containing one of these is minimised)
+LOWER_IS_BETTER = ("rmse", "mse", "mae", "loss")
+
+
+def monitor_mode(monitor: str) -> str:
+    """``min`` for error/loss monitors, ``max`` for correlations."""
+    return "min" if any(key in monitor for key in LOWER_IS_BETTER) else "max"
+
+
+VAL_METRICS = ("lcc", "srcc", "rmse", "mse", "mae")
+
+
+def validation_metrics(
+    preds: np.ndarray, target: np.ndarray, targets: list[TargetSpec], groups: np.ndarray | None = None
+) -> dict[str, float]:
+    """``val_<metric>`` (mean over targets), ``val_<metric>.<target>`` (with several targets) and,
+    with groups, ``val_sys_<metric>`` on per-group means. NaN truth is skipped quietly."""
+    from scorecast.metrics import METRICS, MetricWarning, system_level
+
+    out: dict[str, float] = {}
+    per_target = []
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", MetricWarning)  # constant predictions in early epochs
+        for j, spec in enumerate(targets):
+            p, t = preds[:, j], target[:, j]
+            m = {k: float(METRICS.get(k)(p, t)) for k in VAL_METRICS}
+            if groups is not None:
+                sys = system_level(p, t, list(groups))
+                m.update({f"sys_{k}": float(METRICS.get(k)(sys.preds, sys.target)) for k in VAL_METRICS})
+            per_target.append(m)
+            if len(targets) > 1:
+                out.update({f"val_{k}.{spec.name}": v for k, v in m.items()})
+    for key in per_target[0]:
+        out[f"val_{key}"] = float(np.mean([m[key] for m in per_target]))
+    return out
+
+
+class ScoreModule(L.LightningModule):
+    """Wraps ``model`` (a ScoreModel) and ``loss`` (a CombinedLoss returning ``(total, parts)``).
+
+    ``val_groups`` (N_val,) are the groups of the validation items (for system-level metrics).
+    ``history`` gets one row per epoch: epoch, train_loss, val_loss, val_<metric>...
+    """
+
+    def __init__(
+        self,
+        model: torch.nn.Module,
+        loss: torch.nn.Module,
+        training: TrainingConfig,
+        targets: list[TargetSpec],
+        monitor: str | None = None,
+        val_groups: np.ndarray | None = None,
+    ) -> None:
+        super().__init__()
+        self.model = model
+        self.loss = loss
+        self.cfg = training
+        self.targets = list(targets)
+        self.monitor = monitor
+        self.val_groups = None if val_groups is None else np.asarray(val_groups, dtype=object).astype(str)
+        self.history: list[dict[str, float]] = []
+        self._reset_train()
+        self._reset_val()
+        self._last_val: dict[str, float] = {}
+
+    # ------------------------------------------------------------------ steps
+    def forward(self, batch: dict):
+        return self.model(batch["pooled"], batch["sequences"], batch["masks"])
+
+    def _loss(self, out, batch: dict) -> torch.Tensor:
+        extra = {"target_dist": batch["target_dist"]} if batch.get("target_dist") is not None else None
+        total, _parts = self.loss(out, batch["target"], batch.get("weight"), extra)
+        return total
+
+    def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor:
+        if self.cfg.mixup_alpha > 0 and len(batch["index"]) > 1:
+            batch = mixup(batch, self.cfg.mixup_alpha)
+        out = self(batch)
+        total = self._loss(out, batch)
+        n = len(batch["index"])
+        self._train_sum += float(total.detach()) * n
+        self._train_n += n
+        return total
+
+    def validation_step(self, batch: dict, batch_idx: int) -> None:
+        out = self(batch)
+        total = self._loss(out, batch)
+        n = len(batch["index"])
+        self._val_loss_sum += float(total.detach()) * n
+        self._val_loss_n += n
+        self._val_preds.append(out["mean"].detach().float())
+        self._val_index.append(batch["index"])
+        self._val_target.append(batch["target"].float())
+
+    # ------------------------------------------------------------------ epoch ends
+    def _reset_train(self) -> None:
+        self._train_sum, self._train_n = 0.0, 0
+
+    def _reset_val(self) -> None:
+        self._val_preds: list[torch.Tensor] = []
+        self._val_index: list[torch.Tensor] = []
+        self._val_target: list[torch.Tensor] = []
+        self._val_loss_sum, self._val_loss_n = 0.0, 0
+
+    def on_validation_epoch_start(self) -> None:
+        self._reset_val()
+
+    def on_validation_epoch_end(self) -> None:
+        if not self._val_preds:
+            return
+        preds = gather_rows(self, torch.cat(self._val_preds))
+        index = gather_rows(self, torch.cat(self._val_index).to(self.device))
+        target = gather_rows(self, torch.cat(self._val_target))
+        loss_sum, loss_n = self._sum_across_ranks(self._val_loss_sum, self._val_loss_n)
+        index_np = index.cpu().numpy()
+        _, first = np.unique(index_np, return_index=True)  # DistributedSampler pads with repeats
+        p, t = preds.cpu().numpy()[first], target.cpu().numpy()[first]
+        groups = self.val_groups[index_np[first]] if self.val_groups is not None else None
+        metrics = validation_metrics(p, t, self.targets, groups)
+        metrics["val_loss"] = loss_sum / max(loss_n, 1)
+        for key, value in metrics.items():
+            self.log(key, value if math.isfinite(value) else float("nan"), sync_dist=True, prog_bar=key == self.monitor)
+        self._last_val = metrics
+        self._reset_val()
+
+    def on_train_epoch_start(self) -> None:
+        self._reset_train()
+
+    def on_train_epoch_end(self) -> None:
+        total, n = self._sum_across_ranks(self._train_sum, self._train_n)
+        train_loss = total / max(n, 1)
+        self.log("train_loss", train_loss, sync_dist=True)
+        row = {"epoch": int(self.current_epoch), "train_loss": train_loss}
+        row.update(self._last_val)
+        self.history.append(row)
+        self._last_val = {}
+
+    def _sum_across_ranks(self, total: float, n: int) -> tuple[float, int]:
+        pair = torch.tensor([total, float(n)], dtype=torch.float64, device=self.device)
+        if self.trainer is not None and self.trainer.world_size > 1:
+            pair = self.all_gather(pair).reshape(-1, 2).sum(0)
+        return float(pair[0]), int(pair[1])
+
+    # ------------------------------------------------------------------ optimisers
+    def configure_optimizers(self):
+        params = [p for p in self.parameters() if p.requires_grad]
+        opt = torch.optim.AdamW(params, lr=self.cfg.lr, weight_decay=self.cfg.weight_decay)
+        kind = self.cfg.scheduler
+        if kind == "none":
+            return opt
+        if kind == "plateau":
+            monitor = self.monitor or "train_loss"
+            sched = torch.optim.lr_scheduler.ReduceLROnPlateau(opt, mode=monitor_mode(monitor), factor=0.5, patience=2)
+            return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "monitor": monitor, "interval": "epoch"}}
+        total = max(1, int(self.trainer.estimated_stepping_batches))
+        if kind == "onecycle":
+            sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=self.cfg.lr, total_steps=total)
+        else:  # cosine
+            sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=total)
+        return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
+
+
+def gather_rows(module: L.LightningModule, x: torch.Tensor) -> torch.Tensor:
+    """Concatenate ``x`` (n_rank, ...) over all ranks (ranks may hold different n); one rank: ``x``."""
+    trainer = module._trainer
+    if trainer is None or trainer.world_size <= 1:
+        return x
+    n = torch.tensor([x.shape[0]], device=x.device)
+    counts = module.all_gather(n).reshape(-1)
+    longest = int(counts.max())
+    if x.shape[0] < longest:
+        pad = torch.zeros((longest - x.shape[0], *x.shape[1:]), dtype=x.dtype, device=x.device)
+        x = torch.cat([x, pad])
+    gathered = module.all_gather(x)  # (W, longest, ...)
+    return torch.cat([gathered[r, : int(counts[r])] for r in range(gathered.shape[0])])
+
+
+def mixup(batch: dict, alpha: float) -> dict:
+    """Mix each item's features, targets (and distributions, weights) with a random partner's:
+    ``lam * a + (1 - lam) * b``, ``lam ~ Beta(alpha, alpha)`` (one per batch). Sequences are mixed
+    frame by frame over the padded length; the mask is the union."""
+    lam = float(torch.distributions.Beta(alpha, alpha).sample())
+    perm = torch.randperm(len(batch["index"]), device=batch["index"].device)
+
+    def mix(x: torch.Tensor) -> torch.Tensor:
+        return lam * x + (1.0 - lam) * x[perm]
+
+    out = dict(batch)
+    out["pooled"] = {k: mix(v) for k, v in batch["pooled"].items()}
+    if batch["sequences"]:
+        out["sequences"] = {k: mix(v) for k, v in batch["sequences"].items()}
+        out["masks"] = {k: v | v[perm] for k, v in batch["masks"].items()}
+    target = batch["target"]
+    # a missing target stays missing when either partner lacks it
+    out["target"] = mix(target)
+    for key in ("weight", "target_dist"):
+        if batch.get(key) is not None:
+            out[key] = mix(batch[key])
+    return out

@@ -1,0 +1,188 @@
+"""The run folder (``scorecast cv`` / ``scorecast train``) and the metrics that go in it.
+
+::
+
+    RUN/
+      recipe.yaml    resolved recipe
+      items.csv      id, group, targets (what was trained on)
+      oof.csv        id, fold, group, <target>, pred.<target>, std.<target> (where given)
+      metrics.json   {"targets": {t: {"utterance": {m: {value, low, high}}, "system": {...}}},
+                      "folds": [{"fold", "seed", "repeat", t: {m: value}}], "per_bin": {t: [...]},
+                      "test": {...} (with test_data)}
+      history.csv    fold, seed, repeat, epoch, train_loss, val_loss, val_<metric>...
+      predictions.csv (with test_data) id, group, <target> (truth, where known), pred.<target>, std.<target>
+      bundle/        the trained scorer
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from scorecast.config import Recipe, TargetSpec, save_recipe
+from scorecast.data.items import ItemSet
+
+#: above this many score levels, per-bin RMSE uses this many equal-width bins instead
+MAX_LEVEL_BINS = 20
+
+
+@dataclass
+class RunResult:
+    """What a ``run_cv`` / ``run_train`` call produced (and wrote under ``out_dir``)."""
+
+    out_dir: Path
+    metrics: dict[str, Any]
+    oof: Any  # pandas.DataFrame
+    members: list
+    weights: np.ndarray
+    stacker: Any = None
+    history: Any = None  # pandas.DataFrame
+    bundle_path: Path | None = None
+    predictions: Any = None  # pandas.DataFrame of the test data, where recipe.test_data is set
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def is_global_zero() -> bool:
+    """True on the process that writes files (rank 0 under DDP; always in a single process)."""
+    from lightning.fabric.utilities.rank_zero import rank_zero_only
+
+    return int(getattr(rank_zero_only, "rank", 0) or 0) == 0
+
+
+def per_bin_edges(target: TargetSpec) -> np.ndarray:
+    """Edges half a step around each score level; equal-width bins when there are too many levels."""
+    if target.num_bins <= MAX_LEVEL_BINS:
+        from scorecast.models.bins import bin_edges
+
+        return bin_edges(target)
+    return np.linspace(target.low, target.high, 11)
+
+
+def usable_groups(groups: list | None) -> list | None:
+    """The groups list when every item has one, else None."""
+    if groups is None or any(g is None for g in groups):
+        return None
+    return list(groups)
+
+
+def evaluate_predictions(
+    recipe: Recipe, preds: np.ndarray, target: np.ndarray, groups: list | None, *, bootstrap: int | None = None
+) -> dict[str, Any]:
+    """{"targets": {t: compute_metrics(...)}, "per_bin": {t: [...]}} for predictions (N, T) vs truth (N, T)."""
+    from scorecast.metrics import MetricWarning, compute_metrics, per_bin_rmse
+
+    ev = recipe.evaluate
+    n_boot = ev.bootstrap if bootstrap is None else bootstrap
+    grp = usable_groups(groups) if ev.system_level else None
+    out: dict[str, Any] = {"targets": {}, "per_bin": {}}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", MetricWarning)  # missing targets are expected; NaN pairs dropped
+        for j, spec in enumerate(recipe.targets):
+            ok = np.isfinite(target[:, j]) & np.isfinite(preds[:, j])
+            if ok.sum() == 0:
+                continue
+            g = [grp[i] for i in np.flatnonzero(ok)] if grp is not None else None
+            out["targets"][spec.name] = compute_metrics(
+                preds[ok, j], target[ok, j], names=ev.metrics, groups=g, bootstrap=n_boot, seed=recipe.training.seed
+            )
+            if ev.per_bin:
+                rows = per_bin_rmse(preds[ok, j], target[ok, j], edges=per_bin_edges(spec))
+                out["per_bin"][spec.name] = rows
+    return out
+
+
+def fold_metrics(recipe: Recipe, preds: np.ndarray, target: np.ndarray) -> dict[str, dict[str, float]]:
+    """{target: {metric: value}} without intervals, for one fold's validation items."""
+    table = evaluate_predictions(recipe, preds, target, None, bootstrap=0)["targets"]
+    return {t: {m: e["value"] for m, e in res["utterance"].items()} for t, res in table.items()}
+
+
+def mean_metric(per_target: dict[str, dict[str, float]], metric: str) -> float:
+    """A metric averaged over targets (NaN when no target has it)."""
+    from scorecast.metrics import METRICS
+
+    vals = [m.get(metric) for m in per_target.values()]
+    vals = [v for v in vals if v is not None and math.isfinite(v)]
+    if not vals and metric not in METRICS:
+        from scorecast.errors import ConfigError
+
+        raise ConfigError(f"cv.weight_metric: expected one of {METRICS.names()}, got '{metric}'")
+    return float(np.mean(vals)) if vals else float("nan")
+
+
+def prediction_frame(
+    ids: list[str], groups: list, targets: list[TargetSpec], truth: np.ndarray | None, mean: np.ndarray,
+    std: np.ndarray | None, fold: np.ndarray | None = None,
+):
+    """id, [fold], group, <target>, pred.<target>, std.<target> as a DataFrame."""
+    import pandas as pd
+
+    cols: dict[str, Any] = {"id": list(ids)}
+    if fold is not None:
+        cols["fold"] = np.asarray(fold, dtype=int)
+    cols["group"] = list(groups)
+    for j, spec in enumerate(targets):
+        if truth is not None:
+            cols[spec.name] = truth[:, j]
+        cols[f"pred.{spec.name}"] = mean[:, j]
+        if std is not None:
+            cols[f"std.{spec.name}"] = std[:, j]
+    return pd.DataFrame(cols)
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    return str(value)
+
+
+def _clean(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {str(k): _clean(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_clean(v) for v in value]
+    if isinstance(value, np.generic):
+        return _clean(value.item())
+    return value
+
+
+def write_run_folder(
+    out_dir: Path,
+    recipe: Recipe,
+    items: ItemSet,
+    oof,
+    metrics: dict[str, Any],
+    history,
+    predictions=None,
+) -> None:
+    """Write recipe.yaml, items.csv, oof.csv, metrics.json, history.csv (and predictions.csv)."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    save_recipe(recipe, out_dir / "recipe.yaml")
+    frame = items.to_frame()
+    keep = [c for c in frame.columns if c in ("id", "group") or c in recipe.target_names or c.split(".")[0] in recipe.target_names]
+    frame[keep].to_csv(out_dir / "items.csv", index=False)
+    oof.to_csv(out_dir / "oof.csv", index=False)
+    (out_dir / "metrics.json").write_text(json.dumps(_clean(metrics), indent=2, default=_json_default))
+    history.to_csv(out_dir / "history.csv", index=False)
+    if predictions is not None:
+        predictions.to_csv(out_dir / "predictions.csv", index=False)
+
+
+def history_frame(rows: list[dict[str, Any]]):
+    import pandas as pd
+
+    frame = pd.DataFrame(rows)
+    if frame.empty:
+        return pd.DataFrame(columns=["fold", "seed", "repeat", "epoch", "train_loss", "val_loss"])
+    lead = [c for c in ("fold", "seed", "repeat", "epoch", "train_loss", "val_loss") if c in frame.columns]
+    return frame[lead + [c for c in frame.columns if c not in lead]]

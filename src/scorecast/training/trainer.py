@@ -1,0 +1,250 @@
+"""The Lightning Trainer set-up, and ``fit_member``: train one model (neural or estimator).
+
+Early stopping and best weights follow ``training.early_stopping.monitor`` (min for rmse/mse/mae/
+loss, max for correlations). The best weights are kept in memory and restored when the fit ends
+(no checkpoint file, so nothing is ever unpickled). With SWA the final weights are the average of
+the last epochs, so early stopping and best-weight restoring are off.
+"""
+
+from __future__ import annotations
+
+import copy
+import importlib.util
+import logging
+import warnings
+from pathlib import Path
+
+import numpy as np
+import torch
+from lightning.pytorch.callbacks import Callback
+
+from scorecast.config import Recipe, TrainingConfig
+from scorecast.errors import ConfigError
+from scorecast.features import FeatureSet
+from scorecast.training.members import EstimatorMember, Member, NeuralMember
+
+log = logging.getLogger(__name__)
+
+_QUIET_LOGGERS = ("lightning.pytorch.utilities.rank_zero", "lightning.pytorch.accelerators.cuda", "lightning.fabric")
+
+
+def choose_precision(cfg: TrainingConfig) -> str:
+    """The configured precision, else 16-mixed where a GPU trains, else 32."""
+    if cfg.precision:
+        return cfg.precision
+    gpu = cfg.accelerator in ("gpu", "cuda") or (cfg.accelerator == "auto" and torch.cuda.is_available())
+    return "16-mixed" if gpu and torch.cuda.is_available() else "32"
+
+
+def build_loggers(cfg: TrainingConfig, log_dir: str | Path, name: str) -> list:
+    """CSV (always available), TensorBoard and MLflow (only if their packages are installed)."""
+    from lightning.pytorch import loggers
+
+    out = []
+    for kind in cfg.loggers:
+        if kind == "csv":
+            out.append(loggers.CSVLogger(save_dir=str(log_dir), name=name, version=""))
+        elif kind == "tensorboard":
+            if not (importlib.util.find_spec("tensorboard") or importlib.util.find_spec("tensorboardX")):
+                raise ConfigError("training.loggers: 'tensorboard' needs the tensorboard package; pip install tensorboard")
+            out.append(loggers.TensorBoardLogger(save_dir=str(log_dir), name=name, version=""))
+        elif kind == "mlflow":
+            if not importlib.util.find_spec("mlflow"):
+                raise ConfigError("training.loggers: 'mlflow' needs the mlflow package; pip install mlflow")
+            out.append(loggers.MLFlowLogger(experiment_name=name, tracking_uri=f"file:{Path(log_dir) / 'mlruns'}"))
+    return out
+
+
+class BestWeights(Callback):
+    """Keeps an in-memory copy of the weights at the best value of ``monitor``; restores it at fit end.
+
+    Every rank sees the same (gathered) monitor value, so every rank restores the same weights.
+    """
+
+    def __init__(self, monitor: str, mode: str) -> None:
+        self.monitor, self.mode = monitor, mode
+        self.best: float | None = None
+        self.best_epoch: int | None = None
+        self.state: dict[str, torch.Tensor] | None = None
+
+    def on_validation_end(self, trainer, pl_module) -> None:
+        if trainer.sanity_checking or self.monitor not in trainer.callback_metrics:
+            return
+        value = float(trainer.callback_metrics[self.monitor])
+        if not np.isfinite(value):
+            return
+        better = self.best is None or (value < self.best if self.mode == "min" else value > self.best)
+        if better:
+            self.best, self.best_epoch = value, int(trainer.current_epoch)
+            self.state = {k: v.detach().clone() for k, v in pl_module.state_dict().items()}
+
+    def on_fit_end(self, trainer, pl_module) -> None:
+        if self.state is not None:
+            pl_module.load_state_dict(self.state)
+
+
+def build_trainer(cfg: TrainingConfig, *, log_dir: str | Path, name: str, monitor: str | None, n_train_batches: int = 1):
+    """A ``lightning.Trainer`` from the training config; returns ``(trainer, best_weights | None)``."""
+    import lightning as L
+    from lightning.pytorch.callbacks import EarlyStopping, RichProgressBar, StochasticWeightAveraging
+
+    from scorecast.training.module import monitor_mode
+
+    callbacks = []
+    best = None
+    if monitor is not None and not cfg.swa.enabled:
+        mode = monitor_mode(monitor)
+        best = BestWeights(monitor, mode)
+        callbacks.append(best)
+        if cfg.early_stopping is not None:
+            callbacks.append(EarlyStopping(monitor=monitor, mode=mode, patience=cfg.early_stopping.patience, check_finite=False))
+    if cfg.swa.enabled:
+        if cfg.early_stopping is not None:
+            log.info("SWA is on: the final weights are the average of the last epochs; early stopping is off")
+        callbacks.append(StochasticWeightAveraging(swa_lrs=float(cfg.swa.lr or cfg.lr), swa_epoch_start=float(cfg.swa.start_epoch)))
+    if cfg.progress:
+        callbacks.append(RichProgressBar())
+    for logger_name in _QUIET_LOGGERS if not cfg.progress else ():
+        logging.getLogger(logger_name).setLevel(logging.WARNING)
+    gpu = cfg.accelerator in ("gpu", "cuda") or (cfg.accelerator == "auto" and torch.cuda.is_available())
+    trainer = L.Trainer(
+        max_epochs=cfg.max_epochs,
+        accelerator=cfg.accelerator,
+        devices=cfg.devices,
+        strategy=cfg.strategy,
+        num_nodes=cfg.num_nodes,
+        precision=choose_precision(cfg),
+        accumulate_grad_batches=cfg.accumulate_grad_batches,
+        gradient_clip_val=cfg.gradient_clip_val,
+        deterministic=("warn" if gpu else True) if cfg.deterministic else False,
+        callbacks=callbacks,
+        logger=build_loggers(cfg, log_dir, name) or False,
+        enable_checkpointing=False,
+        enable_progress_bar=cfg.progress,
+        enable_model_summary=False,
+        num_sanity_val_steps=0,
+        log_every_n_steps=max(1, min(50, n_train_batches)),
+        default_root_dir=str(log_dir),
+    )
+    return trainer, best
+
+
+def resolve_monitor(cfg: TrainingConfig, has_val: bool) -> str | None:
+    if not has_val or cfg.early_stopping is None:
+        return None
+    return cfg.early_stopping.monitor
+
+
+def fit_member(
+    recipe: Recipe,
+    features: FeatureSet,
+    targets: np.ndarray,
+    train_idx,
+    val_idx,
+    *,
+    groups: list | np.ndarray | None = None,
+    target_dist: np.ndarray | None = None,
+    seed: int | None = None,
+    log_dir: str | Path | None = None,
+    name: str = "member",
+    augmented: tuple[FeatureSet, np.ndarray] | None = None,
+) -> Member:
+    """Train one member on ``train_idx`` (early stopping on ``val_idx``) of ``features`` / ``targets`` (N, T).
+
+    ``groups`` (N,) feed negatives (partners from other groups) and system-level validation metrics;
+    ``target_dist`` (N, T, K) per-rater histograms; ``augmented`` = (features, targets) of extra
+    training copies (already restricted to the training items). The returned member carries its
+    learning curve in ``member.history``.
+    """
+    from scorecast.training.baselines import ESTIMATORS, is_estimator
+    from scorecast.training.data import FeatureScaler
+
+    cfg = recipe.training
+    seed = cfg.seed if seed is None else seed
+    targets = np.asarray(targets, dtype=np.float64).reshape(len(features), -1)
+    train_idx = np.asarray(train_idx, dtype=int)
+    train_idx = train_idx[np.isfinite(targets[train_idx]).any(axis=1)]
+    val_idx = np.asarray(val_idx, dtype=int)
+    if len(train_idx) == 0:
+        raise ConfigError("fit: no training item has a target value")
+    train_fs = features.subset(train_idx)
+    train_y = targets[train_idx]
+    scaler = FeatureScaler.fit(train_fs) if cfg.standardize_features else FeatureScaler.identity()
+    dims = features.dims()
+
+    if is_estimator(recipe.model.head.name):
+        x = np.concatenate([scaler.transform(train_fs).pooled[k].astype(np.float64) for k in dims], axis=1)
+        estimators = []
+        for j in range(train_y.shape[1]):
+            ok = np.isfinite(train_y[:, j])
+            est = ESTIMATORS.build(recipe.model.head.name, **recipe.model.head.params)
+            estimators.append(est.fit(x[ok], train_y[ok, j]))
+        return EstimatorMember(recipe.model.head.name, estimators, recipe.targets, dims, scaler)
+    return _fit_neural(
+        recipe, features, targets, train_idx, val_idx, scaler, groups, target_dist, seed, log_dir, name, augmented
+    )
+
+
+def _fit_neural(recipe, features, targets, train_idx, val_idx, scaler, groups, target_dist, seed, log_dir, name, augmented):
+    import lightning as L
+    from torch.utils.data import DataLoader
+
+    from scorecast.losses.combined import build_loss
+    from scorecast.models.scorer import build_model, feature_shapes
+    from scorecast.training.data import ScoreDataset, collate
+    from scorecast.training.module import ScoreModule
+    from scorecast.training.negatives import make_negatives
+    from scorecast.training.weights import sample_weights
+
+    cfg = recipe.training
+    L.seed_everything(seed, workers=True, verbose=False)
+    grp = np.asarray(groups, dtype=object) if groups is not None else None
+    parts_fs = [features.subset(train_idx)]
+    parts_y = [targets[train_idx]]
+    parts_dist = [target_dist[train_idx]] if target_dist is not None else None
+    if augmented is not None:
+        parts_fs.append(augmented[0])
+        parts_y.append(np.asarray(augmented[1], dtype=np.float64).reshape(len(augmented[0]), -1))
+        parts_dist = None  # copies carry no rating histograms of their own
+    negs = make_negatives(
+        parts_fs[0], cfg.negatives, recipe.targets,
+        groups=list(grp[train_idx]) if grp is not None else None, rng=np.random.default_rng(seed),
+    )
+    if negs is not None:
+        parts_fs.append(negs.features)
+        parts_y.append(negs.targets)
+        parts_dist = None
+    train_fs = scaler.transform(FeatureSet.concat(parts_fs))
+    train_y = np.concatenate(parts_y)
+    weights = sample_weights(train_y[:, 0], recipe.targets[0], cfg.sample_weights)
+    train_ds = ScoreDataset(train_fs, train_y, weights, parts_dist[0] if parts_dist else None)
+    has_val = len(val_idx) > 0
+    val_ds = ScoreDataset(
+        scaler.transform(features.subset(val_idx)), targets[val_idx], None,
+        target_dist[val_idx] if target_dist is not None else None,
+    ) if has_val else None
+
+    gen = torch.Generator().manual_seed(seed)
+    bs = max(1, min(cfg.batch_size, len(train_ds)))
+    drop_last = len(train_ds) % bs == 1  # a batch of one breaks batch statistics and correlation losses
+    train_loader = DataLoader(train_ds, batch_size=bs, shuffle=True, collate_fn=collate, generator=gen, drop_last=drop_last)
+    val_loader = DataLoader(val_ds, batch_size=max(bs, 256), shuffle=False, collate_fn=collate) if has_val else None
+
+    shapes = feature_shapes(features)
+    model = build_model(recipe.model, shapes, recipe.targets)
+    loss = build_loss(recipe.losses, recipe.targets)
+    monitor = resolve_monitor(cfg, has_val)
+    val_groups = grp[val_idx] if grp is not None and has_val and all(g is not None for g in grp[val_idx]) else None
+    module = ScoreModule(model, loss, cfg, recipe.targets, monitor=monitor, val_groups=val_groups)
+    log_root = Path(log_dir) if log_dir is not None else Path.cwd() / "lightning_logs"
+    trainer, _best = build_trainer(cfg, log_dir=log_root, name=name, monitor=monitor, n_train_batches=len(train_loader))
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=r".*does not have many workers.*")
+        warnings.filterwarnings("ignore", message=r".*exists and is not empty.*")
+        warnings.filterwarnings("ignore", message=r".*sync_dist=True.*")
+        warnings.filterwarnings("ignore", message=r".*LeafSpec.*")
+        trainer.fit(module, train_loader, val_loader)
+    seq = [n for n, s in shapes.items() if s.has_sequence]
+    member = NeuralMember(copy.deepcopy(module.model), recipe.model, recipe.targets, features.dims(), seq, scaler)
+    member.history = list(module.history)
+    return member
