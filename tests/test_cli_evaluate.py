@@ -160,3 +160,29 @@ def test_bad_input(tmp_path: Path) -> None:
         evaluate_files(tmp_path / "p.csv", tmp_path / "t.csv", metrics=["auc"])
     with pytest.raises(DataError, match="missing column 'nope'"):
         evaluate_files(tmp_path / "p.csv", tmp_path / "t.csv", pred_cols=["nope"])
+
+
+@pytest.mark.parametrize("pred_suffix,truth_suffix", [(".jsonl", ".parquet"), (".tsv", ".json")])
+def test_other_table_formats_give_the_same_result(xacle_pair: tuple[Path, Path], tmp_path: Path, pred_suffix: str, truth_suffix: str) -> None:
+    pred_path, truth_path = xacle_pair
+    converted = []
+    for src, suffix in ((pred_path, pred_suffix), (truth_path, truth_suffix)):
+        frame = pd.read_csv(src)
+        out = tmp_path / f"{src.stem}{suffix}"
+        if suffix == ".jsonl":
+            frame.to_json(out, orient="records", lines=True)
+        elif suffix == ".json":
+            frame.to_json(out, orient="records")
+        elif suffix == ".parquet":
+            frame.to_parquet(out, index=False)
+        else:
+            frame.to_csv(out, sep="\t", index=False)
+        converted.append(out)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        data = evaluate_files(*converted, metrics=["srcc", "lcc", "ktau", "mse"])
+    ref = _xacle_reference(pred_path, truth_path)
+    entry = data["targets"]["average_score"]
+    assert entry["n"] == ref["n"]
+    for name in ("srcc", "lcc", "ktau", "mse"):
+        assert entry["utterance"][name]["value"] == pytest.approx(ref[name], rel=1e-12, abs=1e-12)

@@ -46,7 +46,7 @@ CASES: dict[str, tuple[str, dict, str, bool, str]] = {
         True,
         ",",
     ),
-    "audiomos": ("list.txt", {}, "audiomos2025-track1-S002_P044.wav,4.2,3.9\naudiomos2025-track1-S013_P001.wav,2,1\n", True, ","),
+    "audiomos": ("list.txt", {"prompts": "{root}/prompt_info.txt"}, "audiomos2025-track1-S002_P044.wav,4.2,3.9\naudiomos2025-track1-S013_P001.wav,2,1\n", True, ","),
     "shl": ("train.csv", {}, 'filename,label,transcript\naudio_1,3.5,"I goes home"\naudio_2,2,x\n', False, ","),
     "da5401": (
         "train_data.json",
@@ -91,6 +91,7 @@ def _setup(root: Path) -> None:
     """Auxiliary files some readers look for beside the table."""
     (root / "metric_names.json").write_text(json.dumps(["fluency", "safety"]))
     np.save(root / "metric_name_embeddings.npy", np.ones((2, 4), dtype=np.float32))
+    (root / "prompt_info.txt").write_text("id\ttext\nP044\tcalm piano\nP001\tdrums\n")
 
 
 def _read(case: str, data: bytes, name: str | None = None) -> None:
@@ -101,6 +102,7 @@ def _read(case: str, data: bytes, name: str | None = None) -> None:
         _setup(root)
         path = root / (name or file_name)
         path.write_bytes(data)
+        options = {k: v.format(root=root) if isinstance(v, str) else v for k, v in options.items()}
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             for on_error in ("raise", "skip"):
@@ -190,3 +192,17 @@ def test_random_metric_tables(names: object, shape: tuple[int, int]) -> None:
 @given(data=st.binary(max_size=200))
 def test_random_parquet_bytes(data: bytes) -> None:
     _read("table", b"PAR1" + data + b"PAR1", name="items.parquet")
+
+
+@settings(max_examples=40, deadline=None)
+@given(rows=st.lists(st.lists(VALUES, min_size=1, max_size=3), max_size=4), sep=st.sampled_from([",", "\t"]))
+def test_random_prompt_tables(rows: list[list[str]], sep: str) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        (root / "prompts.txt").write_text(_render(rows, sep), encoding="utf-8", errors="surrogatepass")
+        path = root / "list.txt"
+        path.write_text(CASES["audiomos"][2])
+        try:
+            READERS.build("audiomos", prompts=str(root / "prompts.txt"), require_prompt=False).read(path)
+        except ScorecastError:
+            pass

@@ -115,8 +115,10 @@ def test_audiomos_header_test_list_and_custom_regex(tmp_path: Path) -> None:
     items = READERS.build("audiomos", id_regex=r"^(?P<system>[^-]+)-").read(lst)
     assert items.groups() == ["sysA"] and items[0].targets == {"MI": 3.0, "TA": 4.0}
     test = _write(tmp_path / "test.txt", "audiomos2025-track1-S001_P002.wav\n")
-    items = READERS.build("audiomos").read(test)
+    prompts = _write(tmp_path / "prompts.csv", "P002,a song about rain\n")  # no header
+    items = READERS.build("audiomos", prompts=str(prompts)).read(test)
     assert items[0].targets == {} and items.target_names == []
+    assert items[0].texts["prompt"] == "a song about rain"
 
 
 def test_audiomos_bad_input(tmp_path: Path) -> None:

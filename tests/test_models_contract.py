@@ -9,6 +9,8 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from scorecast.config import Component, ModelConfig, TargetSpec
+from scorecast.errors import ConfigError
+from scorecast.losses import LOSSES
 from scorecast.models import FUSIONS, HEADS, FeatureShape, build_model, pad_sequences
 
 SHAPES = {"audio": FeatureShape(12, True), "text": FeatureShape(10, True), "meta": FeatureShape(6, False)}
@@ -137,13 +139,16 @@ def test_fusion_masks_are_used(name):
 
 @pytest.mark.parametrize("name", FUSIONS.names())
 def test_fusion_pooled_only_inputs(name):
-    """Without sequences declared, sequence fusions that can fall back to pooled vectors do; the
-    temporal fusion needs a sequence and says so (tested in test_models_errors)."""
+    """With no sequence declared, a fusion either works on the pooled vectors alone (sequence fusions
+    treat each as a length-1 sequence) or refuses at build time with a message about sequences."""
     shapes = {k: FeatureShape(s.dim, False) for k, s in SHAPES.items()}
-    if name == "temporal":
-        pytest.skip("temporal needs a frame sequence")
     torch.manual_seed(0)
-    fusion = FUSIONS.build(name, inputs=shapes, **SMALL.get(name, {}))
+    try:
+        fusion = FUSIONS.build(name, inputs=shapes, **SMALL.get(name, {}))
+    except ConfigError as exc:
+        assert "sequence" in str(exc)
+        return
+    assert fusion.uses_sequences == ()
     pooled, _, _ = make_batch()
     out = fusion(pooled)
     assert out.shape == (4, fusion.out_dim) and torch.isfinite(out).all()
@@ -230,3 +235,21 @@ def test_score_model_every_combination(fusion, head, tmp_path):
     assert_grads_reach_every_parameter(model)
     assert set(model.uses_sequences) <= {n for n, s in SHAPES.items() if s.has_sequence}
     assert_save_load_identical(build, lambda m: [m(pooled, sequences, masks)["mean"]], tmp_path)
+
+
+@pytest.mark.parametrize("head", HEADS.names())
+def test_score_model_under_bfloat16_autocast(head):
+    """Mixed precision (as on a GPU, here CPU bf16): outputs and every applicable loss stay finite."""
+    config = ModelConfig(fusion=Component(name="temporal", params=SMALL["temporal"]), head=Component(name=head))
+    torch.manual_seed(0)
+    model = build_model(config, SHAPES, TARGETS)
+    pooled, sequences, masks = make_batch()
+    y = torch.tensor([[1.0, 0.0], [2.5, 9.0], [5.0, 4.0], [3.0, float("nan")]])
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        out = model(pooled, sequences, masks)
+        assert all(torch.isfinite(v).all() for v in out.values())
+        losses = [LOSSES.build(n, targets=TARGETS) for n in LOSSES.names() if set(LOSSES.get(n).requires) <= set(out)]
+        total = sum(loss(out, y) for loss in losses)
+    assert torch.isfinite(total)
+    total.backward()
+    assert all(torch.isfinite(p.grad).all() for p in model.parameters() if p.grad is not None)

@@ -11,7 +11,7 @@ import torch
 
 from scorecast.config import TargetSpec
 from scorecast.data.items import Ratings
-from scorecast.models import HEADS, BinLayout, bin_edges, pad_sequences
+from scorecast.models import HEADS, BinLayout, bin_edges, pad_sequences, rating_histograms
 from scorecast.models.bins import PAD_LOGIT
 
 T15 = TargetSpec(name="mos", low=1, high=5, step=1)  # levels 1..5
@@ -153,6 +153,21 @@ def test_bin_edges_give_ratings_histograms_over_levels():
     np.testing.assert_allclose(edges, [0.5, 1.5, 2.5, 3.5, 4.5, 5.5])
     hist = Ratings(np.array([1, 2, 2, 5, 5, 5])).histogram(edges)
     np.testing.assert_allclose(hist, [1 / 6, 2 / 6, 0, 0, 3 / 6])
+
+
+def test_rating_histograms_feed_the_kl_loss():
+    from scorecast.losses import LOSSES
+
+    ratings = [{"mos": Ratings(np.array([1.0, 2.0, 2.0])), "align": Ratings(np.array([10.0]))}, {}]
+    dist = rating_histograms(ratings, [T15, T010])
+    assert dist.shape == (2, 2, 6)
+    np.testing.assert_allclose(dist[0, 0], [1 / 3, 2 / 3, 0, 0, 0, 0])
+    np.testing.assert_allclose(dist[0, 1], [0, 0, 0, 0, 0, 1])
+    assert dist[1].sum() == 0  # no ratings: the loss falls back to the Gaussian
+    kl = LOSSES.build("kl", targets=[T15, T010])
+    logits = torch.log(torch.tensor(dist[0]) + 1e-9).unsqueeze(0)  # predicting the histogram exactly
+    out = {"mean": torch.zeros(1, 2), "logits": logits}
+    assert kl(out, torch.tensor([[1.7, 10.0]]), extra={"target_dist": torch.tensor(dist[:1])}).item() < 1e-6
 
 
 def test_pad_sequences():

@@ -51,7 +51,7 @@ def test_temporal_needs_a_sequence():
     with pytest.raises(ConfigError, match=r"input 'meta' has no frame sequence; set 'sequence: true' on its encoder or choose one that has: wavlm, bert"):
         FUSIONS.build("temporal", inputs=SHAPES, audio="meta")
     pooled_only = {k: FeatureShape(s.dim) for k, s in SHAPES.items()}
-    with pytest.raises(ConfigError, match=r"no input for 'audio'; set params.audio"):
+    with pytest.raises(ConfigError, match=r"fusion 'temporal': needs a feature with a frame sequence, but none of wavlm, bert, meta has one"):
         FUSIONS.build("temporal", inputs=pooled_only)
 
 
@@ -115,6 +115,11 @@ def test_head_errors():
         HEADS.build("regression", in_dim=4, targets=[])
     with pytest.raises(ConfigError, match=r"head 'ordinal': expected 'in_dim' to be a positive integer, got 0"):
         HEADS.build("ordinal", in_dim=0, targets=TARGETS)
+
+
+def test_unknown_head_parameter_names_the_head():
+    with pytest.raises(ConfigError, match=r"cannot build head 'coral' with \['bounded', 'in_dim', 'targets'\]"):
+        HEADS.build("coral", in_dim=4, targets=TARGETS, bounded=True)
 
 
 def test_score_model_dimension_mismatch():

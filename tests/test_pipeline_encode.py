@@ -146,7 +146,7 @@ def test_run_killed_with_sigkill_resumes_without_recomputing(tmp_path):
     assert cache.verify(remove=False).corrupt == []
     (ih,) = cache.identities()
     finished = sum(1 for _ in cache.iter_keys(ih))
-    assert 20 <= finished < 200
+    assert 0 < finished < 200 and finished <= count(counter)  # the last batch may be counted, not yet written
     before = count(counter)
     items = [Item(id=str(i), texts={"t": f"sentence {i}"}) for i in range(200)]
     res = encode_items(items, text_spec(counter), cache, batch_size=50, progress=False)

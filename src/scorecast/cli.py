@@ -25,6 +25,13 @@ app = typer.Typer(
     add_completion=False,
 )
 
+
+
+@app.callback()
+def _root() -> None:
+    """Learn to predict the scores people give (MOS, alignment, grammar, text judgements)."""
+
+
 # Each module defines register(app). Order is the order in --help.
 COMMAND_MODULES = ["demo", "embed", "cache", "train", "predict", "evaluate", "report", "serve", "bench"]
 

@@ -43,7 +43,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
-from starlette.formparsers import MultiPartException, MultiPartParser
+from starlette.formparsers import FormParser, MultiPartException, MultiPartParser
 
 from scorecast.data.items import Item
 from scorecast.errors import ScorecastError
@@ -52,6 +52,7 @@ from scorecast.microbatch import MicroBatcher
 log = logging.getLogger("scorecast.serve")
 
 READABLE_AUDIO = ("wav", "flac", "ogg", "mp3")
+FORM_TYPES = ("multipart/form-data", "application/x-www-form-urlencoded")
 
 
 class ItemIn(BaseModel):
@@ -191,10 +192,12 @@ def create_app(
         if kind == "application/json":
             raw_items = _parse_json(body, batch, limits.max_batch_items)
             items = [await run_in_threadpool(_json_item, it, i, limits, batch) for i, it in enumerate(raw_items)]
-        elif kind == "multipart/form-data":
-            items = await _form_items(request, body, batch, pred.inputs.texts, limits)
+        elif kind in FORM_TYPES:
+            items = await _form_items(request, body, batch, pred.inputs.texts, limits, multipart=kind == FORM_TYPES[0])
         else:
-            raise HTTPException(415, f"expected Content-Type application/json or multipart/form-data, got '{kind or 'none'}'")
+            raise HTTPException(
+                415, f"expected Content-Type application/json, {' or '.join(FORM_TYPES)}, got '{kind or 'none'}'"
+            )
         for i, item in enumerate(items):
             pred.inputs.check(item, where=f"item {i}" if batch else "request")
         return list(await asyncio.gather(*(batcher.submit(item) for item in items)))
@@ -270,13 +273,16 @@ def _json_item(it: ItemIn, index: int, limits: Limits, batch: bool) -> Item:
     return Item(id=it.id or str(index), audio=audio, texts=dict(it.text or it.texts or {}), vectors=vectors)
 
 
-async def _form_items(request: Request, body: bytes, batch: bool, text_fields, limits: Limits) -> list[Item]:
+async def _form_items(request: Request, body: bytes, batch: bool, text_fields, limits: Limits, multipart: bool) -> list[Item]:
     async def once():
         yield body
 
-    parser = MultiPartParser(
-        request.headers, once(), max_files=limits.max_batch_items if batch else 1, max_part_size=limits.max_upload_bytes
-    )
+    if multipart:
+        parser: MultiPartParser | FormParser = MultiPartParser(
+            request.headers, once(), max_files=limits.max_batch_items if batch else 1, max_part_size=limits.max_upload_bytes
+        )
+    else:
+        parser = FormParser(request.headers, once(), max_part_size=limits.max_upload_bytes)
     try:
         form = await parser.parse()
     except MultiPartException as exc:
@@ -384,6 +390,10 @@ def _body_doc(batch: bool) -> dict[str, Any]:
     return {
         "requestBody": {
             "required": True,
-            "content": {"application/json": {"schema": json_schema}, "multipart/form-data": {"schema": form}},
+            "content": {
+                "application/json": {"schema": json_schema},
+                "multipart/form-data": {"schema": form},
+                "application/x-www-form-urlencoded": {"schema": {"type": "object", "additionalProperties": {"type": "string"}}},
+            },
         }
     }

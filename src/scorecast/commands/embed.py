@@ -119,18 +119,20 @@ def run_embed(
                 )  # fmt: skip
             if pack and shard_tuple is None and res.rank == 0 and (res.encoded or res.cached):
                 cache.pack(res.identity_hash)
-            results.append((f"{label}: {spec.feature_name}", res, len(items.skipped)))
+            name = f"{label}: {spec.feature_name}" if len(datasets) > 1 else spec.feature_name
+            results.append((name, res, len(items.skipped)))
     return results, cache.root
 
 
 def print_summary(results, cache_root: Path, seconds: float) -> None:
     from rich.console import Console
     from rich.table import Table
+    from rich.text import Text
 
     console = Console()
     table = Table(title="scorecast embed")
     for col in ("feature", "identity", "items", "encoded", "cached", "skipped", "dim", "seconds"):
-        table.add_column(col, justify="left" if col in ("feature", "identity") else "right")
+        table.add_column(col, justify="left" if col in ("feature", "identity") else "right", no_wrap=col == "identity", min_width=16 if col == "identity" else None)
     for name, res, _ in results:
         dim = res.pooled.shape[1] if res.pooled.size else 0
         table.add_row(name, res.identity_hash, str(len(res.ids) + len(res.skipped)), str(res.encoded),
@@ -140,11 +142,11 @@ def print_summary(results, cache_root: Path, seconds: float) -> None:
         if rows_left_out:
             console.print(f"[yellow]{name}: the reader left out {rows_left_out} row(s)[/]")
         for item_id, reason in list(res.skipped.items())[:5]:
-            console.print(f"[yellow]skipped[/] {item_id}: {reason}", highlight=False, markup=False)
+            console.print(Text.assemble(("skipped ", "yellow"), f"{item_id}: {reason}"), highlight=False, soft_wrap=True)
         if len(res.skipped) > 5:
             console.print(f"... and {len(res.skipped) - 5} more skipped by {name}")
     total = sum(r.encoded for _, r, _ in results), sum(r.cached for _, r, _ in results), sum(len(r.skipped) for _, r, _ in results)
-    console.print(f"encoded {total[0]}, cached {total[1]}, skipped {total[2]} in {seconds:.1f} s; cache: {cache_root}")
+    console.print(f"encoded {total[0]}, cached {total[1]}, skipped {total[2]} in {seconds:.1f} s; cache: {cache_root}", soft_wrap=True)
 
 
 def register(app: typer.Typer) -> None:

@@ -46,12 +46,12 @@ def _read(path: Path):
     return load_table(path, header=_has_header)
 
 
-def _pick(table, given: str | None, candidates: list[str], what: str, exclude: set[str]) -> str:
+def _pick(table, given: str | None, candidates: list[str], what: str) -> str:
     if given is not None:
         table.require([given], what)
         return given
     for c in candidates:
-        if c in table.columns and c not in exclude:
+        if c in table.columns:
             return c
     if not table.has_header:
         return table.columns[0]
@@ -163,8 +163,8 @@ def evaluate_files(
         except re.error as exc:
             raise ConfigError(f"--system-regex: not a valid regular expression ({exc}): {system_regex!r}") from None
     ptab, ttab = _read(Path(predictions)), _read(Path(truth))
-    pid = _pick(ptab, pred_id_col or id_col, ID_CANDIDATES, "prediction ids", set())
-    tid = _pick(ttab, truth_id_col or id_col, ID_CANDIDATES, "truth ids", set())
+    pid = _pick(ptab, pred_id_col or id_col, ID_CANDIDATES, "prediction ids")
+    tid = _pick(ttab, truth_id_col or id_col, ID_CANDIDATES, "truth ids")
     pcols = _score_columns(ptab, pred_cols, PRED_CANDIDATES, pid, "predictions")
     tcols = _score_columns(ttab, truth_cols, TRUTH_CANDIDATES, tid, "truth scores")
     if len(pcols) != len(tcols):

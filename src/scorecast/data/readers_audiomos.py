@@ -93,7 +93,7 @@ class AudioMOSReader(Reader):
         table: dict[str, str] = {}
         where: dict[str, str] = {}
         for file in self.prompt_files:
-            prompts = load_table(file, header=_looks_like_header)
+            prompts = load_table(file, header=lambda first: first[0].strip().lower() in _HEADER_WORDS)
             if len(prompts.columns) < 2:
                 raise DataError(
                     f"prompt table: expected two columns (id, text), got {len(prompts.columns)}", file=file

@@ -211,11 +211,13 @@ def transcribe_items(items, spec_params: dict[str, Any] | None = None, cache: An
     for item in items:
         if item.audio is None:
             raise DataError(f"item '{item.id}' has no audio to transcribe", field="audio")
-    root = getattr(cache, "root", cache)
+    root = cache if cache is None or isinstance(cache, (str, os.PathLike)) else getattr(cache, "root", None)
+    if cache is not None and root is None:
+        raise ConfigError(f"transcribe_items cache: expected a folder or an EmbeddingCache, got {type(cache).__name__}")
     store = TranscriptStore(root, asr.identity(), asr.identity_hash) if root is not None else None
     known = store.load() if store else {}
     hashes = {item.id: audio_input_hash(item.audio) for item in items}
-    todo = [item for item in items if hashes[item.id] not in known]
+    todo = list({hashes[item.id]: item for item in items if hashes[item.id] not in known}.values())  # each audio once
     for s in range(0, len(todo), batch_size):
         part = todo[s : s + batch_size]
         waves = [prepare_audio(item.audio, sample_rate=SR) for item in part]

@@ -294,6 +294,7 @@ def encode_items(
         raise ConfigError(f"workers: expected >= 0, got {workers}")
     start = time.perf_counter()
     plan = plan_encoding(items, spec, cache, on_error, shard, encoder, device)
+    n_done = 0
     if plan.todo:
         cls = resolve_encoder_class(spec.name)
         parallel = workers > 0 and bool(getattr(cls, "parallel_safe", False))
@@ -310,6 +311,7 @@ def encode_items(
                 enc = ensure_encoder(plan, device)
                 stream = (encode_batch_checked(enc, spec, b, on_error) for b in batches)
             for done, failed in stream:
+                n_done += len(done)
                 for key, out in done:
                     cache.put(plan.identity_hash, key, out)
                     plan.found[key] = _keep(out, spec)
@@ -317,7 +319,7 @@ def encode_items(
                     plan.found.pop(key, None)
                     _skip_key(plan, key, reason)
                 advance(len(done) + len(failed))
-    return finish_plan(plan, encoded=len(plan.todo), seconds=time.perf_counter() - start)
+    return finish_plan(plan, encoded=n_done, seconds=time.perf_counter() - start)
 
 
 def _keep(out: Encoded, spec: EncoderSpec) -> Encoded:

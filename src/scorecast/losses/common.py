@@ -32,10 +32,10 @@ class ScoreLoss(Loss):
 
     registry_name: ClassVar[str] = "loss"
 
-    def __init__(self, targets: list[TargetSpec], **params: Any) -> None:
+    def __init__(self, targets: list[TargetSpec]) -> None:
         if not isinstance(targets, (list, tuple)) or not targets or not all(isinstance(t, TargetSpec) for t in targets):
             raise ConfigError(f"{self.where}: expected a non-empty list of TargetSpec as 'targets', got {targets!r}")
-        super().__init__(list(targets), **params)
+        super().__init__(list(targets))
 
     @property
     def where(self) -> str:

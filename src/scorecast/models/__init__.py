@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from scorecast.models import bilinear, class_heads, concat, cross_attention, heads, temporal  # noqa: F401
 from scorecast.models.base import FUSIONS, HEADS, FeatureShape, Fusion, Head, HeadOutput
-from scorecast.models.bins import BinLayout, bin_edges
+from scorecast.models.bins import BinLayout, bin_edges, rating_histograms
 from scorecast.models.scorer import ScoreModel, build_model, feature_batch, feature_shapes, pad_sequences
 
 __all__ = [
@@ -21,4 +21,5 @@ __all__ = [
     "feature_batch",
     "feature_shapes",
     "pad_sequences",
+    "rating_histograms",
 ]

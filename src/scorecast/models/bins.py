@@ -122,3 +122,19 @@ class BinLayout(nn.Module):
         logit = -((self.centers - v) ** 2) / (2 * s.unsqueeze(-1) ** 2)
         logit = logit.masked_fill(~self.valid, float("-inf"))
         return torch.softmax(logit, dim=-1)
+
+
+def rating_histograms(ratings: list[dict], targets: list[TargetSpec]) -> np.ndarray:
+    """Per-rater histograms for the ``kl`` loss's ``extra['target_dist']``: ``ratings[i]`` is item i's
+    ``Item.ratings`` ({target name: Ratings}) -> (N, T, K) float32 over each target's levels (K the
+    largest level count; extra bins 0). An item without ratings for a target gets a zero row, which
+    the loss replaces by the Gaussian-smoothed target."""
+    k = max(t.num_bins for t in targets)
+    out = np.zeros((len(ratings), len(targets), k), dtype=np.float32)
+    for j, target in enumerate(targets):
+        edges = bin_edges(target)
+        for i, item_ratings in enumerate(ratings):
+            r = item_ratings.get(target.name)
+            if r is not None and r.count > 0:
+                out[i, j, : target.num_bins] = r.histogram(edges)
+    return out

@@ -45,8 +45,8 @@ class ExpectedClassHead(TrunkHead):
         return self.decode(z)
 
     def decode(self, logits: torch.Tensor) -> HeadOutput:
-        """(B, T, K) raw logits -> the head's output (invalid bins masked)."""
-        logits = self.bins.mask_logits(logits)
+        """(B, T, K) raw logits -> the head's output (invalid bins masked; float32 even under autocast)."""
+        logits = self.bins.mask_logits(logits.float())
         probs = torch.softmax(logits, dim=-1)
         mean = self.bins.expected(probs)
         return HeadOutput(mean=mean, std=self.bins.spread(probs, mean), logits=logits, probs=probs)
@@ -84,7 +84,8 @@ class OrdinalHead(TrunkHead):
         return self.decode(raw)
 
     def decode(self, raw: torch.Tensor) -> HeadOutput:
-        """(B, T, K-1) raw values -> output with ordered cumulative logits."""
+        """(B, T, K-1) raw values -> output with ordered cumulative logits (float32)."""
+        raw = raw.float()
         first = raw[..., :1]
         drops = torch.cumsum(F.softplus(raw[..., 1:]), dim=-1)
         cum_logits = torch.cat([first, first - drops], dim=-1)
@@ -113,7 +114,7 @@ class CoralHead(TrunkHead):
 
 
 def _cumulative_output(bins: BinLayout, cum_logits: torch.Tensor) -> HeadOutput:
-    cum_logits = bins.mask_cum_logits(cum_logits)
+    cum_logits = bins.mask_cum_logits(cum_logits.float())
     mean = bins.cumulative_mean(cum_logits)
     probs = bins.cumulative_probs(cum_logits)
     return HeadOutput(mean=mean, std=bins.spread(probs, mean), cum_logits=cum_logits, probs=probs)

@@ -50,6 +50,11 @@ class TemporalFusion(Fusion):
         super().__init__(inputs)
         where = "fusion 'temporal'"
         with_seq = [n for n, s in inputs.items() if s.has_sequence]
+        if audio is None and not with_seq:
+            raise ConfigError(
+                f"{where}: needs a feature with a frame sequence, but none of {', '.join(inputs) or '(none)'} "
+                f"has one; set 'sequence: true' on the encoder whose frames it should read"
+            )
         self.audio = resolve_input(where, inputs, audio, "audio", with_seq[0] if with_seq else None)
         if not inputs[self.audio].has_sequence:
             raise ConfigError(

@@ -33,30 +33,249 @@ from __future__ import annotations
 import copy
 import json
 import logging
-import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import lightning as L
 import numpy as np
 import torch
 from torch import nn
+from torch.utils.data import DataLoader, Dataset
 
-from scorecast.config import EncoderSpec, Recipe, save_recipe
+from scorecast.config import EncoderSpec, Recipe, TargetSpec, TrainingConfig, save_recipe
 from scorecast.data.items import Item, ItemSet
-from scorecast.errors import ConfigError, DataError
+from scorecast.errors import ConfigError
+from scorecast.features import FeatureSet
 from scorecast.training.adapt import (
     FinetuneSettings,
+    TunableEncoder,
     finetune_settings,
-    freeze_all_but_top,
     hash_json,
-    layerwise_param_groups,
-    transformer_layers,
     without_finetune,
-    write_adaptation,
 )
+from scorecast.training.module import ScoreModule, monitor_mode
+from scorecast.training.trainer import BestWeights
 
 log = logging.getLogger(__name__)
+
+
+class FinetuneDataset(Dataset):
+    """Items at ``indices``: raw inputs of the tuned encoders, standardised frozen features, targets."""
+
+    def __init__(self, items: Sequence[Item], indices: np.ndarray, encoders: dict[str, TunableEncoder],
+                 frozen: FeatureSet | None, targets: np.ndarray, weights: np.ndarray | None = None,
+                 target_dist: np.ndarray | None = None) -> None:  # fmt: skip
+        self.items, self.indices, self.encoders = items, np.asarray(indices, dtype=int), encoders
+        sub = frozen.subset(self.indices) if frozen is not None else None
+        self.pooled = {k: torch.from_numpy(np.asarray(v, np.float32)) for k, v in (sub.pooled if sub else {}).items()}
+        self.sequences = {k: [torch.from_numpy(np.asarray(q, np.float32)) for q in v] for k, v in (sub.sequences if sub else {}).items()}
+        self.targets = torch.from_numpy(np.asarray(targets[self.indices], np.float32))
+        self.weights = None if weights is None else torch.as_tensor(np.asarray(weights, np.float32))
+        self.target_dist = None if target_dist is None else torch.as_tensor(np.asarray(target_dist[self.indices], np.float32))
+
+    def __len__(self) -> int:
+        return len(self.indices)
+
+    def __getitem__(self, j: int) -> dict:
+        item = self.items[int(self.indices[j])]
+        return {
+            "index": j,
+            "pooled": {k: v[j] for k, v in self.pooled.items()},
+            "sequences": {k: v[j] for k, v in self.sequences.items()},
+            "target": self.targets[j],
+            "weight": None if self.weights is None else self.weights[j],
+            "target_dist": None if self.target_dist is None else self.target_dist[j],
+            "raw": {name: enc.load_input(item) for name, enc in self.encoders.items()},
+        }
+
+
+class FinetuneCollate:
+    """The training collate for the frozen part, plus each tuned encoder's ``prepare`` of its raw inputs."""
+
+    def __init__(self, encoders: dict[str, TunableEncoder]) -> None:
+        self.encoders = encoders
+
+    def __call__(self, batch: list[dict]) -> dict:
+        from scorecast.training.data import collate
+
+        out = collate([{k: v for k, v in b.items() if k != "raw"} for b in batch])
+        out["raw"] = {name: enc.prepare([b["raw"][name] for b in batch]) for name, enc in self.encoders.items()}
+        return out
+
+
+class FinetuneModule(ScoreModule):
+    """:class:`ScoreModule` with tuned encoders in front: their pooled outputs (and sequences where the
+    fusion reads them) join the frozen features. Optimiser groups: ``head`` (fusion, head, loss) at
+    ``training.lr`` and one group per trained encoder block (layer-wise decay)."""
+
+    def __init__(self, encoders: dict[str, TunableEncoder], model: nn.Module, loss: nn.Module,
+                 training: TrainingConfig, targets: list[TargetSpec], monitor: str | None = None,
+                 val_groups: np.ndarray | None = None) -> None:  # fmt: skip
+        super().__init__(model, loss, training, targets, monitor=monitor, val_groups=val_groups)
+        self.feature_names = list(encoders)
+        self.encoders = nn.ModuleDict({f"e{i}": enc for i, enc in enumerate(encoders.values())})
+
+    def forward(self, batch: dict):
+        pooled = dict(batch["pooled"])
+        sequences, masks = dict(batch["sequences"] or {}), dict(batch["masks"] or {})
+        uses = set(getattr(self.model, "uses_sequences", ()))
+        for i, name in enumerate(self.feature_names):
+            p, seq, mask = self.encoders[f"e{i}"](batch["raw"][name])
+            pooled[name] = p
+            if name in uses:
+                sequences[name], masks[name] = seq, mask
+        return self.model(pooled, sequences or None, masks or None)
+
+    def trainable_state(self) -> dict[str, torch.Tensor]:
+        """The state entries that training changes (fusion, head, loss, trained encoder blocks)."""
+        names = {n for n, p in self.named_parameters() if p.requires_grad}
+        return {k: v for k, v in self.state_dict().items() if k in names or k.startswith(("model.", "loss."))}
+
+    def param_group_specs(self) -> list[dict[str, Any]]:
+        head = [p for m in (self.model, self.loss) for p in m.parameters() if p.requires_grad]
+        groups = [{"params": head, "lr": self.cfg.lr, "weight_decay": self.cfg.weight_decay, "name": "head"}]
+        for enc in self.encoders.values():
+            groups += enc.param_groups(self.cfg.weight_decay)
+        return groups
+
+    def configure_optimizers(self):
+        groups = self.param_group_specs()
+        opt = torch.optim.AdamW(groups)
+        kind = self.cfg.scheduler
+        if kind == "none":
+            return opt
+        if kind == "plateau":
+            monitor = self.monitor or "train_loss"
+            sched = torch.optim.lr_scheduler.ReduceLROnPlateau(opt, mode=monitor_mode(monitor), factor=0.5, patience=2)
+            return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "monitor": monitor, "interval": "epoch"}}
+        total = max(1, int(self.trainer.estimated_stepping_batches))
+        if kind == "onecycle":  # every group peaks at its own rate, so the layer-wise ratios hold
+            sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=[g["lr"] for g in groups], total_steps=total)
+        else:  # cosine: one factor for all groups
+            sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=total)
+        return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
+
+
+class TrainableBestWeights(BestWeights):
+    """:class:`BestWeights` that copies only what training changes (not the frozen encoder)."""
+
+    def on_validation_end(self, trainer, pl_module) -> None:
+        if trainer.sanity_checking or self.monitor not in trainer.callback_metrics:
+            return
+        value = float(trainer.callback_metrics[self.monitor])
+        if np.isfinite(value) and (self.best is None or (value < self.best if self.mode == "min" else value > self.best)):
+            self.best, self.best_epoch = value, int(trainer.current_epoch)
+            self.state = {k: v.detach().clone() for k, v in pl_module.trainable_state().items()}
+
+    def on_fit_end(self, trainer, pl_module) -> None:
+        if self.state is not None:
+            pl_module.load_state_dict(self.state, strict=False)
+
+
+@dataclass
+class _Parts:
+    recipe: Recipe
+    module: FinetuneModule
+    encoders: dict[str, TunableEncoder]
+    train_loader: DataLoader
+    val_loader: DataLoader | None
+    scaler: Any
+    dims: dict[str, int]
+    sequence_features: list[str]
+
+    def member(self):
+        from scorecast.training.members import NeuralMember
+
+        model = copy.deepcopy(self.module.model)
+        return NeuralMember(model, self.recipe.model, self.recipe.targets, self.dims, self.sequence_features, self.scaler)
+
+
+def build_parts(recipe, items, tuned, frozen, targets, train_idx, val_idx, cache) -> _Parts:
+    """Encoders, frozen features, model, loss, module and data loaders of one fine-tuning run."""
+    from scorecast.losses.combined import build_loss
+    from scorecast.models.base import FeatureShape
+    from scorecast.models.scorer import build_model, feature_shapes
+    from scorecast.training.data import FeatureScaler, target_distributions
+    from scorecast.training.trainer import resolve_monitor
+    from scorecast.training.weights import sample_weights
+
+    cfg = recipe.training
+    for what, on in (("mixup", cfg.mixup_alpha > 0), ("synthetic negatives", cfg.negatives.ratio > 0),
+                     ("SWA", cfg.swa.enabled), ("augmented copies", cfg.augment.copies > 0)):  # fmt: skip
+        if on:
+            log.warning("fine-tuning: %s is not used when encoders are fine-tuned end to end", what)
+    encoders = {spec.feature_name: TunableEncoder(spec, settings) for spec, settings in tuned}
+    features = None
+    if frozen:
+        from scorecast.cache import EmbeddingCache
+        from scorecast.encoders.pipeline import build_features
+
+        features = build_features(items, frozen, cache or EmbeddingCache(recipe.cache_dir), progress=cfg.progress)
+        if list(features.ids) != list(items.ids):
+            raise ConfigError(f"fine-tuning: the frozen encoders could encode {len(features)} of {len(items)} items; expected all")
+    scaler = FeatureScaler.fit(features.subset(train_idx)) if features is not None and cfg.standardize_features else FeatureScaler.identity()
+    scaled = scaler.transform(features) if features is not None else None
+    shapes = feature_shapes(features) if features is not None else {}
+    shapes.update({name: FeatureShape(enc.out_dim, enc.spec.sequence) for name, enc in encoders.items()})
+    model = build_model(recipe.model, shapes, recipe.targets)
+    loss = build_loss(recipe.losses, recipe.targets)
+    loss.check_head(model.provides, recipe.model.head.name)
+    dist = target_distributions(items, recipe.targets)
+    weights = sample_weights(targets[train_idx, 0], recipe.targets[0], cfg.sample_weights)
+    train_ds = FinetuneDataset(items.items, train_idx, encoders, scaled, targets, weights, dist)
+    has_val = len(val_idx) > 0
+    val_ds = FinetuneDataset(items.items, val_idx, encoders, scaled, targets, None, dist) if has_val else None
+    collate = FinetuneCollate(encoders)
+    bs = max(1, min(cfg.batch_size, len(train_ds)))
+    gen = torch.Generator().manual_seed(cfg.seed)
+    train_loader = DataLoader(train_ds, batch_size=bs, shuffle=True, collate_fn=collate, generator=gen, drop_last=len(train_ds) % bs == 1)
+    val_loader = DataLoader(val_ds, batch_size=bs, shuffle=False, collate_fn=collate) if has_val else None
+    monitor = resolve_monitor(cfg, has_val)
+    groups = items.groups()
+    val_groups = np.asarray([groups[i] for i in val_idx], dtype=object) if has_val and all(groups[i] is not None for i in val_idx) else None
+    module = FinetuneModule(encoders, model, loss, cfg.model_copy(update={"mixup_alpha": 0.0}), recipe.targets, monitor, val_groups)
+    dims = {name: s.dim for name, s in shapes.items()}
+    seq = [name for name, s in shapes.items() if s.has_sequence]
+    return _Parts(recipe, module, encoders, train_loader, val_loader, scaler, dims, seq)
+
+
+def train_parts(recipe: Recipe, parts: _Parts, out_dir: Path, seed: int) -> list[dict[str, float]]:
+    """Fit ``parts.module`` with Lightning; early stopping and best (trainable) weights on the monitor."""
+    import warnings
+
+    from lightning.pytorch.callbacks import EarlyStopping, RichProgressBar
+
+    from scorecast.training.trainer import _QUIET_LOGGERS, build_loggers, choose_precision
+
+    cfg = recipe.training
+    for logger_name in _QUIET_LOGGERS if not cfg.progress else ():
+        logging.getLogger(logger_name).setLevel(logging.WARNING)
+    monitor = parts.module.monitor
+    callbacks: list = []
+    if monitor is not None:
+        callbacks.append(TrainableBestWeights(monitor, monitor_mode(monitor)))
+        if cfg.early_stopping is not None:
+            callbacks.append(EarlyStopping(monitor=monitor, mode=monitor_mode(monitor), patience=cfg.early_stopping.patience, check_finite=False))
+    if cfg.progress:
+        callbacks.append(RichProgressBar())
+    gpu = cfg.accelerator in ("gpu", "cuda") or (cfg.accelerator == "auto" and torch.cuda.is_available())
+    trainer = L.Trainer(
+        max_epochs=cfg.max_epochs, accelerator=cfg.accelerator, devices=cfg.devices, strategy=cfg.strategy,
+        num_nodes=cfg.num_nodes, precision=choose_precision(cfg), accumulate_grad_batches=cfg.accumulate_grad_batches,
+        gradient_clip_val=cfg.gradient_clip_val, deterministic=("warn" if gpu else True) if cfg.deterministic else False,
+        callbacks=callbacks, logger=build_loggers(cfg, out_dir / "logs", "finetune") or False,
+        enable_checkpointing=False, enable_progress_bar=cfg.progress, enable_model_summary=False,
+        num_sanity_val_steps=0, log_every_n_steps=max(1, min(50, len(parts.train_loader))), default_root_dir=str(out_dir),
+    )  # fmt: skip
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=r".*does not have many workers.*")
+        warnings.filterwarnings("ignore", message=r".*sync_dist=True.*")
+        warnings.filterwarnings("ignore", message=r".*module\(s\) in eval mode.*")  # frozen parts, on purpose
+        trainer.fit(parts.module, parts.train_loader, parts.val_loader)
+    parts.module.cpu().eval()
+    return list(parts.module.history)
 
 
 @dataclass
@@ -69,6 +288,29 @@ class FinetuneResult:
     member: Any  # a NeuralMember (fusion + head) over the adapted features
     history: list[dict[str, float]] = field(default_factory=list)
     param_groups: list[dict[str, Any]] = field(default_factory=list)  # name, lr of each optimiser group
+    module: Any = None  # the trained FinetuneModule (CPU, eval): predicts end to end from raw inputs
+    frozen: list[EncoderSpec] = field(default_factory=list)
+
+    def predict(self, items: ItemSet | list[Item], cache: Any = None, batch_size: int = 8) -> np.ndarray:
+        """(N, T) scores of ``items`` end to end (raw inputs through the tuned encoders; the frozen
+        encoders' features from ``cache``), e.g. for the validation fold of a cross-validation."""
+        items = list(items)
+        features = None
+        if self.frozen:
+            from scorecast.cache import EmbeddingCache
+            from scorecast.encoders.pipeline import build_features
+
+            features = build_features(items, self.frozen, cache or EmbeddingCache(self.recipe.cache_dir), progress=False)
+            if list(features.ids) != [it.id for it in items]:
+                raise ConfigError(f"predict: the frozen encoders could encode {len(features)} of {len(items)} items; expected all")
+            features = self.member.scaler.transform(features)
+        encoders = {name: self.module.encoders[f"e{i}"] for i, name in enumerate(self.module.feature_names)}
+        data = FinetuneDataset(items, np.arange(len(items)), encoders, features, np.zeros((len(items), len(self.recipe.targets))))
+        loader = DataLoader(data, batch_size=batch_size, shuffle=False, collate_fn=FinetuneCollate(encoders))
+        self.module.eval()
+        with torch.no_grad():
+            out = [self.module(batch)["mean"].float().cpu().numpy() for batch in loader]
+        return np.concatenate(out).astype(np.float64) if out else np.zeros((0, len(self.recipe.targets)))
 
 
 def split_encoders(recipe: Recipe) -> tuple[list[tuple[EncoderSpec, FinetuneSettings]], list[EncoderSpec]]:
@@ -113,10 +355,7 @@ def fit_finetune(
     stopping (none when early stopping is off). Frozen encoders go through ``cache`` (default: the
     recipe's ``cache_dir``). Returns a :class:`FinetuneResult`; files as in the module docstring.
     """
-    import lightning as L
-
     from scorecast.training.cv import training_targets
-    from scorecast.training.finetune_fit import build_parts, train_parts
 
     items = items if isinstance(items, ItemSet) else ItemSet(list(items), target_names=recipe.target_names)
     tuned, frozen = split_encoders(recipe)
@@ -167,7 +406,7 @@ def fit_finetune(
             indent=2,
         )  # fmt: skip
     )
-    return FinetuneResult(out, encoder_dirs, new_recipe, member, history, groups)
+    return FinetuneResult(out, encoder_dirs, new_recipe, member, history, groups, parts.module, frozen)
 
 
 def _split(recipe: Recipe, targets: np.ndarray, train_idx, val_idx, seed: int) -> tuple[np.ndarray, np.ndarray]:

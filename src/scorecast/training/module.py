@@ -58,6 +58,9 @@ def validation_metrics(
 class ScoreModule(L.LightningModule):
     """Wraps ``model`` (a ScoreModel) and ``loss`` (a CombinedLoss returning ``(total, parts)``).
 
+    Each epoch, ``train_loss`` and the monitor are logged with ``self.log`` (for callbacks and the
+    progress bar) and every validation metric is written to the loggers (CSV: ``metrics.csv``).
+
     ``val_groups`` (N_val,) are the groups of the validation items (for system-level metrics).
     ``history`` gets one row per epoch: epoch, train_loss, val_loss, val_<metric>...
     """
@@ -84,6 +87,21 @@ class ScoreModule(L.LightningModule):
         self._last_val: dict[str, float] = {}
 
     # ------------------------------------------------------------------ steps
+    def transfer_batch_to_device(self, batch: dict, device: torch.device, dataloader_idx: int) -> dict:
+        """Move a collated batch (nested dicts of tensors, Nones) to ``device``; a no-op on CPU.
+        (Lightning's generic collection walk costs more than a small model's step.)"""
+        if device.type == "cpu":
+            return batch
+
+        def move(x):
+            if isinstance(x, torch.Tensor):
+                return x.to(device, non_blocking=True)
+            if isinstance(x, dict):
+                return {k: move(v) for k, v in x.items()}
+            return x
+
+        return move(batch)
+
     def forward(self, batch: dict):
         return self.model(batch["pooled"], batch["sequences"], batch["masks"])
 
@@ -138,8 +156,10 @@ class ScoreModule(L.LightningModule):
         groups = self.val_groups[index_np[first]] if self.val_groups is not None else None
         metrics = validation_metrics(p, t, self.targets, groups)
         metrics["val_loss"] = loss_sum / max(loss_n, 1)
-        for key, value in metrics.items():
-            self.log(key, value if math.isfinite(value) else float("nan"), sync_dist=True, prog_bar=key == self.monitor)
+        # Only the monitor goes through self.log (callbacks read it; every rank holds the same value);
+        # the rest goes to the loggers directly: a self.log call costs more than a small model's step.
+        if self.monitor is not None and self.monitor in metrics:
+            self.log(self.monitor, metrics[self.monitor], sync_dist=True, prog_bar=True)
         self._last_val = metrics
         self._reset_val()
 
@@ -153,6 +173,10 @@ class ScoreModule(L.LightningModule):
         row = {"epoch": int(self.current_epoch), "train_loss": train_loss}
         row.update(self._last_val)
         self.history.append(row)
+        if self.trainer.is_global_zero:
+            logged = {k: v for k, v in row.items() if k != "epoch" and math.isfinite(v)}
+            for logger in self.trainer.loggers:
+                logger.log_metrics(logged, step=int(self.current_epoch))
         self._last_val = {}
 
     def _sum_across_ranks(self, total: float, n: int) -> tuple[float, int]:

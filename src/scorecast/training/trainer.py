@@ -233,6 +233,7 @@ def _fit_neural(recipe, features, targets, train_idx, val_idx, scaler, groups, t
     shapes = feature_shapes(features)
     model = build_model(recipe.model, shapes, recipe.targets)
     loss = build_loss(recipe.losses, recipe.targets)
+    loss.check_head(model.provides, recipe.model.head.name)
     monitor = resolve_monitor(cfg, has_val)
     val_groups = grp[val_idx] if grp is not None and has_val and all(g is not None for g in grp[val_idx]) else None
     module = ScoreModule(model, loss, cfg, recipe.targets, monitor=monitor, val_groups=val_groups)
