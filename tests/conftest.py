@@ -11,6 +11,11 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 from pathlib import Path  # noqa: E402
 
+import torch  # noqa: E402
+
+# One intra-op thread: on a loaded 2-core machine torch's thread pool spins and tiny models crawl.
+torch.set_num_threads(1)
+
 import pytest  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]

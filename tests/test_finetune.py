@@ -25,8 +25,8 @@ def tiny(tmp_path_factory):
     bert = make_tiny_bert(root / "bert")
     rng = np.random.default_rng(0)
     items = []
-    for i in range(10):
-        n = 4000 + 800 * (i % 4)  # different lengths, so batches are padded
+    for i in range(8):
+        n = 3200 + 800 * (i % 4)  # different lengths, so batches are padded
         t = np.arange(n) / SR
         wave = (0.05 + 0.05 * (i % 5)) * np.sin(2 * np.pi * (150 + 40 * i) * t) + 0.01 * rng.standard_normal(n)
         path = root / f"clip{i}.wav"
@@ -45,7 +45,7 @@ def _recipe(tiny, **training):
             {"name": "hf-text", "input": "text.t",
              "params": {"model": str(tiny["bert"]), "finetune_top_k": 2, "finetune_lr": 1e-3, "layer_decay": 0.5}},
         ],
-        "training": {"max_epochs": 2, "batch_size": 4, "lr": 1e-2, "early_stopping": None, "scheduler": "none", **training},
+        "training": {"max_epochs": 1, "batch_size": 4, "lr": 1e-2, "early_stopping": None, "scheduler": "none", **training},
         "cache_dir": str(tiny["root"] / "cache"),
     })  # fmt: skip
 
@@ -76,7 +76,7 @@ def test_finetune_changes_only_the_top_layers_and_matches_the_cached_path(tiny, 
         {"name": "encoder.hf-text:text.t.layer1", "lr": 1e-3},
         {"name": "encoder.hf-text:text.t.layer0", "lr": 5e-4},
     ]
-    assert len(result.history) == 2
+    assert len(result.history) == 1
 
     for name, source, trained in (("hf-audio:audio", tiny["wavlm"], {1}), ("hf-text:text.t", tiny["bert"], {0, 1})):
         folder = result.encoder_dirs[name]

@@ -13,6 +13,8 @@ import httpx
 import pytest
 from test_predict_support import audio_bundle, tone, wav_bytes
 
+pytestmark = pytest.mark.slow
+
 TOKEN = "process-token"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 

@@ -133,7 +133,6 @@ def make_tiny_whisper(folder: str | Path, *, seed: int = 0) -> Path:
         eos_token_id=ids["<|endoftext|>"],
         pad_token_id=ids["<|endoftext|>"],
         bos_token_id=ids["<|endoftext|>"],
-        max_length=32,
         is_multilingual=True,
         lang_to_id={"<|en|>": ids["<|en|>"], "<|de|>": ids["<|de|>"]},
         task_to_id={"transcribe": ids["<|transcribe|>"], "translate": ids["<|translate|>"]},

@@ -15,9 +15,10 @@ write at once (two writers of one key write the same bytes). Each entry holds it
 checksums; a truncated or corrupted entry is detected on read, warned about, deleted and reported as
 a miss, so it gets recomputed; it is never returned as data.
 
-Entry format (little-endian): magic ``SCEMB\\x01\\n\\0`` (8 bytes), header length u32, pooled bytes
-u64, sequence bytes u64, CRC32 of header+pooled u32, CRC32 of sequence u32; then the header (JSON:
-key, dtype, shapes), the pooled vector and the sequence.
+Entry format (little-endian, 96-byte header): magic ``SCEMB\x02\n\0``, dtype code u8 (0 float32,
+1 float16), has-sequence u8, 2 pad bytes, the key (64 ASCII bytes), D u32, T u32, sequence width u32,
+CRC32 of header+pooled u32, CRC32 of the sequence u32; then the pooled vector (D values) and the
+sequence (T x width values).
 """
 
 from __future__ import annotations
@@ -43,8 +44,11 @@ import numpy as np
 from scorecast.encoders.base import Encoded
 from scorecast.errors import CacheError
 
-MAGIC = b"SCEMB\x01\n\x00"
-_PREFIX = struct.Struct("<8sIQQII")
+MAGIC = b"SCEMB\x02\n\x00"
+_HEADER = struct.Struct("<8sBB2x64sIIIII")
+_CRC_AT = _HEADER.size - 8  # the two checksums close the header; the CRC of header+pooled covers what precedes them
+_CODES = {"float32": 0, "float16": 1}
+_NAMES = {v: k for k, v in _CODES.items()}
 _IDENTITY_DIR = re.compile(r"^[0-9a-f]{16}$")
 _KEY = re.compile(r"^[0-9a-f]{64}$")
 _STALE_TMP_S = 3600.0
@@ -120,6 +124,7 @@ class EmbeddingCache:
         if dtype not in _DTYPES:
             raise CacheError(f"cache dtype: expected one of {', '.join(_DTYPES)}, got {dtype!r}")
         self.root = Path(root).expanduser() if root is not None else default_cache_dir()
+        self._root_str = str(self.root)
         self.dtype = dtype
         self.fsync = fsync
         self._packs: dict[str, tuple[float, dict[str, int], np.ndarray, np.ndarray] | None] = {}
@@ -161,11 +166,14 @@ class EmbeddingCache:
     # ---------------------------------------------------------------- entries
 
     def entry_path(self, identity_hash: str, key: str) -> Path:
-        return self.root / identity_hash / key[:2] / f"{key}.emb"
+        return Path(self._entry_file(identity_hash, key))
+
+    def _entry_file(self, identity_hash: str, key: str) -> str:
+        return os.path.join(self._root_str, identity_hash, key[:2], key + ".emb")
 
     def contains(self, identity_hash: str, key: str) -> bool:
         """Whether an entry file exists (not checked; :meth:`get` checks)."""
-        return self.entry_path(identity_hash, key).is_file()
+        return os.path.isfile(self._entry_file(identity_hash, key))
 
     def put(self, identity_hash: str, key: str, encoded: Encoded) -> None:
         """Write one entry atomically, in the cache's dtype."""
@@ -179,18 +187,17 @@ class EmbeddingCache:
             seq = np.ascontiguousarray(np.asarray(encoded.sequence), dtype=self.dtype)
             if seq.ndim != 2:
                 raise CacheError(f"cache entry {key}: expected a sequence of shape (T, D), got {seq.shape}")
-        header = json.dumps(
-            {"key": key, "dtype": self.dtype, "pooled": list(pooled.shape), "sequence": list(seq.shape) if seq is not None else None}
-        ).encode()
+        t, w = seq.shape if seq is not None else (0, 0)
         pooled_b = pooled.tobytes()
         seq_b = seq.tobytes() if seq is not None else b""
-        prefix = _PREFIX.pack(MAGIC, len(header), len(pooled_b), len(seq_b), zlib.crc32(pooled_b, zlib.crc32(header)), zlib.crc32(seq_b))
-        self._atomic_write(self.entry_path(identity_hash, key), prefix + header + pooled_b + seq_b)
+        head = _HEADER.pack(MAGIC, _CODES[self.dtype], seq is not None, key.encode(), pooled.shape[0], t, w, 0, 0)[:_CRC_AT]
+        crcs = struct.pack("<II", zlib.crc32(pooled_b, zlib.crc32(head)), zlib.crc32(seq_b))
+        self._atomic_write(self.entry_path(identity_hash, key), head + crcs + pooled_b + seq_b)
 
     def get(self, identity_hash: str, key: str, sequence: bool = True) -> Encoded | None:
         """One entry as float32, or None when absent, stored at lower precision than asked, or corrupt
         (a corrupt entry is deleted with a :class:`CacheCorruptionWarning`)."""
-        path = self.entry_path(identity_hash, key)
+        path = self._entry_file(identity_hash, key)
         try:
             dtype, pooled, seq = self._read_entry(path, key, sequence)
         except FileNotFoundError:
@@ -434,46 +441,42 @@ class EmbeddingCache:
     def _acceptable(self, stored_dtype: str) -> bool:
         return self.dtype == "float16" or stored_dtype == "float32"
 
-    def _read_entry(self, path: Path, key: str, sequence: bool) -> tuple[str, np.ndarray, np.ndarray | None]:
+    def _read_entry(self, path: str | Path, key: str, sequence: bool) -> tuple[str, np.ndarray, np.ndarray | None]:
         with open(path, "rb") as fh:
             size = os.fstat(fh.fileno()).st_size
-            raw = fh.read(_PREFIX.size)
-            if len(raw) < _PREFIX.size:
-                raise _Corrupt(f"truncated: {size} bytes, shorter than the {_PREFIX.size}-byte prefix")
-            magic, hlen, plen, slen, crc_hp, crc_s = _PREFIX.unpack(raw)
+            raw = fh.read(_HEADER.size)
+            if len(raw) < _HEADER.size:
+                raise _Corrupt(f"truncated: {size} bytes, shorter than the {_HEADER.size}-byte header")
+            magic, code, has_seq, stored_key, d, t, w, crc_hp, crc_s = _HEADER.unpack(raw)
             if magic != MAGIC:
                 raise _Corrupt("not a scorecast cache entry (bad magic bytes)")
-            expected = _PREFIX.size + hlen + plen + slen
+            dtype = _NAMES.get(code)
+            if dtype is None:
+                raise _Corrupt(f"bad header: unknown dtype code {code}")
+            itemsize = 4 if code == 0 else 2
+            expected = _HEADER.size + itemsize * (d + t * w)
             if size != expected:
                 raise _Corrupt(f"truncated or padded: {size} bytes, expected {expected}")
-            header_b = fh.read(hlen)
-            pooled_b = fh.read(plen)
-            if zlib.crc32(pooled_b, zlib.crc32(header_b)) != crc_hp:
+            pooled_b = fh.read(itemsize * d)
+            if zlib.crc32(pooled_b, zlib.crc32(raw[:_CRC_AT])) != crc_hp:
                 raise _Corrupt("header or pooled vector fails its checksum")
-            seq_b = fh.read(slen) if sequence else b""
-        if sequence and zlib.crc32(seq_b) != crc_s:
+            seq_b = fh.read(itemsize * t * w) if sequence and has_seq else b""
+        if seq_b and zlib.crc32(seq_b) != crc_s:
             raise _Corrupt("sequence fails its checksum")
-        try:
-            header = json.loads(header_b)
-            dtype = header["dtype"]
-            if header["key"] != key or dtype not in _DTYPES:
-                raise ValueError(f"header names key {header['key']} ({dtype}), expected {key}")
-            pooled = np.frombuffer(pooled_b, dtype=dtype).reshape(header["pooled"])
-            seq = None
-            if sequence and header["sequence"] is not None:
-                seq = np.frombuffer(seq_b, dtype=dtype).reshape(header["sequence"])
-        except (ValueError, KeyError, TypeError) as exc:
-            raise _Corrupt(f"bad header: {exc}") from exc
+        if stored_key.decode("ascii", "replace") != key:
+            raise _Corrupt(f"bad header: the entry names key {stored_key[:16]!r}..., expected {key}")
+        pooled = np.frombuffer(pooled_b, dtype=dtype)
+        seq = np.frombuffer(seq_b, dtype=dtype).reshape(t, w) if sequence and has_seq else None
         return dtype, pooled, seq
 
-    def _discard(self, path: Path, reason: str) -> None:
+    def _discard(self, path: str | Path, reason: str) -> None:
         warnings.warn(
             f"embedding cache: corrupt entry {path} ({reason}); deleted it, it will be recomputed",
             CacheCorruptionWarning,
             stacklevel=3,
         )
         try:
-            path.unlink()
+            os.unlink(path)
         except FileNotFoundError:
             pass
 

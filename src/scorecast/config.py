@@ -80,6 +80,20 @@ class EncoderSpec(Strict):
         return self.alias or f"{self.name}:{self.input}"
 
 
+class ASRConfig(Strict):
+    """Transcribe each item's audio into ``texts[field]`` before encoding (the grammar recipe).
+
+    ``backend`` is ``whisper`` (``params.model`` = a local Whisper folder) or ``pocketsphinx``
+    (the offline English model the package ships); default: whisper when a model is given.
+    Items that already have the field keep it unless ``overwrite``.
+    """
+
+    backend: str | None = None
+    params: dict[str, Any] = Field(default_factory=dict)
+    field: str = "transcript"
+    overwrite: bool = False
+
+
 class Component(Strict):
     """A registered component built by name with parameters."""
 
@@ -186,6 +200,7 @@ class Recipe(Strict):
     data: DataConfig = Field(default_factory=DataConfig)
     test_data: DataConfig | None = None
     targets: list[TargetSpec] = Field(default_factory=lambda: [TargetSpec()])
+    asr: ASRConfig | None = None
     encoders: list[EncoderSpec] = Field(default_factory=list)
     model: ModelConfig = Field(default_factory=ModelConfig)
     losses: list[LossTerm] = Field(default_factory=lambda: [LossTerm(name="mse")])

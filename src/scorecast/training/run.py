@@ -92,7 +92,11 @@ def evaluate_predictions(
                 preds[ok, j], target[ok, j], names=ev.metrics, groups=g, bootstrap=n_boot, seed=recipe.training.seed
             )
             if ev.per_bin:
-                rows = per_bin_rmse(preds[ok, j], target[ok, j], edges=per_bin_edges(spec))
+                edges = per_bin_edges(spec)
+                # truth outside the declared range joins the end bins rather than vanishing
+                edges[0] = min(edges[0], float(target[ok, j].min()))
+                edges[-1] = max(edges[-1], float(target[ok, j].max()))
+                rows = per_bin_rmse(preds[ok, j], target[ok, j], edges=edges)
                 out["per_bin"][spec.name] = rows
     return out
 

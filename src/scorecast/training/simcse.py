@@ -42,6 +42,17 @@ class SimCSEConfig(Strict):
     seed: int = 0
 
 
+def simcse_config(**settings: object) -> SimCSEConfig:
+    """A :class:`SimCSEConfig` from keyword settings; bad values raise a ConfigError naming them."""
+    from pydantic import ValidationError
+
+    try:
+        return SimCSEConfig(**settings)
+    except ValidationError as exc:
+        lines = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']} (got {e.get('input')!r})" for e in exc.errors())
+        raise ConfigError(f"SimCSE settings: {lines}") from None
+
+
 def collect_texts(texts: Sequence[str | None]) -> list[str]:
     """Non-empty texts, stripped, each once, in first-seen order (duplicates in one batch would be
     false negatives)."""
@@ -71,7 +82,7 @@ def adapt_simcse(
     """
     import torch
     from sentence_transformers import SentenceTransformer
-    from sentence_transformers.losses import MultipleNegativesRankingLoss
+    from sentence_transformers.sentence_transformer.losses import MultipleNegativesRankingLoss
 
     from scorecast.encoders._hf_common import model_fingerprint, resolve_model_dir
 
@@ -101,7 +112,8 @@ def adapt_simcse(
     optimizer = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
 
     rng = np.random.default_rng(cfg.seed)
-    batches_per_epoch = max(1, len(unique) // cfg.batch_size) if len(unique) >= cfg.batch_size else 1
+    n = len(unique)
+    batches_per_epoch = -(-n // cfg.batch_size) - (1 if n % cfg.batch_size == 1 else 0)  # a lone last text is skipped
     total = batches_per_epoch * cfg.epochs if cfg.max_steps is None else min(cfg.max_steps, batches_per_epoch * cfg.epochs)
     warmup = int(round(cfg.warmup_fraction * total))
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: _linear_warmup_decay(step, warmup, total))
@@ -127,7 +139,8 @@ def adapt_simcse(
         if step >= total:
             break
     model.eval()
-    log.info("SimCSE: %d steps on %d texts, loss %.4f -> %.4f", step, len(unique), losses[0], losses[-1])
+    if losses:
+        log.info("SimCSE: %d steps on %d texts, loss %.4f -> %.4f", step, len(unique), losses[0], losses[-1])
 
     out.mkdir(parents=True, exist_ok=True)
     model.save(str(out), create_model_card=False)
@@ -142,6 +155,7 @@ def adapt_simcse(
             "data_hash": hash_texts(unique),
             "num_texts": len(unique),
             "steps": step,
+            "loss_first_last": [round(losses[0], 6), round(losses[-1], 6)] if losses else None,
         },
     )
     return out

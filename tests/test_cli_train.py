@@ -1,0 +1,117 @@
+"""``scorecast cv`` and ``scorecast train`` through the CLI on a tiny table of vectors (the ``lookup``
+encoder passes them through the cache)."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+import yaml
+from typer.testing import CliRunner
+
+from scorecast.bundle import load_bundle
+from scorecast.cli import app
+
+from ddp_script import TARGET, known_function
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def _table(path, n, seed):
+    rng = np.random.default_rng(seed)
+    a = rng.normal(size=(n, 4))
+    b = rng.normal(size=(n, 3))
+    y = known_function(a[:, 0], b[:, 1]) + 0.1 * rng.normal(size=n)
+    pd.DataFrame(
+        {
+            "id": [f"r{seed}_{i}" for i in range(n)],
+            "vec_a": [" ".join(f"{v:.6f}" for v in row) for row in a],
+            "vec_b": [" ".join(f"{v:.6f}" for v in row) for row in b],
+            "score": y,
+            "system": [f"sys{i % 6}" for i in range(n)],
+        }
+    ).to_csv(path, index=False)
+
+
+def _recipe(tmp_path, with_test=False):
+    _table(tmp_path / "train.csv", 150, 0)
+    data = {"reader": "table", "path": "${DATA}", "options": {"vectors": {"a": "vec_a", "b": "vec_b"}, "targets": "score", "group": "system"}}
+    recipe = {
+        "name": "tiny",
+        "data": data,
+        "targets": [TARGET],
+        "encoders": [{"name": "lookup", "input": "vector.a", "alias": "a"}, {"name": "lookup", "input": "vector.b", "alias": "b"}],
+        "model": {"fusion": {"name": "concat", "params": {"hidden": [32], "dropout": 0.0}}, "head": {"name": "regression"}},
+        "losses": [{"name": "mse"}],
+        "training": {"max_epochs": 30, "batch_size": 32, "lr": 1e-2, "scheduler": "onecycle", "early_stopping": {"monitor": "val_lcc", "patience": 5}},
+        "cv": {"folds": 3, "kind": "group"},
+        "evaluate": {"bootstrap": 10, "system_level": True},
+        "variants": {"quick": {"training.max_epochs": 2}},
+    }
+    if with_test:
+        _table(tmp_path / "test.csv", 30, 1)
+        recipe["test_data"] = {**data, "path": str(tmp_path / "test.csv")}
+    path = tmp_path / "recipe.yaml"
+    path.write_text(yaml.safe_dump(recipe))
+    return path
+
+
+def test_cv_writes_a_complete_run_folder(tmp_path):
+    recipe = _recipe(tmp_path)
+    out = tmp_path / "run"
+    result = CliRunner().invoke(
+        app,
+        ["cv", str(recipe), "--var", f"DATA={tmp_path / 'train.csv'}", "--set", "training.max_epochs=12",
+         "--cache", str(tmp_path / "cache"), "-o", str(out)],
+    )
+    assert result.exit_code == 0, result.output
+    assert "lcc" in result.output and str(out.name) in result.output.replace("\n", "")
+    for name in ("recipe.yaml", "items.csv", "oof.csv", "metrics.json", "history.csv", "bundle/scorecast.json", "bundle/MODEL_CARD.md"):
+        assert (out / name).is_file(), name
+    assert yaml.safe_load((out / "recipe.yaml").read_text())["training"]["max_epochs"] == 12
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["targets"]["score"]["utterance"]["lcc"]["value"] > 0.6
+    assert "system" in metrics["targets"]["score"] and len(metrics["folds"]) == 3
+    bundle = load_bundle(out / "bundle")
+    assert len(bundle.members) == 3
+    assert bundle.encoder_identities["a"]["name"] == "lookup"  # identities come from the pipeline
+    assert [s.feature_name for s in bundle.encoder_specs] == ["a", "b"]
+
+
+def test_train_with_variant_data_flag_and_test_data(tmp_path):
+    recipe = _recipe(tmp_path, with_test=True)
+    out = tmp_path / "run"
+    result = CliRunner().invoke(
+        app,
+        ["train", str(recipe), "--var", "DATA=unused.csv", "--data", str(tmp_path / "train.csv"), "--variant", "quick",
+         "--cache", str(tmp_path / "cache"), "--out", str(out)],
+    )
+    assert result.exit_code == 0, result.output
+    assert yaml.safe_load((out / "recipe.yaml").read_text())["name"] == "tiny-quick"
+    pred = pd.read_csv(out / "predictions.csv")
+    assert len(pred) == 30 and {"id", "pred.score"} <= set(pred.columns)
+    assert "test" in json.loads((out / "metrics.json").read_text())
+
+
+def test_bad_recipe_exits_2_with_a_message(tmp_path):
+    recipe = _recipe(tmp_path)
+    from scorecast.cli import main
+    import sys
+
+    argv = sys.argv
+    sys.argv = ["scorecast", "cv", str(recipe), "--set", "cv.folds=zero", "--var", "DATA=x.csv"]
+    try:
+        with pytest.raises(SystemExit) as info:
+            main()
+    finally:
+        sys.argv = argv
+    assert info.value.code == 2

@@ -1,0 +1,160 @@
+"""`scorecast predict`: each output format, each challenge submission, the cache, and refusals."""
+
+from __future__ import annotations
+
+import csv
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+import soundfile as sf
+from test_predict_support import audio_bundle, text_bundle, tone
+
+import scorecast
+
+CAPTIONS = ["a cat sat on the mat", "the dog sang", "red bird under a green tree", "loud", "blue blue blue"]
+IDS = ["clip_a.wav", "clip_b.wav", "clip_c.wav", "clip_d.wav", "clip_e.wav"]
+
+
+@pytest.fixture(scope="module")
+def bundle(tmp_path_factory):
+    return text_bundle(tmp_path_factory)
+
+
+@pytest.fixture(scope="module")
+def expected(bundle):
+    return scorecast.load(bundle, cache=False).predict(text=CAPTIONS, ids=IDS)
+
+
+@pytest.fixture
+def table(tmp_path):
+    path = tmp_path / "items.csv"
+    pd.DataFrame({"id": IDS, "caption": CAPTIONS}).to_csv(path, index=False)
+    return path
+
+
+class Outcome:
+    def __init__(self, exit_code: int, output: str) -> None:
+        self.exit_code, self.output = exit_code, output
+
+
+def run(*args) -> Outcome:
+    """Run the real entry point (``scorecast.cli.main``: scorecast errors -> message + exit 2) in-process."""
+    import contextlib
+    import io
+    import sys
+
+    from scorecast.cli import main
+
+    out, err = io.StringIO(), io.StringIO()
+    argv = sys.argv
+    sys.argv = ["scorecast", *map(str, args)]
+    code = 0
+    try:
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            main()
+    except SystemExit as exc:
+        code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+    finally:
+        sys.argv = argv
+    return Outcome(code, " ".join((out.getvalue() + err.getvalue()).split()))
+
+
+def predict(bundle, table, out, *extra):
+    result = run("predict", bundle, table, "-o", out, "--option", "text=caption", "--no-progress", *extra)
+    assert result.exit_code == 0, result.output
+    return result
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".jsonl", ".parquet"])
+def test_each_format_holds_one_row_per_item_matching_the_api(bundle, table, expected, tmp_path, suffix):
+    out = tmp_path / f"pred{suffix}"
+    predict(bundle, table, out, "--no-cache")
+    frame = {".csv": pd.read_csv, ".jsonl": lambda p: pd.read_json(p, lines=True), ".parquet": pd.read_parquet}[suffix](out)
+    assert list(frame.columns) == ["id", "MI", "TA", "std.MI", "std.TA"]
+    assert frame["id"].tolist() == IDS
+    np.testing.assert_allclose(frame[["MI", "TA"]].to_numpy(), expected.mean, atol=1e-5)
+    np.testing.assert_allclose(frame[["std.MI", "std.TA"]].to_numpy(), expected.std, atol=1e-5)
+
+
+def test_features_go_through_the_cache(bundle, table, tmp_path):
+    cache = tmp_path / "cache"
+    predict(bundle, table, tmp_path / "a.csv", "--cache", cache)
+    entries = sorted(p.name for p in cache.rglob("*.emb"))
+    assert len(entries) == len(CAPTIONS)
+    predict(bundle, table, tmp_path / "b.csv", "--cache", cache)
+    assert sorted(p.name for p in cache.rglob("*.emb")) == entries
+    pd.testing.assert_frame_equal(pd.read_csv(tmp_path / "a.csv"), pd.read_csv(tmp_path / "b.csv"))
+
+
+def _rows(path, header=True):
+    with open(path, newline="") as fh:
+        rows = list(csv.reader(fh))
+    return (rows[0], rows[1:]) if header else (None, rows)
+
+
+def test_each_submission_file(bundle, table, expected, tmp_path):
+    mi, ta = expected.mean[:, 0], expected.mean[:, 1]
+    predict(bundle, table, tmp_path / "p.csv", "--no-cache", "--submission", "xacle")
+    header, rows = _rows(tmp_path / "submission-xacle.csv")
+    assert header == ["wav_file_name", "prediction"] and [r[0] for r in rows] == IDS
+    np.testing.assert_allclose([float(r[1]) for r in rows], mi, atol=1e-5)
+
+    predict(bundle, table, tmp_path / "p.csv", "--no-cache", "--submission", "audiomos")
+    _, rows = _rows(tmp_path / "answer.txt", header=False)
+    assert [r[0] for r in rows] == [i.removesuffix(".wav") for i in IDS]
+    np.testing.assert_allclose([[float(r[1]), float(r[2])] for r in rows], expected.mean, atol=1e-5)
+
+    predict(bundle, table, tmp_path / "p.csv", "--no-cache", "--submission", "shl", "--submission-out", tmp_path / "shl.csv")
+    header, rows = _rows(tmp_path / "shl.csv")
+    assert header == ["filename", "label"] and len(rows) == len(IDS)
+
+    predict(bundle, table, tmp_path / "p.csv", "--no-cache", "--submission", "da5401", "--round")
+    header, rows = _rows(tmp_path / "submission-da5401.csv")
+    assert header == ["ID", "score"]
+    assert [int(r[1]) for r in rows] == [int(np.floor(v + 0.5)) for v in mi]
+
+
+def test_refusals_exit_2_with_a_message(bundle, table, tmp_path):
+    r = run("predict", bundle, table, "-o", tmp_path / "p.xlsx", "--option", "text=caption")
+    assert r.exit_code == 2 and "expected a file ending in .csv, .jsonl or .parquet" in r.output
+    r = run("predict", bundle, table, "-o", tmp_path / "p.csv", "--option", "text=title", "--no-cache")
+    assert r.exit_code == 2 and "title" in r.output
+    r = run("predict", tmp_path / "nowhere", table, "-o", tmp_path / "p.csv")
+    assert r.exit_code == 2 and "not a scorer bundle" in r.output
+    r = run("predict", bundle, table, "-o", tmp_path / "p.csv", "--option", "text=caption", "--encoder-path", "nonsense")
+    assert r.exit_code == 2 and "--encoder-path: expected OLD=NEW" in r.output
+
+
+def test_a_changed_encoder_is_refused_with_what_differs(bundle, table, tmp_path):
+    import shutil
+
+    copy = tmp_path / "bundle"
+    shutil.copytree(bundle, copy)
+    manifest = json.loads((copy / "scorecast.json").read_text())
+    manifest["encoders"][0]["identity"]["version"] = 2
+    (copy / "scorecast.json").write_text(json.dumps(manifest))
+    r = run("predict", copy, table, "-o", tmp_path / "p.csv", "--option", "text=caption", "--no-cache")
+    assert r.exit_code == 2
+    assert "does not match the one the scorer was trained with" in r.output and "version: bundle has 2, got 1" in r.output
+
+
+def test_audio_table_with_a_bad_row_skipped(tmp_path_factory, tmp_path):
+    bundle = audio_bundle(tmp_path_factory)
+    clips = tmp_path / "clips"
+    clips.mkdir()
+    for i in range(3):
+        sf.write(clips / f"c{i}.wav", tone(1.0, 200 + 40 * i, seed=i), 16000)
+    (clips / "bad.wav").write_bytes(b"not audio at all, just text")
+    pd.DataFrame({"id": ["c0", "c1", "bad", "c2"], "path": ["c0.wav", "c1.wav", "bad.wav", "c2.wav"]}).to_csv(clips / "t.csv", index=False)
+    args = ["predict", bundle, clips / "t.csv", "-o", tmp_path / "p.csv", "--option", "audio=path", "--no-progress", "--no-cache"]
+    r = run(*args)
+    assert r.exit_code == 2 and "bad.wav" in r.output
+    r = run(*args, "--on-error", "skip")
+    assert r.exit_code == 0, r.output
+    frame = pd.read_csv(tmp_path / "p.csv")
+    assert frame["id"].tolist() == ["c0", "c1", "c2"] and "std.score" not in frame.columns
+    assert "left out 1 row(s)" in r.output
+    alone = scorecast.load(bundle, cache=False).predict(audio=[str(clips / "c1.wav")])
+    np.testing.assert_allclose(frame["score"].iloc[1], alone.mean[0, 0], atol=1e-5)
