@@ -137,7 +137,8 @@ def write_results(result: dict, out: Path) -> None:
         "",
         f"Machine: {result['machine']['cpus']} CPUs, {result['machine']['platform']}; load average "
         f"{result['machine']['load_before']} before, {result['machine']['load_after']} after. "
-        f"Best of {result['repeats']} runs each. Written by `bench/bench_extract.py`.",
+        f"torch threads: {result['torch_threads']}. Best of {result['repeats']} runs each. "
+        "Written by `bench/bench_extract.py`.",
         "",
         "| encoder | items | naive (s) | scorecast (s) | naive items/s | scorecast items/s | speed-up | goal | met |",
         "|---|---|---|---|---|---|---|---|---|",
@@ -160,6 +161,7 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--only", choices=["sentence", "egemaps"], default=None)
+    parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
     parser.add_argument("--data", type=Path, default=Path(os.environ.get("SCORECAST_DATA", REPO.parent / "shared" / "data")))
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args()
@@ -168,7 +170,11 @@ def main() -> None:
     shl = args.data / "shl-grammar" / "audio"
     if not stsb.is_file() or not shl.is_dir():
         sys.exit(f"data not found under {args.data} (pass --data or set SCORECAST_DATA)")
-    result = {"repeats": args.repeats, "encoders": {},
+    import torch
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    result = {"repeats": args.repeats, "encoders": {}, "torch_threads": torch.get_num_threads(),
               "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version(),
                           "load_before": [round(v, 2) for v in os.getloadavg()]}}
     if args.only in (None, "sentence"):

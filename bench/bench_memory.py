@@ -172,6 +172,7 @@ def main() -> None:
         "flat": ratios["streamed"]["traced_peak_ratio"] < 1.5 and ratios["streamed"]["rss_peak_ratio"] < 1.2,
         "date": time.strftime("%Y-%m-%d %H:%M"),
         "cpus": os.cpu_count(),
+        "load_average_1min": round(os.getloadavg()[0], 2),
     }
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "memory.json").write_text(json.dumps(result, indent=2) + "\n")

@@ -120,12 +120,12 @@ def free_port() -> int:
 class Server:
     """``scorecast serve`` in a subprocess on 127.0.0.1; ``url`` once /healthz answers."""
 
-    def __init__(self, bundle: Path, *extra: str, log: Path, start_timeout_s: float = 180.0) -> None:
+    def __init__(self, bundle: Path, *extra: str, log: Path, start_timeout_s: float = 180.0, python_flags: tuple[str, ...] = ()) -> None:
         import httpx
 
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        cmd = [sys.executable, "-m", "scorecast.cli", "serve", str(bundle), "--port", str(self.port), "--log-level", "warning", *extra]
+        cmd = [sys.executable, *python_flags, "-m", "scorecast.cli", "serve", str(bundle), "--port", str(self.port), "--log-level", "warning", *extra]
         self._log = open(log, "wb")
         t0 = time.perf_counter()
         self.proc = subprocess.Popen(cmd, stdout=self._log, stderr=subprocess.STDOUT, env=dict(os.environ))

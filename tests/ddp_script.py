@@ -56,14 +56,47 @@ def base_recipe(**training) -> dict:
     }
 
 
-def main() -> None:
-    import argparse
-    import json
+def run(devices: int = 1, strategy: str = "auto", log_dir: str | None = None) -> dict | None:
+    """Train one member on 400 generated items (early stopping on 80 of them), score 80 held-out
+    items; returns the figures on rank 0 (None on other ranks)."""
+    import torch.distributed as dist
 
     from scorecast.config import load_recipe
+    from scorecast.metrics import lcc, rmse
     from scorecast.training.run import is_global_zero
     from scorecast.training.splits import holdout_split
     from scorecast.training.trainer import fit_member
+
+    items, features = make_dataset(n=480, seed=1)
+    train_items, test_items = np.arange(400), np.arange(400, 480)
+    recipe = load_recipe(base_recipe(accelerator="cpu", devices=devices, strategy=strategy, batch_size=32, max_epochs=20))
+    y = items.target_matrix(["score"])
+    tr, va = holdout_split(len(train_items), 0.2, 0)
+    member = fit_member(recipe, features, y, train_items[tr], train_items[va], seed=0, log_dir=log_dir, name="ddp")
+    pred = member.predict(features.subset(test_items)).mean[:, 0]
+    truth = y[test_items, 0]
+    history = member.history
+    last_val = history[-1].get("val_lcc", float("nan")) if history else float("nan")
+    distributed = dist.is_available() and dist.is_initialized()
+    per_rank = [last_val]
+    if distributed:
+        per_rank = [None] * dist.get_world_size()
+        dist.all_gather_object(per_rank, last_val)
+    if not is_global_zero():
+        return None
+    return {
+        "lcc": float(lcc(pred, truth)),
+        "rmse": float(rmse(pred, truth)),
+        "world_size": dist.get_world_size() if distributed else 1,
+        "epochs": len(history),
+        "best_val_lcc": max((row.get("val_lcc", float("nan")) for row in history), default=float("nan")),
+        "val_lcc_per_rank": per_rank,
+    }
+
+
+def main() -> None:
+    import argparse
+    import json
 
     parser = argparse.ArgumentParser()
     parser.add_argument("out")
@@ -71,36 +104,8 @@ def main() -> None:
     parser.add_argument("--strategy", default="ddp")
     parser.add_argument("--log-dir", default=None)
     args = parser.parse_args()
-
-    items, features = make_dataset(n=480, seed=1)
-    train_items, test_items = np.arange(400), np.arange(400, 480)
-    recipe = load_recipe(base_recipe(accelerator="cpu", devices=args.devices, strategy=args.strategy, batch_size=16))
-    y = items.target_matrix(["score"])
-    tr, va = holdout_split(len(train_items), 0.2, 0)
-    member = fit_member(recipe, features, y, train_items[tr], train_items[va], seed=0, log_dir=args.log_dir, name="ddp")
-    pred = member.predict(features.subset(test_items)).mean[:, 0]
-    truth = y[test_items, 0]
-    import torch.distributed as dist
-
-    from scorecast.metrics import lcc, rmse
-
-    history = member.history
-    best = max((row.get("val_lcc", float("nan")) for row in history), default=float("nan"))
-    last_val = history[-1].get("val_lcc", float("nan")) if history else float("nan")
-    per_rank = [last_val]
-    if dist.is_available() and dist.is_initialized():
-        per_rank = [None] * dist.get_world_size()
-        dist.all_gather_object(per_rank, last_val)
-    world = dist.get_world_size() if dist.is_available() and dist.is_initialized() else 1
-    if is_global_zero():
-        result = {
-            "lcc": float(lcc(pred, truth)),
-            "rmse": float(rmse(pred, truth)),
-            "world_size": world,
-            "epochs": len(history),
-            "best_val_lcc": best,
-            "val_lcc_per_rank": per_rank,
-        }
+    result = run(args.devices, args.strategy, args.log_dir)
+    if result is not None:
         with open(args.out, "w") as f:
             json.dump(result, f)
 

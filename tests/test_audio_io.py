@@ -145,9 +145,16 @@ def test_all_nan_audio_names_the_file(tmp_path):
         load_audio(path)
 
 
-def test_missing_file_names_the_file(tmp_path):
+def test_missing_file_or_directory_names_the_path(tmp_path):
     with pytest.raises(AudioError, match=r"gone\.wav.*not found"):
         load_audio(tmp_path / "gone.wav")
+    with pytest.raises(AudioError, match=r"gone\.wav.*not found"):
+        audio_bytes_hash(tmp_path / "gone.wav")
+    (tmp_path / "dir.wav").mkdir()
+    with pytest.raises(AudioError, match=r"dir\.wav.*got a directory"):
+        load_audio(tmp_path / "dir.wav")
+    with pytest.raises(AudioError, match=r"dir\.wav.*got a directory"):
+        audio_bytes_hash(tmp_path / "dir.wav")
 
 
 def test_sniffing_known_headers():

@@ -146,6 +146,20 @@ def test_corrupt_pack_row_falls_back_to_entries_with_a_warning(tmp_path):
     assert not (tmp_path / ih / "pack.json").exists()
 
 
+def test_verify_reports_a_pack_with_bad_rows(tmp_path):
+    cache = EmbeddingCache(tmp_path)
+    ih, keys = fill(cache, 5)
+    cache.pack(ih)
+    npy = next(p for p in (tmp_path / ih).glob("pack-*.npy") if p.name.count(".") == 1)
+    data = bytearray(npy.read_bytes())
+    data[-5] ^= 0x01
+    npy.write_bytes(bytes(data))
+    report = EmbeddingCache(tmp_path).verify()
+    assert report.corrupt == [] and report.bad_packs == [f"{ih}: 1 of 5 packed rows fail their checksums"]
+    assert not (tmp_path / ih / "pack.json").exists()
+    assert EmbeddingCache(tmp_path).verify().bad_packs == []
+
+
 def test_truncated_pack_is_dropped(tmp_path):
     cache = EmbeddingCache(tmp_path)
     ih, keys = fill(cache, 5)

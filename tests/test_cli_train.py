@@ -52,7 +52,7 @@ def _recipe(tmp_path, with_test=False):
         "encoders": [{"name": "lookup", "input": "vector.a", "alias": "a"}, {"name": "lookup", "input": "vector.b", "alias": "b"}],
         "model": {"fusion": {"name": "concat", "params": {"hidden": [32], "dropout": 0.0}}, "head": {"name": "regression"}},
         "losses": [{"name": "mse"}],
-        "training": {"max_epochs": 30, "batch_size": 32, "lr": 1e-2, "scheduler": "onecycle", "early_stopping": {"monitor": "val_lcc", "patience": 5}},
+        "training": {"max_epochs": 30, "batch_size": 48, "lr": 3e-2, "scheduler": "onecycle", "early_stopping": {"monitor": "val_lcc", "patience": 8}},
         "cv": {"folds": 3, "kind": "group"},
         "evaluate": {"bootstrap": 10, "system_level": True},
         "variants": {"quick": {"training.max_epochs": 2}},
@@ -70,14 +70,14 @@ def test_cv_writes_a_complete_run_folder(tmp_path):
     out = tmp_path / "run"
     result = CliRunner().invoke(
         app,
-        ["cv", str(recipe), "--var", f"DATA={tmp_path / 'train.csv'}", "--set", "training.max_epochs=12",
+        ["cv", str(recipe), "--var", f"DATA={tmp_path / 'train.csv'}", "--set", "training.max_epochs=15",
          "--cache", str(tmp_path / "cache"), "-o", str(out)],
     )
     assert result.exit_code == 0, result.output
     assert "lcc" in result.output and str(out.name) in result.output.replace("\n", "")
     for name in ("recipe.yaml", "items.csv", "oof.csv", "metrics.json", "history.csv", "bundle/scorecast.json", "bundle/MODEL_CARD.md"):
         assert (out / name).is_file(), name
-    assert yaml.safe_load((out / "recipe.yaml").read_text())["training"]["max_epochs"] == 12
+    assert yaml.safe_load((out / "recipe.yaml").read_text())["training"]["max_epochs"] == 15
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["targets"]["score"]["utterance"]["lcc"]["value"] > 0.6
     assert "system" in metrics["targets"]["score"] and len(metrics["folds"]) == 3
@@ -102,16 +102,12 @@ def test_train_with_variant_data_flag_and_test_data(tmp_path):
     assert "test" in json.loads((out / "metrics.json").read_text())
 
 
-def test_bad_recipe_exits_2_with_a_message(tmp_path):
-    recipe = _recipe(tmp_path)
+def test_bad_recipe_exits_2_with_a_message(tmp_path, capsys, monkeypatch):
     from scorecast.cli import main
-    import sys
 
-    argv = sys.argv
-    sys.argv = ["scorecast", "cv", str(recipe), "--set", "cv.folds=zero", "--var", "DATA=x.csv"]
-    try:
-        with pytest.raises(SystemExit) as info:
-            main()
-    finally:
-        sys.argv = argv
+    recipe = _recipe(tmp_path)
+    monkeypatch.setattr("sys.argv", ["scorecast", "cv", str(recipe), "--set", "cv.folds=zero", "--var", "DATA=x.csv"])
+    with pytest.raises(SystemExit) as info:
+        main()
     assert info.value.code == 2
+    assert "cv.folds" in capsys.readouterr().err

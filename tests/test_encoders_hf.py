@@ -138,6 +138,21 @@ def test_hf_audio_max_frames_and_errors(models, tmp_path):
         enc.encode_batch([np.zeros(0, np.float32)])
 
 
+def test_hf_audio_clap_projection_in_windows(tmp_path):
+    enc = ENCODERS.build("hf-audio", model=str(tiny_models.make_tiny_clap(tmp_path / "clap")))
+    assert enc.sample_rate == 48000 and enc.window_s == 10.0 and enc.identity()["layer"] == "projection"
+    rng = np.random.default_rng(0)
+    xs = [(0.1 * rng.standard_normal(48000 * n)).astype(np.float32) for n in (3, 12)]
+    batched = enc.encode_batch(xs)
+    assert_same(batched, [enc.encode_batch([x])[0] for x in xs])
+    # 12 s: windows [0, 10) and [10, 12) (the 2 s tail is not merged: CLAP takes at most 10 s)
+    assert batched[1].sequence.shape == (2, 16)
+    parts = [enc.encode_batch([xs[1][:480000]])[0].pooled, enc.encode_batch([xs[1][480000:]])[0].pooled]
+    np.testing.assert_allclose(batched[1].pooled, (parts[0] * 10 + parts[1] * 2) / 12, atol=ATOL)
+    with pytest.raises(ConfigError, match="gives one projected vector"):
+        ENCODERS.build("hf-audio", model=str(tmp_path / "clap"), layer=1)
+
+
 # ------------------------------------------------------------------------------------- hf-text
 
 TEXTS = [

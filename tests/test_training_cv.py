@@ -130,3 +130,20 @@ def test_a_target_no_item_has_is_refused(tmp_path):
     d["targets"] = [{"name": "other", "low": 0, "high": 1}]
     with pytest.raises(DataError, match="target 'other': no item has a value"):
         run_cv(load_recipe(d), items, fs, tmp_path)
+
+
+def test_weights_follow_the_fold_metric_even_when_not_reported(tmp_path):
+    items, fs = make_dataset(90)
+    d = base_recipe()
+    d["model"]["head"] = {"name": "ridge"}
+    d["cv"].update(weight_metric="srcc", folds=3)
+    d["evaluate"].update(metrics=["rmse"])
+    res = run_cv(load_recipe(d), items, fs, tmp_path)
+    srcc = np.array([f["score"]["srcc"] for f in res.metrics["folds"]])
+    np.testing.assert_allclose(res.weights, srcc / srcc.sum())
+    assert list(res.metrics["targets"]["score"]["utterance"]) == ["rmse"]
+    d["cv"]["weight_metric"] = "pearson"
+    from scorecast.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="cv.weight_metric: expected one of .*got 'pearson'"):
+        run_cv(load_recipe(d), items, fs, tmp_path / "x")

@@ -130,3 +130,13 @@ def test_loss_needing_a_missing_head_output_fails_before_training(tmp_path):
     d["losses"] = [{"name": "gaussian-nll"}]
     with pytest.raises(ConfigError, match="log_var"):
         fit_member(load_recipe(d), fs, items.target_matrix(["score"]), np.arange(30), np.arange(30, 40), log_dir=tmp_path)
+
+
+def test_unknown_or_impossible_monitor_is_refused(tmp_path):
+    items, fs = make_dataset(40)
+    y = items.target_matrix(["score"])
+    with pytest.raises(ConfigError, match="expected one of val_loss, val_lcc.*got 'val_pearson'"):
+        fit_member(load_recipe(base_recipe(early_stopping={"monitor": "val_pearson"})), fs, y, np.arange(30), np.arange(30, 40), log_dir=tmp_path)
+    # system level needs groups
+    with pytest.raises(ConfigError, match="need a group on every validation item"):
+        fit_member(load_recipe(base_recipe(early_stopping={"monitor": "val_sys_lcc"})), fs, y, np.arange(30), np.arange(30, 40), log_dir=tmp_path)

@@ -213,3 +213,23 @@ def make_tiny_sentence_transformer(folder: str | Path, *, max_seq_length: int = 
         {"idx": 2, "name": "2", "path": "2_Normalize", "type": "sentence_transformers.models.Normalize"},
     ]))
     return folder
+
+
+def make_tiny_clap(folder: str | Path, *, seed: int = 0) -> Path:
+    """A tiny CLAP (HTSAT audio tower with 2 one-block stages, projection 16) with its feature
+    extractor (48 kHz, 10 s, ``rand_trunc``: deterministic for clips of at most 10 s)."""
+    import torch
+    from transformers import ClapAudioConfig, ClapConfig, ClapFeatureExtractor, ClapModel, ClapTextConfig
+
+    folder = Path(folder)
+    if _done(folder):
+        return folder
+    audio = ClapAudioConfig(window_size=8, num_mel_bins=64, spec_size=256, patch_size=4, patch_stride=(4, 4),
+                            depths=[1, 1], num_attention_heads=[2, 2], patch_embeds_hidden_size=16,
+                            hidden_size=32, projection_dim=16, enable_fusion=False)
+    text = ClapTextConfig(vocab_size=50, hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
+                          intermediate_size=20, projection_dim=16, max_position_embeddings=40)
+    torch.manual_seed(seed)
+    ClapModel(ClapConfig(text_config=text.to_dict(), audio_config=audio.to_dict(), projection_dim=16)).eval().save_pretrained(folder)
+    ClapFeatureExtractor(feature_size=64, sampling_rate=48000, max_length_s=10, truncation="rand_trunc").save_pretrained(folder)
+    return folder

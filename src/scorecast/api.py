@@ -188,7 +188,6 @@ class Scorer:
         train``), ``cv=True`` cross-validates and keeps the fold ensemble (``scorecast cv``). The run
         folder goes to ``out_dir`` (default: a temporary folder kept while this object lives)."""
         from scorecast.bundle import Bundle
-        from scorecast.cache import EmbeddingCache
         from scorecast.encoders.pipeline import build_features, build_features_with_report
         from scorecast.training.cv import run_cv, run_train
 
@@ -196,21 +195,26 @@ class Scorer:
         if not recipe.encoders:
             raise ConfigError(f"recipe '{recipe.name}': lists no encoders; expected at least one under 'encoders'")
         items = self._training_items(data)
-        cache = self._embedding_cache() or EmbeddingCache(tempfile.mkdtemp(prefix="scorecast-cache-"))
+        cache = self._embedding_cache()
+        if cache is None:
+            from scorecast.predictor import MemoryCache
+
+            cache = MemoryCache()
         features, reports = build_features_with_report(items, recipe.encoders, cache, progress=False)
         identities = {name: rep.identity for name, rep in reports.items()}
         if list(features.ids) != list(items.ids):
             pos = {item_id: i for i, item_id in enumerate(items.ids)}
             items = items.subset([pos[i] for i in features.ids])
+        self._workdir = tempfile.TemporaryDirectory(prefix="scorecast-fit-")
         augmented = None
         if recipe.training.augment.copies > 0:
             from scorecast.training.augment import augment_items, is_active
 
             if is_active(recipe.training.augment):
-                copies = augment_items(items.items, recipe.training.augment, cache.root / "augmented", seed=recipe.training.seed)
+                folder = (cache.root if cache.root is not None else Path(self._workdir.name)) / "augmented"
+                copies = augment_items(items.items, recipe.training.augment, folder, seed=recipe.training.seed)
                 augmented = build_features(copies, recipe.encoders, cache, progress=False)
         if out_dir is None:
-            self._workdir = tempfile.TemporaryDirectory(prefix="scorecast-fit-")
             out_dir = Path(self._workdir.name) / "run"
         runner = run_cv if cv else run_train
         self.run_ = runner(recipe, items, features, out_dir, encoder_identities=identities, augmented=augmented)

@@ -354,18 +354,9 @@ class EmbeddingCache:
             record = self.identity_of(ih) or {}
             pack = self._open_pack(ih)
             last = folder / "last_used"
-            out.append(
-                IdentityInfo(
-                    ih,
-                    record.get("identity"),
-                    record.get("encoder"),
-                    entries,
-                    total,
-                    len(pack[0]) if pack is not None else 0,
-                    last.stat().st_mtime if last.exists() else None,
-                    tmp,
-                )
-            )
+            used = last.stat().st_mtime if last.exists() else None
+            rows = len(pack[0]) if pack is not None else 0
+            out.append(IdentityInfo(ih, record.get("identity"), record.get("encoder"), entries, total, rows, used, tmp))
         return out
 
     def verify(self, remove: bool = True) -> VerifyReport:
@@ -397,16 +388,17 @@ class EmbeddingCache:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", CacheCorruptionWarning)
                 had_pointer = (folder / "pack.json").exists()
-                pack = self._open_pack(ih)
-                if had_pointer and pack is None and not (folder / "pack.json").exists():
-                    report.bad_packs.append(f"{ih}: unreadable pack")
-                elif pack is not None:
-                    index, matrix, crcs = pack
-                    bad = [r for r in range(len(crcs)) if zlib.crc32(np.asarray(matrix[r]).tobytes()) != int(crcs[r])]
-                    if bad:
-                        report.bad_packs.append(f"{ih}: {len(bad)} of {len(crcs)} packed rows fail their checksums")
-                        if remove:
-                            self._drop_pack(ih, f"{len(bad)} rows fail their checksums")
+                pack = self._open_pack(ih)  # an unreadable pack is dropped here
+            if had_pointer and pack is None and not (folder / "pack.json").exists():
+                report.bad_packs.append(f"{ih}: unreadable pack (removed)")
+            elif pack is not None:
+                bad = sum(zlib.crc32(np.asarray(row).tobytes()) != int(crc) for row, crc in zip(pack[1], pack[2]))
+                if bad:
+                    report.bad_packs.append(f"{ih}: {bad} of {len(pack[2])} packed rows fail their checksums")
+                    if remove:
+                        with warnings.catch_warnings():
+                            warnings.simplefilter("ignore", CacheCorruptionWarning)
+                            self._drop_pack(ih, "rows fail their checksums")
         return report
 
     def prune(

@@ -149,42 +149,51 @@ class MicroBatcher(Generic[In, Out]):
         return batch
 
     async def _run(self) -> None:
-        loop = asyncio.get_running_loop()
         while True:
-            batch = await self._collect()
-            live = [(item, fut) for item, fut in batch if not fut.done()]
-            self.stats.dropped += len(batch) - len(live)
-            if not live:
-                continue
-            items = [item for item, _ in live]
-            self.stats.record(len(items))
             try:
-                results = await loop.run_in_executor(self._executor, self._call, items)
+                await self._step()
             except asyncio.CancelledError:
-                for _, fut in live:
-                    if not fut.done():
-                        fut.set_exception(RuntimeError("the server is shutting down"))
                 raise
-            except Exception as exc:  # noqa: BLE001 - isolate the failing item, below
-                if len(items) == 1:
-                    _resolve(live[0][1], exc=exc)
+            except Exception:  # noqa: BLE001 - a bug here must not stop the server from answering
+                log.exception("micro-batcher %s: unexpected error; carrying on", self.name)
+
+    async def _step(self) -> None:
+        """Collect one batch, score it, resolve its futures."""
+        loop = asyncio.get_running_loop()
+        batch = await self._collect()
+        live = [(item, fut) for item, fut in batch if not fut.done()]
+        self.stats.dropped += len(batch) - len(live)
+        if not live:
+            return
+        items = [item for item, _ in live]
+        self.stats.record(len(items))
+        try:
+            results = await loop.run_in_executor(self._executor, self._call, items)
+        except asyncio.CancelledError:
+            for _, fut in live:
+                if not fut.done():
+                    fut.set_exception(RuntimeError("the server is shutting down"))
+            raise
+        except Exception as exc:  # noqa: BLE001 - isolate the failing item, below
+            if len(items) == 1:
+                _resolve(live[0][1], exc=exc)
+                return
+            log.info("batch of %d failed (%s); retrying items one by one", len(items), exc)
+            self.stats.retried_alone += len(items)
+            for item, fut in live:
+                if fut.done():
                     continue
-                log.info("batch of %d failed (%s); retrying items one by one", len(items), exc)
-                self.stats.retried_alone += len(items)
-                for item, fut in live:
-                    if fut.done():
-                        continue
-                    try:
-                        (result,) = await loop.run_in_executor(self._executor, self._call, [item])
-                    except asyncio.CancelledError:
-                        raise
-                    except Exception as one_exc:  # noqa: BLE001 - handed to the caller's future
-                        _resolve(fut, exc=one_exc)
-                    else:
-                        _resolve(fut, result=result)
-                continue
-            for (_, fut), result in zip(live, results, strict=True):
-                _resolve(fut, result=result)
+                try:
+                    (result,) = await loop.run_in_executor(self._executor, self._call, [item])
+                except asyncio.CancelledError:
+                    raise
+                except Exception as one_exc:  # noqa: BLE001 - handed to the caller's future
+                    _resolve(fut, exc=one_exc)
+                else:
+                    _resolve(fut, result=result)
+            return
+        for (_, fut), result in zip(live, results, strict=True):
+            _resolve(fut, result=result)
 
     def _call(self, items: list[In]) -> list[Out]:
         results = list(self.fn(items))

@@ -131,12 +131,14 @@ def print_summary(results, cache_root: Path, seconds: float) -> None:
 
     console = Console()
     table = Table(title="scorecast embed")
-    for col in ("feature", "identity", "items", "encoded", "cached", "skipped", "dim", "seconds"):
-        table.add_column(col, justify="left" if col in ("feature", "identity") else "right", no_wrap=col == "identity", min_width=16 if col == "identity" else None)
+    table.add_column("feature", overflow="fold", min_width=16)
+    table.add_column("identity", no_wrap=True, min_width=16)
+    for col in ("items", "new", "cached", "skip", "dim"):
+        table.add_column(col, justify="right", no_wrap=True)
     for name, res, _ in results:
         dim = res.pooled.shape[1] if res.pooled.size else 0
         table.add_row(name, res.identity_hash, str(len(res.ids) + len(res.skipped)), str(res.encoded),
-                      str(res.cached), str(len(res.skipped)), str(dim), f"{res.seconds:.2f}")  # fmt: skip
+                      str(res.cached), str(len(res.skipped)), str(dim))  # fmt: skip
     console.print(table)
     for name, res, rows_left_out in results:
         if rows_left_out:

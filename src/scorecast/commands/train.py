@@ -45,8 +45,20 @@ def prepare(recipe_path: Path, var, overrides, variant, data, cache_dir):
         recipe.data.path = str(data)
     if not recipe.encoders:
         raise ConfigError(f"{recipe_path}: the recipe lists no encoders; expected at least one under 'encoders'")
+    from scorecast.encoders.base import FINETUNE_KEYS
+
+    tuned = [spec.feature_name for spec in recipe.encoders if set(spec.params) & set(FINETUNE_KEYS)]
+    if tuned:
+        raise ConfigError(
+            f"{recipe_path}: encoder(s) {', '.join(tuned)} ask for fine-tuning ({', '.join(FINETUNE_KEYS)}), "
+            "which trains end to end outside the cache: run `scorecast adapt RECIPE --method finetune --out DIR`, "
+            "then `scorecast cv DIR/recipe.yaml` on the adapted encoders"
+        )
     cache = EmbeddingCache(cache_dir or recipe.cache_dir)
     items = read_items(recipe.data)
+    from scorecast.workflow import transcribe_if_needed
+
+    transcribe_if_needed(recipe, items, cache)
     features, reports = build_features_with_report(items, recipe.encoders, cache)
     identities = {name: rep.identity for name, rep in reports.items()}
     items = _align(items, features)

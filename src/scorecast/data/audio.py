@@ -78,6 +78,8 @@ def audio_bytes_hash(path: str | os.PathLike) -> str:
         st = p.stat()
     except FileNotFoundError:
         raise AudioError("audio file not found", file=p) from None
+    if not p.is_file():
+        raise AudioError("expected an audio file, got a directory or special file", file=p)
     memo_key = (str(p.resolve()), st.st_size, st.st_mtime_ns)
     with _HASH_LOCK:
         cached = _HASH_MEMO.get(memo_key)

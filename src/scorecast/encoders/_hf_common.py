@@ -150,10 +150,11 @@ def shrink_sequence(seq: np.ndarray, max_frames: int | None) -> np.ndarray:
     return np.stack([seq[a:b].mean(axis=0) for a, b in zip(edges[:-1], edges[1:])])
 
 
-def sample_windows(n: int, window: int | None, hop: int | None) -> list[tuple[int, int]]:
+def sample_windows(n: int, window: int | None, hop: int | None, max_len: int | None = None) -> list[tuple[int, int]]:
     """Windows covering ``[0, n)``: starts every ``hop`` samples, each ``window`` long; a last
     window shorter than half a window is merged into the one before (so no tiny tail is encoded
-    alone). ``window=None`` gives one window."""
+    alone) unless that would make it longer than ``max_len`` (a model's longest input).
+    ``window=None`` gives one window."""
     if window is None or n <= window:
         return [(0, n)]
     hop = hop or window
@@ -164,8 +165,9 @@ def sample_windows(n: int, window: int | None, hop: int | None) -> list[tuple[in
         if end == n:
             break
     if len(spans) > 1 and spans[-1][1] - spans[-1][0] < window / 2:
-        last = spans.pop()
-        spans[-1] = (spans[-1][0], last[1])
+        if max_len is None or spans[-1][1] - spans[-2][0] <= max_len:
+            last = spans.pop()
+            spans[-1] = (spans[-1][0], last[1])
     return spans
 
 

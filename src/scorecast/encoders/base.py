@@ -47,3 +47,12 @@ class Encoder:
 
 
 ENCODERS: Registry[type[Encoder]] = Registry("encoder")
+
+FINETUNE_KEYS = ("finetune_top_k", "finetune_lr", "layer_decay")
+"""Encoder params that ask for end-to-end fine-tuning (``scorecast adapt --method finetune``);
+they are not encoder constructor arguments and never reach an encoder class."""
+
+
+def encoder_params(params: dict[str, Any]) -> dict[str, Any]:
+    """``params`` without the fine-tuning keys."""
+    return {k: v for k, v in params.items() if k not in FINETUNE_KEYS}

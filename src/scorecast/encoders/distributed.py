@@ -1,4 +1,5 @@
-"""Encoding under Lightning's distributed predict: N devices (or nodes) fill one shared cache.
+"""Encoding across processes: a local process pool (``workers``) and Lightning's distributed predict
+(``devices``), where N devices (or nodes) fill one shared cache.
 
     result = encode_items_distributed(items, spec, cache, devices=4, accelerator="gpu")
 
@@ -17,7 +18,8 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from typing import Any
 
 from scorecast.cache import EmbeddingCache
@@ -27,6 +29,7 @@ from scorecast.encoders.pipeline import (
     EncodePlan,
     EncodeResult,
     OnError,
+    build_encoder,
     encode_batch_checked,
     ensure_encoder,
     finish_plan,
@@ -151,3 +154,39 @@ def _device_name(device: Any) -> str:
 
 def _make_module(plan: EncodePlan, cache: EmbeddingCache, on_error: OnError):
     return _module_class()(plan, cache, on_error)
+
+
+# ------------------------------------------------------------------------ local process pool (workers)
+
+_WORKER: dict[str, Any] = {}
+
+
+def _worker_init(spec_json: str, device: str | None, identity_hash: str) -> None:
+    spec = EncoderSpec.model_validate_json(spec_json)
+    encoder = build_encoder(spec, device)
+    if encoder.identity_hash != identity_hash:
+        raise ConfigError(f"encoder '{spec.name}' built in a worker has identity {encoder.identity()}, not the planned one")
+    _WORKER["spec"] = spec
+    _WORKER["encoder"] = encoder
+
+
+def _worker_run(batch: list[tuple[str, Any]], on_error: OnError):
+    return encode_batch_checked(_WORKER["encoder"], _WORKER["spec"], batch, on_error)
+
+
+def encode_in_pool(plan: EncodePlan, batches: Iterator[list], workers: int, device: str | None, on_error: OnError):
+    """Yield (done, failed) per batch from ``workers`` processes, each building its own encoder (for
+    ``parallel_safe`` CPU feature extractors); at most 2 batches per worker in flight (bounded memory)."""
+    import multiprocessing as mp
+
+    ctx = mp.get_context("fork") if "fork" in mp.get_all_start_methods() else None
+    with ProcessPoolExecutor(workers, mp_context=ctx, initializer=_worker_init, initargs=(plan.spec.model_dump_json(), device, plan.identity_hash)) as pool:
+        pending = set()
+        for batch in batches:
+            pending.add(pool.submit(_worker_run, batch, on_error))
+            if len(pending) >= 2 * workers:
+                finished, pending = wait(pending, return_when=FIRST_COMPLETED)
+                for fut in finished:
+                    yield fut.result()
+        for fut in pending:
+            yield fut.result()

@@ -8,9 +8,11 @@ Recipe params::
     pooling: mean | max | mean+std               window_s / hop_s: long audio in windows
     max_frames: cap on the kept frame sequence   device: cpu | cuda | auto    batch_size: 8
 
-Windows are encoded separately; their frame sequences are concatenated; ``mean`` pooling is the
-mean of window means weighted by window length (in samples), ``max`` and ``mean+std`` pool the
-concatenated frames. Batches are padded only where the model takes an attention mask (and the
+Windows (one every ``hop_s``, default ``window_s``) are encoded separately; a last window shorter
+than half a window joins the one before unless that exceeds the model's longest input (Whisper
+30 s, CLAP 10 s; these two are always windowed at that length by default). Frame sequences are
+concatenated; ``mean`` pooling is the mean of window means weighted by window length (in
+samples), ``max`` and ``mean+std`` pool the concatenated frames. Batches are padded only where the model takes an attention mask (and the
 padded frames are cut off again); other models (WavLM/wav2vec2 base: group-norm convs, no mask)
 encode one clip at a time, so a clip's vector never depends on its batch.
 """
@@ -243,7 +245,9 @@ class HFAudioEncoder(Encoder):
         sr = self.sample_rate
         window = None if self.window_s is None else int(round(self.window_s * sr))
         hop = None if self.hop_s is None else int(round(self.hop_s * sr))
-        return [wave[a:b] for a, b in sample_windows(len(wave), window, hop)]
+        limit = self.backend_cls.max_window_s
+        max_len = None if limit is None else int(limit * sr)
+        return [wave[a:b] for a, b in sample_windows(len(wave), window, hop, max_len)]
 
     def _check(self, wave: Any, index: int) -> np.ndarray:
         arr = np.asarray(wave, dtype=np.float32)

@@ -19,7 +19,6 @@ import inspect
 import time
 import warnings
 from collections.abc import Iterable, Iterator, Sequence
-from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -30,7 +29,7 @@ from scorecast.cache import EmbeddingCache, hash_identity, make_key, text_hash, 
 from scorecast.config import EncoderSpec
 from scorecast.data.audio import audio_input_hash, prepare_audio
 from scorecast.data.items import Item, ItemSet
-from scorecast.encoders.base import ENCODERS, Encoded, Encoder
+from scorecast.encoders.base import ENCODERS, Encoded, Encoder, encoder_params
 from scorecast.errors import ConfigError, DataError, ScorecastError
 from scorecast.features import FeatureSet
 
@@ -104,7 +103,7 @@ def build_encoder(spec: EncoderSpec, device: str | None = None) -> Encoder:
     """``ENCODERS.build(spec.name, **spec.params)``, passing ``device`` where the encoder takes one
     and the spec's params do not set it."""
     cls = resolve_encoder_class(spec.name)
-    params = dict(spec.params)
+    params = encoder_params(spec.params)
     if device is not None and "device" not in params and _accepts(cls, "device"):
         params["device"] = device
     return ENCODERS.build(spec.name, **params)
@@ -113,7 +112,7 @@ def build_encoder(spec: EncoderSpec, device: str | None = None) -> Encoder:
 def spec_identity(spec: EncoderSpec) -> dict[str, Any]:
     """The identity dict of the encoder a spec describes (built only where its class cannot say)."""
     hook = getattr(resolve_encoder_class(spec.name), "identity_for", None)
-    identity = hook(**spec.params) if callable(hook) else None
+    identity = hook(**encoder_params(spec.params)) if callable(hook) else None
     return identity if identity is not None else build_encoder(spec).identity()
 
 
@@ -167,7 +166,7 @@ def plan_encoding(
     if encoder is None:
         cls = resolve_encoder_class(spec.name)
         hook = getattr(cls, "identity_for", None)
-        identity = hook(**spec.params) if callable(hook) else None
+        identity = hook(**encoder_params(spec.params)) if callable(hook) else None
         if identity is None:
             encoder = build_encoder(spec, device)
     if encoder is not None:
@@ -306,7 +305,9 @@ def encode_items(
         with progress_bar(progress, len(plan.todo), f"{spec.feature_name} ({len(plan.found)} cached)") as advance:
             batches = _chunks(list(plan.todo.items()), batch_size)
             if parallel:
-                stream = _encode_in_pool(plan, batches, workers, device, on_error)
+                from scorecast.encoders.distributed import encode_in_pool
+
+                stream = encode_in_pool(plan, batches, workers, device, on_error)
             else:
                 enc = ensure_encoder(plan, device)
                 stream = (encode_batch_checked(enc, spec, b, on_error) for b in batches)
@@ -447,38 +448,3 @@ def progress_bar(enabled: bool, total: int, label: str):
     with Progress(*columns, console=Console(stderr=True)) as bar:
         task = bar.add_task(label, total=total)
         yield lambda n: bar.advance(task, n)
-
-
-# ------------------------------------------------------------------------ process pool
-
-_WORKER: dict[str, Any] = {}
-
-
-def _worker_init(spec_json: str, device: str | None, identity_hash: str) -> None:
-    spec = EncoderSpec.model_validate_json(spec_json)
-    encoder = build_encoder(spec, device)
-    if encoder.identity_hash != identity_hash:
-        raise ConfigError(f"encoder '{spec.name}' built in a worker has identity {encoder.identity()}, not the planned one")
-    _WORKER["spec"] = spec
-    _WORKER["encoder"] = encoder
-
-
-def _worker_run(batch: list[tuple[str, Any]], on_error: OnError):
-    return encode_batch_checked(_WORKER["encoder"], _WORKER["spec"], batch, on_error)
-
-
-def _encode_in_pool(plan: EncodePlan, batches: Iterator[list], workers: int, device: str | None, on_error: OnError):
-    """Yield (done, failed) per batch, at most 2 batches per worker in flight (bounded memory)."""
-    import multiprocessing as mp
-
-    ctx = mp.get_context("fork") if "fork" in mp.get_all_start_methods() else None
-    with ProcessPoolExecutor(workers, mp_context=ctx, initializer=_worker_init, initargs=(plan.spec.model_dump_json(), device, plan.identity_hash)) as pool:
-        pending = set()
-        for batch in batches:
-            pending.add(pool.submit(_worker_run, batch, on_error))
-            if len(pending) >= 2 * workers:
-                finished, pending = wait(pending, return_when=FIRST_COMPLETED)
-                for fut in finished:
-                    yield fut.result()
-        for fut in pending:
-            yield fut.result()

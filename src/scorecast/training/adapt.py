@@ -11,6 +11,14 @@ Layer helpers: :func:`transformer_layers` finds the stack of transformer blocks 
 freezes everything except the top ``k`` blocks under the layer used for features; and
 :func:`layerwise_param_groups` gives the top block the encoder learning rate and each block below
 it that rate times ``decay`` once more.
+
+Recipe settings: an ``hf-audio`` / ``hf-text`` encoder whose params hold ``finetune_top_k`` (>= 1,
+with optional ``finetune_lr``, default 2e-5, and ``layer_decay``, default 0.9) is fine-tuned end to
+end by :mod:`scorecast.training.finetune` (``scorecast adapt RECIPE --method finetune``).
+:data:`FINETUNE_KEYS` are not encoder constructor arguments: :func:`without_finetune` strips them
+before an encoder is built. :class:`TunableEncoder` is the trainable model in front of the head:
+it pools exactly as the frozen encoder does (feature ``layer``, ``pooling``), so the adapted folder,
+encoded through the cache afterwards, gives the features the head was trained on.
 """
 
 from __future__ import annotations
@@ -88,8 +96,6 @@ _LAYER_PATHS = (
 
 def transformer_layers(model: Any) -> Any:
     """The ``nn.ModuleList`` of transformer blocks of an HF model (searched at the usual places)."""
-    from torch import nn
-
     for path in _LAYER_PATHS:
         node = model
         for part in path.split("."):
@@ -157,8 +163,7 @@ def layerwise_param_groups(
 
 
 # ----------------------------------------------------------------------------- recipe settings
-FINETUNE_KEYS = ("finetune_top_k", "finetune_lr", "layer_decay")
-"""Encoder params that ask for end-to-end fine-tuning; they are not passed to the encoder class."""
+from scorecast.encoders.base import FINETUNE_KEYS  # noqa: E402  (re-exported)
 FINETUNE_ENCODERS = ("hf-audio", "hf-text")
 DEFAULT_FINETUNE_LR = 2e-5
 DEFAULT_LAYER_DECAY = 0.9

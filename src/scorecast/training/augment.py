@@ -25,7 +25,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 
@@ -35,8 +35,6 @@ from scorecast.errors import ConfigError, DataError
 
 log = logging.getLogger(__name__)
 
-NoiseColor = Literal["white", "pink"]
-ShiftMode = Literal["circular", "zero"]
 NOISE_COLORS: tuple[str, ...] = ("white", "pink")
 SHIFT_MODES: tuple[str, ...] = ("circular", "zero")
 

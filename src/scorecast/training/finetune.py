@@ -192,7 +192,7 @@ class _Parts:
         return NeuralMember(model, self.recipe.model, self.recipe.targets, self.dims, self.sequence_features, self.scaler)
 
 
-def build_parts(recipe, items, tuned, frozen, targets, train_idx, val_idx, cache) -> _Parts:
+def build_parts(recipe, items, tuned, frozen, targets, train_idx, val_idx, cache, seed: int = 0) -> _Parts:
     """Encoders, frozen features, model, loss, module and data loaders of one fine-tuning run."""
     from scorecast.losses.combined import build_loss
     from scorecast.models.base import FeatureShape
@@ -229,7 +229,7 @@ def build_parts(recipe, items, tuned, frozen, targets, train_idx, val_idx, cache
     val_ds = FinetuneDataset(items.items, val_idx, encoders, scaled, targets, None, dist) if has_val else None
     collate = FinetuneCollate(encoders)
     bs = max(1, min(cfg.batch_size, len(train_ds)))
-    gen = torch.Generator().manual_seed(cfg.seed)
+    gen = torch.Generator().manual_seed(seed)
     train_loader = DataLoader(train_ds, batch_size=bs, shuffle=True, collate_fn=collate, generator=gen, drop_last=len(train_ds) % bs == 1)
     val_loader = DataLoader(val_ds, batch_size=bs, shuffle=False, collate_fn=collate) if has_val else None
     monitor = resolve_monitor(cfg, has_val)
@@ -273,6 +273,7 @@ def train_parts(recipe: Recipe, parts: _Parts, out_dir: Path, seed: int) -> list
         warnings.filterwarnings("ignore", message=r".*does not have many workers.*")
         warnings.filterwarnings("ignore", message=r".*sync_dist=True.*")
         warnings.filterwarnings("ignore", message=r".*module\(s\) in eval mode.*")  # frozen parts, on purpose
+        warnings.filterwarnings("ignore", message=r".*no `val_dataloader`.*")  # no held-out part asked for
         trainer.fit(parts.module, parts.train_loader, parts.val_loader)
     parts.module.cpu().eval()
     return list(parts.module.history)
@@ -356,6 +357,7 @@ def fit_finetune(
     recipe's ``cache_dir``). Returns a :class:`FinetuneResult`; files as in the module docstring.
     """
     from scorecast.training.cv import training_targets
+    from scorecast.training.run import is_global_zero
 
     items = items if isinstance(items, ItemSet) else ItemSet(list(items), target_names=recipe.target_names)
     tuned, frozen = split_encoders(recipe)
@@ -368,17 +370,27 @@ def fit_finetune(
     L.seed_everything(seed, workers=True, verbose=False)
     targets = training_targets(recipe, items)
     train_idx, val_idx = _split(recipe, targets, train_idx, val_idx, seed)
-    parts = build_parts(recipe, items, tuned, frozen, targets, train_idx, val_idx, cache)
+    parts = build_parts(recipe, items, tuned, frozen, targets, train_idx, val_idx, cache, seed)
     history = train_parts(recipe, parts, Path(out_dir), seed)
-
+    groups = [{"name": g["name"], "lr": g["lr"]} for g in parts.module.param_group_specs()]
     out = Path(out_dir)
+    encoder_dirs = {name: (out / "encoders" / _safe(name)).resolve() for name in parts.encoders}
+    new_recipe = adapted_recipe(recipe, encoder_dirs)
+    member = parts.member()
+    result = FinetuneResult(out, encoder_dirs, new_recipe, member, history, groups, parts.module, frozen)
+    if is_global_zero():  # under DDP every rank trains the same weights; one writes them
+        _write_outputs(result, parts, recipe, items, targets, train_idx, val_idx, seed)
+    return result
+
+
+def _write_outputs(result: FinetuneResult, parts: _Parts, recipe: Recipe, items: ItemSet, targets: np.ndarray,
+                   train_idx: np.ndarray, val_idx: np.ndarray, seed: int) -> None:  # fmt: skip
+    out = result.out_dir
     out.mkdir(parents=True, exist_ok=True)
     data_hash = hash_json([[items[i].id, targets[i].tolist()] for i in train_idx])
-    encoder_dirs = {}
     for name, enc in parts.encoders.items():
-        folder = out / "encoders" / _safe(name)
         enc.save(
-            folder,
+            result.encoder_dirs[name],
             {
                 "method": "finetune",
                 "source": str(enc.model_dir),
@@ -392,21 +404,12 @@ def fit_finetune(
                 "seed": seed,
             },
         )
-        encoder_dirs[name] = folder.resolve()
-    member = parts.member()
-    _save_member(member, out)
-    new_recipe = adapted_recipe(recipe, encoder_dirs)
-    save_recipe(new_recipe, out / "recipe.yaml")
-    groups = [{"name": g["name"], "lr": g["lr"]} for g in parts.module.param_group_specs()]
-    _write_history(history, out / "history.csv")
-    (out / "finetune.json").write_text(
-        json.dumps(
-            {"encoders": {k: str(v) for k, v in encoder_dirs.items()}, "param_groups": groups,
-             "train": len(train_idx), "val": len(val_idx), "seed": seed},
-            indent=2,
-        )  # fmt: skip
-    )
-    return FinetuneResult(out, encoder_dirs, new_recipe, member, history, groups, parts.module, frozen)
+    _save_member(result.member, out)
+    save_recipe(result.recipe, out / "recipe.yaml")
+    _write_history(result.history, out / "history.csv")
+    summary = {"encoders": {k: str(v) for k, v in result.encoder_dirs.items()}, "param_groups": result.param_groups,
+               "train": len(train_idx), "val": len(val_idx), "seed": seed}  # fmt: skip
+    (out / "finetune.json").write_text(json.dumps(summary, indent=2))
 
 
 def _split(recipe: Recipe, targets: np.ndarray, train_idx, val_idx, seed: int) -> tuple[np.ndarray, np.ndarray]:

@@ -8,7 +8,7 @@ feature standardisation; ``Member.to_state() -> (json dict, {name: tensor})`` an
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import numpy as np
@@ -201,11 +201,3 @@ def member_from_state(info: dict[str, Any], tensors: dict[str, torch.Tensor]) ->
         raise BundleError(f"member: malformed header ({exc})") from exc
     scaler = FeatureScaler.from_tensors(tensors)
     return MEMBER_KINDS[kind]._restore(info, tensors, targets, dims, scaler)
-
-
-@dataclass
-class FitResult:
-    """What one fit returns besides the member: its early-stopping validation predictions."""
-
-    member: Member
-    history: list[dict[str, float]] = field(default_factory=list)

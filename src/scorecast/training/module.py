@@ -17,6 +17,7 @@ import numpy as np
 import torch
 
 from scorecast.config import TargetSpec, TrainingConfig
+from scorecast.errors import ConfigError
 
 #: metrics where lower is better (any monitor containing one of these is minimised)
 LOWER_IS_BETTER = ("rmse", "mse", "mae", "loss")
@@ -28,6 +29,17 @@ def monitor_mode(monitor: str) -> str:
 
 
 VAL_METRICS = ("lcc", "srcc", "rmse", "mse", "mae")
+
+
+def check_monitor(monitor: str, targets: list[TargetSpec], has_groups: bool) -> None:
+    """Refuse an early-stopping monitor the module will never log, listing the ones it will."""
+    levels = ["val_", "val_sys_"] if has_groups else ["val_"]
+    known = ["val_loss"] + [f"{lv}{m}" for lv in levels for m in VAL_METRICS]
+    if len(targets) > 1:
+        known += [f"{lv}{m}.{t.name}" for lv in levels for m in VAL_METRICS for t in targets]
+    if monitor not in known:
+        hint = " (system-level metrics need a group on every validation item)" if monitor.startswith("val_sys_") else ""
+        raise ConfigError(f"training.early_stopping.monitor: expected one of {', '.join(known)}, got '{monitor}'{hint}")
 
 
 def validation_metrics(
@@ -58,8 +70,9 @@ def validation_metrics(
 class ScoreModule(L.LightningModule):
     """Wraps ``model`` (a ScoreModel) and ``loss`` (a CombinedLoss returning ``(total, parts)``).
 
-    Each epoch, ``train_loss`` and the monitor are logged with ``self.log`` (for callbacks and the
-    progress bar) and every validation metric is written to the loggers (CSV: ``metrics.csv``).
+    Each epoch, ``train_loss`` and the monitor go through ``self.log`` (for callbacks and the progress
+    bar, not the loggers) and one row (epoch, train_loss, val_loss, val_<metric>...) is written to
+    the loggers (CSV: ``metrics.csv``) at the global step.
 
     ``val_groups`` (N_val,) are the groups of the validation items (for system-level metrics).
     ``history`` gets one row per epoch: epoch, train_loss, val_loss, val_<metric>...
@@ -159,7 +172,7 @@ class ScoreModule(L.LightningModule):
         # Only the monitor goes through self.log (callbacks read it; every rank holds the same value);
         # the rest goes to the loggers directly: a self.log call costs more than a small model's step.
         if self.monitor is not None and self.monitor in metrics:
-            self.log(self.monitor, metrics[self.monitor], sync_dist=True, prog_bar=True)
+            self.log(self.monitor, metrics[self.monitor], sync_dist=True, prog_bar=True, logger=False)
         self._last_val = metrics
         self._reset_val()
 
@@ -169,20 +182,20 @@ class ScoreModule(L.LightningModule):
     def on_train_epoch_end(self) -> None:
         total, n = self._sum_across_ranks(self._train_sum, self._train_n)
         train_loss = total / max(n, 1)
-        self.log("train_loss", train_loss, sync_dist=True)
+        self.log("train_loss", train_loss, sync_dist=True, logger=False)
         row = {"epoch": int(self.current_epoch), "train_loss": train_loss}
         row.update(self._last_val)
         self.history.append(row)
         if self.trainer.is_global_zero:
-            logged = {k: v for k, v in row.items() if k != "epoch" and math.isfinite(v)}
+            logged = {k: v for k, v in row.items() if math.isfinite(v)}
             for logger in self.trainer.loggers:
-                logger.log_metrics(logged, step=int(self.current_epoch))
+                logger.log_metrics(logged, step=int(self.global_step))
         self._last_val = {}
 
     def _sum_across_ranks(self, total: float, n: int) -> tuple[float, int]:
         pair = torch.tensor([total, float(n)], dtype=torch.float64, device=self.device)
-        if self.trainer is not None and self.trainer.world_size > 1:
-            pair = self.all_gather(pair).reshape(-1, 2).sum(0)
+        if _distributed(self):
+            pair = torch.stack(_all_gather(pair)).sum(0)
         return float(pair[0]), int(pair[1])
 
     # ------------------------------------------------------------------ optimisers
@@ -204,19 +217,33 @@ class ScoreModule(L.LightningModule):
         return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
 
 
+def _all_gather(x: torch.Tensor) -> list[torch.Tensor]:
+    """Every rank's ``x`` (same shape on all ranks), without autograd (torch.distributed.all_gather)."""
+    import torch.distributed as dist
+
+    out = [torch.empty_like(x) for _ in range(dist.get_world_size())]
+    dist.all_gather(out, x.contiguous())
+    return out
+
+
+def _distributed(module: L.LightningModule) -> bool:
+    import torch.distributed as dist
+
+    trainer = module._trainer
+    return trainer is not None and trainer.world_size > 1 and dist.is_available() and dist.is_initialized()
+
+
 def gather_rows(module: L.LightningModule, x: torch.Tensor) -> torch.Tensor:
     """Concatenate ``x`` (n_rank, ...) over all ranks (ranks may hold different n); one rank: ``x``."""
-    trainer = module._trainer
-    if trainer is None or trainer.world_size <= 1:
+    if not _distributed(module):
         return x
-    n = torch.tensor([x.shape[0]], device=x.device)
-    counts = module.all_gather(n).reshape(-1)
-    longest = int(counts.max())
+    counts = [int(c) for c in _all_gather(torch.tensor([x.shape[0]], device=x.device))]
+    longest = max(counts)
     if x.shape[0] < longest:
         pad = torch.zeros((longest - x.shape[0], *x.shape[1:]), dtype=x.dtype, device=x.device)
         x = torch.cat([x, pad])
-    gathered = module.all_gather(x)  # (W, longest, ...)
-    return torch.cat([gathered[r, : int(counts[r])] for r in range(gathered.shape[0])])
+    parts = _all_gather(x)
+    return torch.cat([part[:n] for part, n in zip(parts, counts)])
 
 
 def mixup(batch: dict, alpha: float) -> dict:

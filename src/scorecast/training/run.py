@@ -72,12 +72,14 @@ def usable_groups(groups: list | None) -> list | None:
 
 
 def evaluate_predictions(
-    recipe: Recipe, preds: np.ndarray, target: np.ndarray, groups: list | None, *, bootstrap: int | None = None
+    recipe: Recipe, preds: np.ndarray, target: np.ndarray, groups: list | None, *, bootstrap: int | None = None,
+    metrics: list[str] | None = None,
 ) -> dict[str, Any]:
     """{"targets": {t: compute_metrics(...)}, "per_bin": {t: [...]}} for predictions (N, T) vs truth (N, T)."""
     from scorecast.metrics import MetricWarning, compute_metrics, per_bin_rmse
 
     ev = recipe.evaluate
+    names = metrics if metrics is not None else ev.metrics
     n_boot = ev.bootstrap if bootstrap is None else bootstrap
     grp = usable_groups(groups) if ev.system_level else None
     out: dict[str, Any] = {"targets": {}, "per_bin": {}}
@@ -89,7 +91,7 @@ def evaluate_predictions(
                 continue
             g = [grp[i] for i in np.flatnonzero(ok)] if grp is not None else None
             out["targets"][spec.name] = compute_metrics(
-                preds[ok, j], target[ok, j], names=ev.metrics, groups=g, bootstrap=n_boot, seed=recipe.training.seed
+                preds[ok, j], target[ok, j], names=names, groups=g, bootstrap=n_boot, seed=recipe.training.seed
             )
             if ev.per_bin:
                 edges = per_bin_edges(spec)
@@ -102,21 +104,22 @@ def evaluate_predictions(
 
 
 def fold_metrics(recipe: Recipe, preds: np.ndarray, target: np.ndarray) -> dict[str, dict[str, float]]:
-    """{target: {metric: value}} without intervals, for one fold's validation items."""
-    table = evaluate_predictions(recipe, preds, target, None, bootstrap=0)["targets"]
+    """{target: {metric: value}} without intervals, for one fold's validation items: the recipe's
+    evaluate.metrics and cv.weight_metric."""
+    from scorecast.errors import ConfigError
+    from scorecast.metrics import METRICS
+
+    if recipe.cv.weight_metric not in METRICS:
+        raise ConfigError(f"cv.weight_metric: expected one of {', '.join(METRICS.names())}, got '{recipe.cv.weight_metric}'")
+    names = list(dict.fromkeys([*recipe.evaluate.metrics, recipe.cv.weight_metric]))
+    table = evaluate_predictions(recipe, preds, target, None, bootstrap=0, metrics=names)["targets"]
     return {t: {m: e["value"] for m, e in res["utterance"].items()} for t, res in table.items()}
 
 
 def mean_metric(per_target: dict[str, dict[str, float]], metric: str) -> float:
     """A metric averaged over targets (NaN when no target has it)."""
-    from scorecast.metrics import METRICS
-
     vals = [m.get(metric) for m in per_target.values()]
     vals = [v for v in vals if v is not None and math.isfinite(v)]
-    if not vals and metric not in METRICS:
-        from scorecast.errors import ConfigError
-
-        raise ConfigError(f"cv.weight_metric: expected one of {METRICS.names()}, got '{metric}'")
     return float(np.mean(vals)) if vals else float("nan")
 
 

@@ -83,7 +83,7 @@ class BestWeights(Callback):
             pl_module.load_state_dict(self.state)
 
 
-def build_trainer(cfg: TrainingConfig, *, log_dir: str | Path, name: str, monitor: str | None, n_train_batches: int = 1):
+def build_trainer(cfg: TrainingConfig, *, log_dir: str | Path, name: str, monitor: str | None):
     """A ``lightning.Trainer`` from the training config; returns ``(trainer, best_weights | None)``."""
     import lightning as L
     from lightning.pytorch.callbacks import EarlyStopping, RichProgressBar, StochasticWeightAveraging
@@ -123,7 +123,7 @@ def build_trainer(cfg: TrainingConfig, *, log_dir: str | Path, name: str, monito
         enable_progress_bar=cfg.progress,
         enable_model_summary=False,
         num_sanity_val_steps=0,
-        log_every_n_steps=max(1, min(50, n_train_batches)),
+        log_every_n_steps=1,  # nothing is logged per step; this only silences a warning on short epochs
         default_root_dir=str(log_dir),
     )
     return trainer, best
@@ -192,7 +192,7 @@ def _fit_neural(recipe, features, targets, train_idx, val_idx, scaler, groups, t
     from scorecast.losses.combined import build_loss
     from scorecast.models.scorer import build_model, feature_shapes
     from scorecast.training.data import ScoreDataset, collate
-    from scorecast.training.module import ScoreModule
+    from scorecast.training.module import ScoreModule, check_monitor
     from scorecast.training.negatives import make_negatives
     from scorecast.training.weights import sample_weights
 
@@ -236,9 +236,11 @@ def _fit_neural(recipe, features, targets, train_idx, val_idx, scaler, groups, t
     loss.check_head(model.provides, recipe.model.head.name)
     monitor = resolve_monitor(cfg, has_val)
     val_groups = grp[val_idx] if grp is not None and has_val and all(g is not None for g in grp[val_idx]) else None
+    if monitor is not None:
+        check_monitor(monitor, recipe.targets, val_groups is not None)
     module = ScoreModule(model, loss, cfg, recipe.targets, monitor=monitor, val_groups=val_groups)
     log_root = Path(log_dir) if log_dir is not None else Path.cwd() / "lightning_logs"
-    trainer, _best = build_trainer(cfg, log_dir=log_root, name=name, monitor=monitor, n_train_batches=len(train_loader))
+    trainer, _best = build_trainer(cfg, log_dir=log_root, name=name, monitor=monitor)
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=r".*does not have many workers.*")
         warnings.filterwarnings("ignore", message=r".*exists and is not empty.*")

@@ -1,0 +1,189 @@
+"""Helpers of ``bench/run_accuracy.py``: the machine and commit the run happened on, recipes turned
+into items and cached features (the same steps as ``scorecast cv``), metrics with bootstrap
+intervals (``scorecast.metrics``), and the markdown table.
+
+Nothing here types a figure: every number in the output comes from a measurement of the run,
+except the literature references, which are constants with their source.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import os
+import platform
+import subprocess
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+RECIPES = REPO / "recipes"
+
+
+# ------------------------------------------------------------------------------ environment
+
+
+def git_commit(repo: Path = REPO) -> dict[str, Any]:
+    """{"commit": full hash or None, "dirty": working tree differs from it (None if unknown)}."""
+
+    def git(*args: str) -> str | None:
+        try:
+            out = subprocess.run(["git", *args], cwd=repo, capture_output=True, text=True, timeout=30)
+        except (OSError, subprocess.SubprocessError):
+            return None
+        return out.stdout.strip() if out.returncode == 0 else None
+
+    commit = git("rev-parse", "HEAD")
+    status = git("status", "--porcelain", "--untracked-files=no")
+    return {"commit": commit, "dirty": None if status is None else bool(status)}
+
+
+def cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+def machine_info() -> dict[str, Any]:
+    import torch
+
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return {
+        "cores": cores,
+        "cpu": cpu_model(),
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "torch_threads": torch.get_num_threads(),
+        "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
+    }
+
+
+def now_iso() -> str:
+    return _dt.datetime.now(_dt.timezone.utc).replace(microsecond=0).isoformat()
+
+
+# ------------------------------------------------------------------------------ recipes -> features
+
+
+@dataclass
+class Prepared:
+    """A recipe (variant) with its items and their cached features, aligned."""
+
+    recipe: Any  # scorecast.config.Recipe
+    items: Any  # ItemSet
+    features: Any  # FeatureSet
+    recipe_file: str
+    variant: str | None
+
+
+def load(recipe_file: str, data_dir: Path, variant: str | None = None, overrides: dict[str, Any] | None = None):
+    """The recipe ``recipes/<recipe_file>`` with ``${DATA}`` set to ``data_dir``."""
+    from scorecast.config import load_recipe
+
+    return load_recipe(RECIPES / recipe_file, variables={"DATA": str(data_dir)}, overrides=overrides, variant=variant)
+
+
+def read_subset(data_config, limit: int | None, seed: int = 0):
+    """The items of ``data_config``; with ``limit``, a random subset of that many (kept in file order)."""
+    from scorecast.data.readers import read_items
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # rows a reader leaves out are listed in ItemSet.skipped
+        items = read_items(data_config)
+    if limit is not None and limit < len(items):
+        pick = np.sort(np.random.default_rng(seed).choice(len(items), size=limit, replace=False))
+        items = items.subset(pick.tolist())
+    return items
+
+
+def featurize(recipe, items, cache):
+    """(items, features) of the items every encoder could encode, aligned (as ``scorecast cv`` does)."""
+    from scorecast.encoders.pipeline import build_features
+
+    features = build_features(items, recipe.encoders, cache, progress=False)
+    if list(features.ids) != list(items.ids):
+        pos = {item_id: i for i, item_id in enumerate(items.ids)}
+        items = items.subset([pos[i] for i in features.ids])
+    return items, features
+
+
+def restrict(features, names: list[str]):
+    """The feature set with only the pooled features ``names`` (a variant that drops an encoder)."""
+    from scorecast.features import FeatureSet
+
+    return FeatureSet(list(features.ids), {k: features.pooled[k] for k in names},
+                      {k: v for k, v in features.sequences.items() if k in names})
+
+
+# ------------------------------------------------------------------------------ metrics
+
+
+def scores(preds, target, names, n_boot: int, seed: int = 0, groups=None) -> dict[str, Any]:
+    """``scorecast.metrics.compute_metrics`` (every value with its bootstrap interval):
+    {"n", "utterance": {m: {value, low, high}}, ["n_systems", "system": {...}]}."""
+    from scorecast.metrics import MetricWarning, compute_metrics
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", MetricWarning)
+        return compute_metrics(np.asarray(preds, float), np.asarray(target, float), names=list(names),
+                               groups=groups, bootstrap=n_boot, seed=seed)
+
+
+def paired_difference(metric: str, preds_a, preds_b, target, n_boot: int, seed: int = 0) -> dict[str, float]:
+    """metric(a) - metric(b) on the same items, with a paired percentile bootstrap interval (the same
+    resampled items score both systems)."""
+    from scorecast.metrics import METRICS, MetricWarning
+
+    fn = METRICS.get(metric)
+    a, b, t = (np.asarray(x, float).reshape(-1) for x in (preds_a, preds_b, target))
+    value = fn(a, t) - fn(b, t)
+    rng = np.random.default_rng(seed)
+    draws = np.empty(n_boot)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", MetricWarning)
+        for k in range(n_boot):
+            i = rng.integers(0, t.size, size=t.size)
+            draws[k] = fn(a[i], t[i]) - fn(b[i], t[i])
+    low, high = np.nanpercentile(draws, [2.5, 97.5]) if n_boot > 0 else (np.nan, np.nan)
+    return {"value": float(value), "low": float(low), "high": float(high),
+            "p_not_better": float(np.mean(draws <= 0)) if n_boot > 0 else float("nan")}
+
+
+def row(name: str, kind: str, metrics: dict[str, Any], **extra: Any) -> dict[str, Any]:
+    """One line of a results table. ``kind``: anchor | scorecast | reference."""
+    return {"name": name, "kind": kind, "metrics": metrics, **extra}
+
+
+# ------------------------------------------------------------------------------ markdown
+
+
+def fmt_entry(entry: dict[str, Any] | None, digits: int = 3) -> str:
+    if not entry or entry.get("value") is None or entry["value"] != entry["value"]:
+        return "–"
+    text = f"{entry['value']:.{digits}f}"
+    low, high = entry.get("low"), entry.get("high")
+    if low is not None and high is not None and low == low and high == high:
+        text += f" [{low:.{digits}f}, {high:.{digits}f}]"
+    return text
+
+
+def table(rows: list[dict[str, Any]], columns: list[tuple[str, str, str]]) -> list[str]:
+    """Markdown lines; ``columns`` = (header, level, metric) read from ``row["metrics"][level][metric]``."""
+    head = ["system", "kind", *[c[0] for c in columns], "time (s)"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "|".join(["---"] * 2 + ["---:"] * (len(columns) + 1)) + "|"]
+    for r in rows:
+        cells = [r["name"] + (" **(best)**" if r.get("best") else ""), r["kind"]]
+        for _, level, metric in columns:
+            cells.append(fmt_entry((r["metrics"].get(level) or {}).get(metric)))
+        seconds = r.get("seconds")
+        cells.append(f"{seconds:.1f}" if isinstance(seconds, (int, float)) else "–")
+        lines.append("| " + " | ".join(cells) + " |")
+    return lines

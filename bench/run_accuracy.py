@@ -1,0 +1,423 @@
+"""The accuracy results table: scorecast's recipes against anchors measured in the same run, on the
+human-scored sets in ../shared/data. Writes bench/RESULTS.md and bench/results/accuracy.json.
+
+* ``stsb``: STS-B test Spearman/Pearson. Anchor: cosine similarity of the frozen MiniLM embeddings
+  (the ``sentence`` encoder's pooled vectors of sentence1 and sentence2, from the cache). scorecast:
+  the heads of recipes/stsb.yaml and its variants on the same embeddings, trained on the train
+  split with early stopping (model selection) on dev only; test is only scored.
+* ``shl-transcripts``: SHL grammar, 5-fold CV Pearson/RMSE on the 409 transcripts
+  (recipes/shl-grammar-transcripts.yaml and variants).
+* ``shl-audio``: the same on the 252 clips with audio (recipes/shl-grammar-audio.yaml: fused,
+  text-only, audio-only).
+  Both SHL tables show the published figure as a labelled literature reference.
+* ``codec-mushra``: signal-grouped CV, clip- and condition-level SRCC/LCC of
+  recipes/codec-mushra.yaml (+ ridge) against DNSMOS OVRL and DistillMOS used zero-shot.
+
+Every figure comes with its 95 % percentile bootstrap interval (scorecast.metrics). Encoded
+features go through the embedding cache, so a rerun only trains.
+
+    .venv/bin/python bench/run_accuracy.py [--quick] [--sets stsb,shl-transcripts,...]
+        [--data DIR] [--cache DIR] [--md bench/RESULTS.md] [--json bench/results/accuracy.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import sys
+import tempfile
+import time
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import numpy as np  # noqa: E402
+
+import accuracy_lib as lib  # noqa: E402
+
+REPO = lib.REPO
+SETS = ("stsb", "shl-transcripts", "shl-audio", "codec-mushra")
+
+#: The only typed figures: a result from the literature, shown as a reference, never as a measurement.
+SHL_PUBLISHED = {
+    "lcc": 0.676,
+    "rmse": 0.585,
+    "source": "published figure for the SHL 2025 grammar task as cited in scorecast issue 4 and DESIGN.md "
+    "(the 'grammar engine': WavLM + BERT on Whisper-large transcripts, bidirectional gated "
+    "cross-attention, trained on GPU; its own split, not this run's folds)",
+}
+
+#: --quick: small random subsets, few epochs, one seed, few resamples (checks the machinery only)
+QUICK = {
+    "limits": {"stsb-train": 160, "stsb-dev": 60, "stsb-test": 60, "shl": 50, "shl-audio": 50, "mushra": 48},
+    "overrides": {"training.max_epochs": 3, "cv.seeds": [0]},
+    "bootstrap": 50,
+}
+
+
+@dataclass
+class Settings:
+    data: Path
+    cache: Any  # EmbeddingCache
+    work: Path
+    quick: bool
+    bootstrap: int
+    seeds: list[int] | None
+    log: Any = print
+    timings: dict[str, float] = field(default_factory=dict)
+
+    def limit(self, key: str) -> int | None:
+        return QUICK["limits"][key] if self.quick else None
+
+    def overrides(self) -> dict[str, Any]:
+        out = dict(QUICK["overrides"]) if self.quick else {}
+        if self.seeds is not None:
+            out["cv.seeds"] = list(self.seeds)
+        return out
+
+
+def variant_label(recipe_file: str, variant: str | None) -> str:
+    return f"{recipe_file.removesuffix('.yaml')}" + (f" [{variant}]" if variant else "")
+
+
+def describe(recipe) -> str:
+    """Fusion, head and losses of a recipe in a few words."""
+    losses = " + ".join(f"{t.weight:g} {t.name}" for t in recipe.losses)
+    head = recipe.model.head.name
+    from scorecast.training.baselines import is_estimator
+
+    if is_estimator(head):
+        return f"{head} on {', '.join(e.feature_name for e in recipe.encoders)}"
+    return f"{recipe.model.fusion.name} -> {head}; {losses}; features {', '.join(e.feature_name for e in recipe.encoders)}"
+
+
+# ------------------------------------------------------------------------------ STS-B
+
+
+STSB_VARIANTS = (None, "heteroscedastic", "ranking", "ridge")
+
+
+def run_stsb(s: Settings) -> dict[str, Any]:
+    from scorecast.config import DataConfig
+    from scorecast.features import FeatureSet
+    from scorecast.training.cv import clip_to_targets, training_targets
+    from scorecast.training.trainer import fit_member
+
+    root = s.data / "stsb"
+    base = lib.load("stsb.yaml", root, overrides=s.overrides())
+    dev_config = DataConfig(reader="stsb", path=str(root / "sts-dev.csv"))
+    split_configs = {"train": base.data, "dev": dev_config, "test": base.test_data}
+    t0 = time.perf_counter()
+    split = {}
+    for name, config in split_configs.items():
+        items = lib.read_subset(config, s.limit(f"stsb-{name}"))
+        split[name] = lib.featurize(base, items, s.cache)
+    encode_s = time.perf_counter() - t0
+    s.log(f"stsb: features of {', '.join(f'{k} {len(v[0])}' for k, v in split.items())} in {encode_s:.1f} s")
+    left, right = (e.feature_name for e in base.encoders)
+    truth = {k: training_targets(base, items)[:, 0] for k, (items, _) in split.items()}
+
+    def cosine(fs: FeatureSet) -> np.ndarray:
+        a, b = fs.pooled[left].astype(np.float64), fs.pooled[right].astype(np.float64)
+        return (a * b).sum(1) / (np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1))
+
+    names = ["srcc", "lcc"]
+    t = time.perf_counter()
+    cos = {k: cosine(split[k][1]) for k in ("dev", "test")}
+    rows = [lib.row(
+        "cosine similarity of the frozen MiniLM embeddings (zero-shot)", "anchor",
+        {k: lib.scores(cos[k], truth[k], names, s.bootstrap)["utterance"] for k in ("test", "dev")},
+        seconds=time.perf_counter() - t, description="cos(s1, s2) of the `sentence` encoder's pooled vectors",
+    )]
+    train_items, train_fs = split["train"]
+    dev_items, dev_fs = split["dev"]
+    fit_fs = FeatureSet.concat([train_fs, dev_fs])
+    fit_y = np.concatenate([training_targets(base, train_items), training_targets(base, dev_items)])
+    train_idx, dev_idx = np.arange(len(train_fs)), np.arange(len(train_fs), len(fit_fs))
+    preds_of: dict[str, dict[str, np.ndarray]] = {}
+    for variant in STSB_VARIANTS:
+        recipe = lib.load("stsb.yaml", root, variant, overrides=s.overrides())
+        if [e.model_dump() for e in recipe.encoders] != [e.model_dump() for e in base.encoders]:
+            raise SystemExit(f"stsb.yaml variant {variant}: expected the same encoders as the base recipe")
+        label = variant_label("stsb.yaml", variant)
+        t = time.perf_counter()
+        seeds = list(recipe.cv.seeds)
+        dev_p, test_p = [], []
+        for seed in seeds:
+            member = fit_member(recipe, fit_fs, fit_y, train_idx, dev_idx, seed=seed,
+                                log_dir=s.work / "stsb-logs", name=f"{recipe.name}-seed{seed}")
+            dev_p.append(member.predict(dev_fs).mean)
+            test_p.append(member.predict(split["test"][1]).mean)
+        seconds = time.perf_counter() - t
+        preds = {"dev": clip_to_targets(recipe, np.mean(dev_p, 0))[:, 0],
+                 "test": clip_to_targets(recipe, np.mean(test_p, 0))[:, 0]}
+        preds_of[label] = preds
+        metrics = {k: lib.scores(preds[k], truth[k], names + ["rmse"], s.bootstrap)["utterance"] for k in ("test", "dev")}
+        rows.append(lib.row(label, "scorecast", metrics, seconds=seconds, seeds=seeds, description=describe(recipe),
+                            recipe="recipes/stsb.yaml", variant=variant))
+        s.log(f"stsb: {label}: dev srcc {metrics['dev']['srcc']['value']:.4f}, "
+              f"test srcc {metrics['test']['srcc']['value']:.4f} ({seconds:.1f} s)")
+    heads = [r for r in rows if r["kind"] == "scorecast"]
+    best = max(heads, key=lambda r: r["metrics"]["dev"]["srcc"]["value"])
+    best["best"] = True
+    gain = {m: lib.paired_difference(m, preds_of[best["name"]]["test"], cos["test"], truth["test"], s.bootstrap)
+            for m in names}
+    return {
+        "title": "STS-B: sentence-pair similarity (test split)",
+        "protocol": (f"Heads trained on the train split ({len(train_fs)} pairs), early stopping and model selection "
+                     f"on dev ({len(dev_fs)}), scored once on test ({len(split['test'][1])}); predictions "
+                     "averaged over the seeds listed; the cosine anchor uses the very same cached embeddings."),
+        "n": {k: len(v[1]) for k, v in split.items()},
+        "columns": [("test Spearman", "test", "srcc"), ("test Pearson", "test", "lcc"),
+                    ("test RMSE", "test", "rmse"), ("dev Spearman", "dev", "srcc")],
+        "rows": rows,
+        "best": best["name"],
+        "best_rule": "the head with the highest dev Spearman",
+        "best_minus_anchor": gain,
+        "goal": {"text": "the trained head beats cosine on test Spearman",
+                 "met": bool(gain["srcc"]["value"] > 0), "significant": bool(gain["srcc"]["low"] > 0)},
+        "encode_seconds": encode_s,
+    }
+
+
+# ------------------------------------------------------------------------------ CV sets
+
+
+def cv_rows(s: Settings, recipe_file: str, data_dir: Path, variants, limit_key: str, system_level: bool = False,
+            names=("lcc", "rmse", "srcc")) -> tuple[list[dict[str, Any]], Any, dict[str, float]]:
+    """One row per variant: ``run_cv`` out-of-fold predictions scored with intervals."""
+    from scorecast.training.cv import run_cv
+
+    rows, first, timing = [], None, {"encode": 0.0}
+    for variant in variants:
+        recipe = lib.load(recipe_file, data_dir, variant, overrides=s.overrides())
+        t = time.perf_counter()
+        items = lib.read_subset(recipe.data, s.limit(limit_key))
+        items, features = lib.featurize(recipe, items, s.cache)
+        timing["encode"] += time.perf_counter() - t
+        first = first or (recipe, items, features)
+        label = variant_label(recipe_file, variant)
+        t = time.perf_counter()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)
+            result = run_cv(recipe, items, features, s.work / f"{recipe.name}-run")
+        seconds = time.perf_counter() - t
+        oof = result.oof
+        target = recipe.targets[0].name
+        groups = list(oof["group"]) if system_level else None
+        sc = lib.scores(oof[f"pred.{target}"], oof[target], names, s.bootstrap, groups=groups)
+        metrics = {"cv": sc["utterance"]}
+        if system_level:
+            metrics["system"] = sc["system"]
+        rows.append(lib.row(label, "scorecast", metrics, seconds=seconds, seeds=list(recipe.cv.seeds),
+                            folds=recipe.cv.folds, cv_kind=recipe.cv.kind, description=describe(recipe),
+                            recipe=f"recipes/{recipe_file}", variant=variant, n=len(items),
+                            n_systems=sc.get("n_systems")))
+        s.log(f"{recipe_file}: {label}: " + ", ".join(f"{m} {e['value']:.4f}" for m, e in sc["utterance"].items())
+              + f" ({seconds:.1f} s)")
+    return rows, first, timing
+
+
+def mean_anchor(s: Settings, recipe, items, names=("rmse",)) -> dict[str, Any]:
+    """Predict each fold's training mean (the same folds as the recipe's first seed): the RMSE floor."""
+    from scorecast.training.cv import training_targets
+    from scorecast.training.splits import make_folds
+
+    y = training_targets(recipe, items)
+    pred = np.full(len(items), np.nan)
+    for fold in make_folds(recipe.cv, items, y, seed=recipe.cv.seeds[0] * 1000):
+        if fold.repeat == 0:
+            pred[fold.val] = np.nanmean(y[fold.train, 0])
+    return lib.row("predict the training folds' mean score", "anchor",
+                   {"cv": lib.scores(pred, y[:, 0], names, s.bootstrap)["utterance"]},
+                   description="a constant per fold: the floor any scorer must beat on RMSE")
+
+
+def published_row() -> dict[str, Any]:
+    return lib.row("published: WavLM + BERT, Whisper-large transcripts, GPU (literature)", "reference",
+                   {"cv": {m: {"value": SHL_PUBLISHED[m], "low": None, "high": None} for m in ("lcc", "rmse")}},
+                   source=SHL_PUBLISHED["source"])
+
+
+SHL_COLUMNS = [("CV Pearson", "cv", "lcc"), ("CV RMSE", "cv", "rmse"), ("CV Spearman", "cv", "srcc")]
+
+
+def run_shl_transcripts(s: Settings) -> dict[str, Any]:
+    rows, (recipe, items, _), timing = cv_rows(
+        s, "shl-grammar-transcripts.yaml", s.data / "shl-grammar", (None, "regression", "ridge", "svr"), "shl")
+    rows = [mean_anchor(s, recipe, items)] + rows + [published_row()]
+    return {
+        "title": "SHL grammar from the given ASR transcripts",
+        "protocol": (f"{recipe.cv.folds}-fold {recipe.cv.kind} CV on {len(items)} transcripts; out-of-fold predictions "
+                     "(averaged over the seeds listed) scored against the human grammar score."),
+        "n": {"cv": len(items)}, "columns": SHL_COLUMNS, "rows": rows, "encode_seconds": timing["encode"],
+    }
+
+
+def run_shl_audio(s: Settings) -> dict[str, Any]:
+    rows, (recipe, items, _), timing = cv_rows(
+        s, "shl-grammar-audio.yaml", s.data / "shl-grammar", (None, "text-only", "audio-only"), "shl-audio")
+    rows = [mean_anchor(s, recipe, items)] + rows + [published_row()]
+    return {
+        "title": "SHL grammar on the clips with audio (fused, text-only, audio-only)",
+        "protocol": (f"{recipe.cv.folds}-fold {recipe.cv.kind} CV on the {len(items)} clips whose audio the source "
+                     "kept; every variant sees the same clips."),
+        "n": {"cv": len(items)}, "columns": SHL_COLUMNS, "rows": rows, "encode_seconds": timing["encode"],
+    }
+
+
+def run_codec(s: Settings) -> dict[str, Any]:
+    from scorecast.encoders.dnsmos import SCORE_NAMES
+
+    rows, (recipe, items, features), timing = cv_rows(
+        s, "codec-mushra.yaml", s.data / "codec-mushra", (None, "ridge"), "mushra", system_level=True,
+        names=("srcc", "lcc", "rmse"))
+    truth = items.targets(recipe.targets[0].name)
+    groups = items.groups()
+    zero_shot = {
+        "DNSMOS P.835 OVRL (zero-shot)": features.pooled["dnsmos"][:, SCORE_NAMES.index("ovrl")],
+        "DistillMOS (zero-shot)": features.pooled["distillmos"][:, 0],
+    }
+    anchors = []
+    for name, raw in zero_shot.items():
+        sc = lib.scores(raw, truth, ("srcc", "lcc"), s.bootstrap, groups=groups)
+        anchors.append(lib.row(name, "anchor", {"cv": sc["utterance"], "system": sc["system"]},
+                               description="the model's raw score correlated with the human mean; no training"))
+    return {
+        "title": "Codec MUSHRA: speech-codec quality (clip and condition level)",
+        "protocol": (f"{recipe.cv.folds}-fold CV grouped by signal ({len(items)} clips with audio, "
+                     f"{len(set(groups))} conditions); out-of-fold predictions averaged over the seeds listed; "
+                     "condition level = per-condition means of predictions and of human scores. The zero-shot "
+                     "anchors are scored on the same clips."),
+        "n": {"clips": len(items), "conditions": len(set(groups))},
+        "columns": [("clip SRCC", "cv", "srcc"), ("clip LCC", "cv", "lcc"), ("condition SRCC", "system", "srcc"),
+                    ("condition LCC", "system", "lcc"), ("clip RMSE", "cv", "rmse")],
+        "rows": anchors + rows, "encode_seconds": timing["encode"],
+    }
+
+
+RUNNERS = {"stsb": run_stsb, "shl-transcripts": run_shl_transcripts, "shl-audio": run_shl_audio,
+           "codec-mushra": run_codec}
+
+
+# ------------------------------------------------------------------------------ output
+
+
+def render_markdown(report: dict[str, Any]) -> str:
+    meta = report["meta"]
+    m = meta["machine"]
+    commit = meta["git"]["commit"] or "unknown"
+    dirty = " (with uncommitted changes)" if meta["git"]["dirty"] else ""
+    lines = [
+        "# scorecast accuracy results",
+        "",
+        f"Written by `bench/run_accuracy.py` (do not edit by hand) on {meta['date']}"
+        f"{' in --quick mode (tiny subsets; not results)' if meta['quick'] else ''}.",
+        f"Machine: {m['cores']} CPU cores ({m['cpu']}), {m['platform']}, Python {m['python']}, torch {m['torch']}"
+        f"{', GPU ' + m['gpu'] if m['gpu'] else ', no GPU'}. Commit `{commit[:12]}`{dirty}.",
+        f"Total run time {meta['seconds']:.0f} s (" + ", ".join(f"{k} {v:.0f} s" for k, v in meta["set_seconds"].items())
+        + "); embeddings came from the cache where present.",
+        f"Every figure: value [95 % percentile bootstrap interval, {meta['bootstrap']} resamples of the scored items].",
+        "`kind`: *anchor* = measured in this run without scorecast training; *scorecast* = a recipe in `recipes/`;"
+        " *reference* = a figure from the literature, not measured here.",
+    ]
+    for key, res in report["sets"].items():
+        lines += ["", f"## {res['title']}", "", res["protocol"], ""]
+        lines += lib.table(res["rows"], res["columns"])
+        if key == "stsb":
+            g = res["best_minus_anchor"]
+            lines += ["", f"Best head ({res['best_rule']}): **{res['best']}**. Its test Spearman minus the cosine's: "
+                      f"{lib.fmt_entry(g['srcc'], 4)} (paired bootstrap); Pearson: {lib.fmt_entry(g['lcc'], 4)}. "
+                      f"Goal ({res['goal']['text']}): **{'met' if res['goal']['met'] else 'not met'}**"
+                      f"{', interval above 0' if res['goal']['significant'] else ''}."]
+        refs = [r for r in res["rows"] if r["kind"] == "reference"]
+        for r in refs:
+            lines += ["", f"Reference row: {r['source']}."]
+        described = [r for r in res["rows"] if r.get("description")]
+        if described:
+            lines += ["", "Rows:"] + [f"- {r['name']}: {r['description']}"
+                                       + (f" (seeds {r['seeds']})" if r.get("seeds") else "") for r in described]
+    return "\n".join(lines) + "\n"
+
+
+def clean(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {str(k): clean(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [clean(v) for v in value]
+    if isinstance(value, np.generic):
+        return clean(value.item())
+    return value
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description="Write bench/RESULTS.md and bench/results/accuracy.json.")
+    p.add_argument("--data", type=Path, default=Path(os.environ.get("SCORECAST_DATA", REPO.parent / "shared" / "data")),
+                   help="the shared data folder (default $SCORECAST_DATA or ../shared/data)")
+    p.add_argument("--cache", type=Path, default=None, help="embedding cache (default $SCORECAST_CACHE or ~/.cache/scorecast)")
+    p.add_argument("--sets", default=",".join(SETS), help=f"comma-separated subset of {', '.join(SETS)}")
+    p.add_argument("--quick", action="store_true", help="tiny subsets, 3 epochs, one seed: checks the machinery only")
+    p.add_argument("--seeds", default=None, help="override every recipe's cv.seeds, e.g. 0,1,2")
+    p.add_argument("--bootstrap", type=int, default=None, help="bootstrap resamples (default 1000; 50 with --quick)")
+    p.add_argument("--md", type=Path, default=REPO / "bench" / "RESULTS.md")
+    p.add_argument("--json", type=Path, default=REPO / "bench" / "results" / "accuracy.json")
+    p.add_argument("--threads", type=int, default=None, help="torch intra-op threads (default: torch's choice)")
+    return p.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    args = parse_args(argv)
+    sets = [x.strip() for x in args.sets.split(",") if x.strip()]
+    unknown = [x for x in sets if x not in RUNNERS]
+    if unknown:
+        raise SystemExit(f"--sets: unknown set(s) {unknown}; expected some of {list(RUNNERS)}")
+    if not args.data.is_dir():
+        raise SystemExit(f"data folder not found: {args.data} (pass --data or set SCORECAST_DATA)")
+    import torch
+
+    from scorecast.cache import EmbeddingCache
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    start = time.perf_counter()
+    bootstrap = args.bootstrap if args.bootstrap is not None else (QUICK["bootstrap"] if args.quick else 1000)
+    seeds = [int(x) for x in args.seeds.split(",")] if args.seeds else None
+    report: dict[str, Any] = {"meta": {}, "sets": {}}
+    set_seconds = {}
+    with tempfile.TemporaryDirectory(prefix="scorecast-bench-") as work:
+        settings = Settings(args.data, EmbeddingCache(args.cache), Path(work), args.quick, bootstrap, seeds,
+                            log=lambda msg: print(msg, flush=True))
+        for name in sets:
+            t = time.perf_counter()
+            report["sets"][name] = RUNNERS[name](settings)
+            set_seconds[name] = time.perf_counter() - t
+            report["sets"][name]["seconds"] = set_seconds[name]
+    report["meta"] = {
+        "date": lib.now_iso(), "machine": lib.machine_info(), "git": lib.git_commit(), "quick": args.quick,
+        "bootstrap": bootstrap, "data": str(args.data), "seconds": time.perf_counter() - start,
+        "set_seconds": set_seconds, "command": "python bench/run_accuracy.py " + " ".join(argv if argv is not None else sys.argv[1:]),
+        "references": {"shl_published": SHL_PUBLISHED},
+    }
+    report = clean(report)
+    args.json.parent.mkdir(parents=True, exist_ok=True)
+    args.json.write_text(json.dumps(report, indent=2) + "\n")
+    args.md.parent.mkdir(parents=True, exist_ok=True)
+    args.md.write_text(render_markdown(report))
+    print(f"wrote {args.md} and {args.json} in {report['meta']['seconds']:.0f} s", flush=True)
+    return report
+
+
+if __name__ == "__main__":
+    main()
