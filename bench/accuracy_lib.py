@@ -115,12 +115,19 @@ def featurize(recipe, items, cache):
     return items, features
 
 
-def restrict(features, names: list[str]):
-    """The feature set with only the pooled features ``names`` (a variant that drops an encoder)."""
-    from scorecast.features import FeatureSet
+def featurize_splits(recipe, splits: dict[str, Any], cache) -> dict[str, tuple[Any, Any]]:
+    """{name: (items, features)} of several item sets encoded in one pass per encoder (one model load)."""
+    from scorecast.encoders.pipeline import build_features
 
-    return FeatureSet(list(features.ids), {k: features.pooled[k] for k in names},
-                      {k: v for k, v in features.sequences.items() if k in names})
+    everything = [item for items in splits.values() for item in items]
+    features = build_features(everything, recipe.encoders, cache, progress=False)
+    if len(features) != len(everything):
+        raise SystemExit(f"{recipe.name}: {len(everything) - len(features)} item(s) could not be encoded")
+    out, start = {}, 0
+    for name, items in splits.items():
+        out[name] = (items, features.subset(np.arange(start, start + len(items))))
+        start += len(items)
+    return out
 
 
 # ------------------------------------------------------------------------------ metrics

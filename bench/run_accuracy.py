@@ -59,8 +59,9 @@ SHL_PUBLISHED = {
 
 #: --quick: small random subsets, few epochs, one seed, few resamples (checks the machinery only)
 QUICK = {
-    "limits": {"stsb-train": 160, "stsb-dev": 60, "stsb-test": 60, "shl": 50, "shl-audio": 50, "mushra": 48},
-    "overrides": {"training.max_epochs": 3, "cv.seeds": [0]},
+    "limits": {"stsb-train": 100, "stsb-dev": 40, "stsb-test": 40, "shl": 40, "shl-audio": 40, "mushra": 48},
+    "overrides": {"training.max_epochs": 2, "cv.seeds": [0], "cv.folds": 3},
+    "variants": 2,  # the recipe itself and its last variant
     "bootstrap": 50,
 }
 
@@ -78,6 +79,10 @@ class Settings:
 
     def limit(self, key: str) -> int | None:
         return QUICK["limits"][key] if self.quick else None
+
+    def variants(self, variants: tuple) -> tuple:
+        """All of a recipe's variants, or with --quick the first and the last."""
+        return (variants[0], variants[-1]) if self.quick and len(variants) > QUICK["variants"] else variants
 
     def overrides(self) -> dict[str, Any]:
         out = dict(QUICK["overrides"]) if self.quick else {}
@@ -118,10 +123,8 @@ def run_stsb(s: Settings) -> dict[str, Any]:
     dev_config = DataConfig(reader="stsb", path=str(root / "sts-dev.csv"))
     split_configs = {"train": base.data, "dev": dev_config, "test": base.test_data}
     t0 = time.perf_counter()
-    split = {}
-    for name, config in split_configs.items():
-        items = lib.read_subset(config, s.limit(f"stsb-{name}"))
-        split[name] = lib.featurize(base, items, s.cache)
+    read = {name: lib.read_subset(config, s.limit(f"stsb-{name}")) for name, config in split_configs.items()}
+    split = lib.featurize_splits(base, read, s.cache)
     encode_s = time.perf_counter() - t0
     s.log(f"stsb: features of {', '.join(f'{k} {len(v[0])}' for k, v in split.items())} in {encode_s:.1f} s")
     left, right = (e.feature_name for e in base.encoders)
@@ -145,7 +148,7 @@ def run_stsb(s: Settings) -> dict[str, Any]:
     fit_y = np.concatenate([training_targets(base, train_items), training_targets(base, dev_items)])
     train_idx, dev_idx = np.arange(len(train_fs)), np.arange(len(train_fs), len(fit_fs))
     preds_of: dict[str, dict[str, np.ndarray]] = {}
-    for variant in STSB_VARIANTS:
+    for variant in s.variants(STSB_VARIANTS):
         recipe = lib.load("stsb.yaml", root, variant, overrides=s.overrides())
         if [e.model_dump() for e in recipe.encoders] != [e.model_dump() for e in base.encoders]:
             raise SystemExit(f"stsb.yaml variant {variant}: expected the same encoders as the base recipe")
@@ -199,7 +202,7 @@ def cv_rows(s: Settings, recipe_file: str, data_dir: Path, variants, limit_key: 
     from scorecast.training.cv import run_cv
 
     rows, first, timing = [], None, {"encode": 0.0}
-    for variant in variants:
+    for variant in s.variants(tuple(variants)):
         recipe = lib.load(recipe_file, data_dir, variant, overrides=s.overrides())
         t = time.perf_counter()
         items = lib.read_subset(recipe.data, s.limit(limit_key))

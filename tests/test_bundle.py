@@ -142,3 +142,11 @@ def test_check_encoder_identity_lists_what_differs():
     text = str(info.value)
     assert "model: bundle has '/models/a', got '/elsewhere/a'" in text
     assert "layer: bundle has 6, got '(absent)'" in text and "pooling" in text and "name" not in text.split("differences:")[1]
+
+
+def test_rewriting_a_bundle_drops_old_members(tmp_path, trained):
+    recipe, fs, members = trained
+    path, _ = _save(tmp_path, trained)
+    save_bundle(path, recipe, members[:2], [0.5, 0.5], IDENTITIES, fs.dims())
+    assert sorted(p.name for p in (path / "members").iterdir()) == ["00.safetensors", "01.safetensors"]
+    assert len(load_bundle(path).members) == 2

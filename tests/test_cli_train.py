@@ -92,7 +92,7 @@ def test_train_with_variant_data_flag_and_test_data(tmp_path):
     out = tmp_path / "run"
     result = CliRunner().invoke(
         app,
-        ["train", str(recipe), "--var", "DATA=unused.csv", "--data", str(tmp_path / "train.csv"), "--variant", "quick",
+        ["train", str(recipe), "--data", str(tmp_path / "train.csv"), "--variant", "quick",
          "--cache", str(tmp_path / "cache"), "--out", str(out)],
     )
     assert result.exit_code == 0, result.output

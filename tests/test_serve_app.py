@@ -11,6 +11,7 @@ from fastapi.testclient import TestClient
 from test_predict_support import audio_bundle, sentence, text_bundle, tone, wav_bytes
 
 import scorecast
+from scorecast.errors import BundleError
 from scorecast.predictor import Predictor
 from scorecast.serve import create_app
 
@@ -185,6 +186,8 @@ class _Flaky:
             time.sleep(1.0)
         if "boom" in captions:
             raise RuntimeError("the model blew up")
+        if "mismatch" in captions:
+            raise BundleError("encoder gives vectors of size 3, the bundle was trained on size 12")
         return self.real.score_records(items)
 
     def describe(self):
@@ -197,6 +200,8 @@ def test_timeout_gets_504_and_an_internal_error_500_and_serving_goes_on(text_pat
         r = client.post("/score", json={"text": {"caption": "boom"}})
         assert r.status_code == 500 and "the model blew up" in r.json()["detail"]
         _still_serving(client, headers={})
+        r = client.post("/score", json={"text": {"caption": "mismatch"}})
+        assert r.status_code == 500 and r.json()["detail"].startswith("BundleError: encoder gives vectors of size 3")
         r = client.post("/score", json={"text": {"caption": "slow"}})
         assert r.status_code == 504 and "0.3 s" in r.json()["detail"]
         time.sleep(1.0)  # let the slow call finish in its thread

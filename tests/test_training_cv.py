@@ -135,11 +135,12 @@ def test_a_target_no_item_has_is_refused(tmp_path):
 def test_weights_follow_the_fold_metric_even_when_not_reported(tmp_path):
     items, fs = make_dataset(90)
     d = base_recipe()
-    d["model"]["head"] = {"name": "ridge"}
+    d["model"]["head"] = {"name": "svr", "params": {"C": 3.0}}
     d["cv"].update(weight_metric="srcc", folds=3)
     d["evaluate"].update(metrics=["rmse"])
     res = run_cv(load_recipe(d), items, fs, tmp_path)
     srcc = np.array([f["score"]["srcc"] for f in res.metrics["folds"]])
+    assert (srcc > 0.3).all()
     np.testing.assert_allclose(res.weights, srcc / srcc.sum())
     assert list(res.metrics["targets"]["score"]["utterance"]) == ["rmse"]
     d["cv"]["weight_metric"] = "pearson"
@@ -147,3 +148,37 @@ def test_weights_follow_the_fold_metric_even_when_not_reported(tmp_path):
 
     with pytest.raises(ConfigError, match="cv.weight_metric: expected one of .*got 'pearson'"):
         run_cv(load_recipe(d), items, fs, tmp_path / "x")
+
+
+def test_augmented_copies_of_training_items_only():
+    from scorecast.features import FeatureSet
+    from scorecast.training.cv import _augmented_part
+
+    n, copies = 5, 2
+    aug = FeatureSet([f"i{i}#aug{k}" for i in range(n) for k in range(copies)], {"a": np.repeat(np.arange(n), copies)[:, None].astype(np.float32)})
+    targets = np.arange(n, dtype=float)[:, None] * 10
+    fs, y = _augmented_part(aug, n, np.array([1, 3]), targets)
+    assert fs.ids == ["i1#aug0", "i1#aug1", "i3#aug0", "i3#aug1"]
+    np.testing.assert_array_equal(y[:, 0], [10, 10, 30, 30])
+
+
+def test_every_option_at_once(tmp_path):
+    """Ratings -> distribution head with kl, sample weights, negatives, mixup, augmented copies,
+    repeats and two seeds: trains, and the run folder's spread comes from the seeds."""
+    from scorecast.data.items import Ratings
+
+    items, fs = make_dataset(60)
+    rng = np.random.default_rng(0)
+    for item in items.items[::2]:
+        item.ratings["score"] = Ratings(item.targets["score"] + rng.normal(scale=0.5, size=4))
+    d = base_recipe(max_epochs=2, mixup_alpha=0.3, sample_weights={"kind": "sqrt-inverse"}, negatives={"ratio": 0.3})
+    d["targets"] = [{"name": "score", "low": -3, "high": 6, "step": 1}]
+    d["model"]["head"] = {"name": "distribution"}
+    d["losses"] = [{"name": "kl", "weight": 0.5}, {"name": "mse", "weight": 0.5}]
+    d["cv"].update(folds=2, repeats=2, seeds=[0, 1], kind="stratified")
+    aug = fs.subset(np.repeat(np.arange(60), 1))
+    aug.ids = [f"{i}#aug0" for i in fs.ids]
+    res = run_cv(load_recipe(d), items, fs, tmp_path, augmented=aug)
+    assert len(res.members) == 8 and len(res.weights) == 8
+    assert np.isfinite(res.oof["pred.score"]).all() and (res.oof["std.score"] > 0).all()
+    assert len(res.metrics["folds"]) == 8

@@ -69,4 +69,8 @@ def test_target_distributions_from_ratings():
     np.testing.assert_allclose(dist[0, 0], [0.25, 0, 0.5, 0, 0.25])
     np.testing.assert_allclose(dist[1, 1], [0, 0.5, 0.5, 0, 0])  # 'ta' has 3 levels; bins 4-5 stay 0
     items[1].ratings.pop("ta")
+    dist = target_distributions(ItemSet(items), [t, u])
+    assert np.isnan(dist[1, 1]).all() and np.isfinite(dist[0]).all()  # no ratings: the loss smooths the score
+    for item in items:
+        item.ratings.clear()
     assert target_distributions(ItemSet(items), [t, u]) is None

@@ -140,3 +140,23 @@ def test_unknown_or_impossible_monitor_is_refused(tmp_path):
     # system level needs groups
     with pytest.raises(ConfigError, match="need a group on every validation item"):
         fit_member(load_recipe(base_recipe(early_stopping={"monitor": "val_sys_lcc"})), fs, y, np.arange(30), np.arange(30, 40), log_dir=tmp_path)
+
+
+def test_sequence_fusion_trains_and_round_trips(tmp_path):
+    """Frame sequences flow through collate (padding + masks) into a temporal fusion, and a
+    restored member predicts exactly what the trained one does."""
+    from scorecast.features import FeatureSet
+    from scorecast.training.members import Member
+
+    items, fs = make_dataset(48)
+    rng = np.random.default_rng(0)
+    seqs = [(fs.pooled["a"][i] + 0.1 * rng.normal(size=(3 + i % 5, 4))).astype(np.float32) for i in range(48)]
+    fs = FeatureSet(fs.ids, fs.pooled, {"a": seqs})
+    d = base_recipe(max_epochs=2)
+    d["model"]["fusion"] = {"name": "temporal", "params": {"audio": "a", "dim": 16, "heads": 2, "layers": 1, "hidden": [16]}}
+    torch.use_deterministic_algorithms(False)
+    member = fit_member(load_recipe(d), fs, items.target_matrix(["score"]), np.arange(36), np.arange(36, 48), log_dir=tmp_path)
+    assert member.sequence_features == ["a"]
+    restored = Member.from_state(*member.to_state())
+    np.testing.assert_array_equal(restored.predict(fs).mean, member.predict(fs).mean)
+    assert not torch.are_deterministic_algorithms_enabled()  # Lightning's process-wide switch is given back

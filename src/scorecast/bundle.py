@@ -142,6 +142,8 @@ def save_bundle(
 
     root = Path(path)
     (root / "members").mkdir(parents=True, exist_ok=True)
+    for stale in (root / "members").glob("*.safetensors"):  # a rewrite must not keep old members
+        stale.unlink()
     weights = np.asarray(weights, dtype=float).reshape(-1)
     if len(weights) != len(members):
         raise BundleError(f"save_bundle: expected one weight per member ({len(members)}), got {len(weights)}")

@@ -46,7 +46,7 @@ from starlette.datastructures import UploadFile
 from starlette.formparsers import FormParser, MultiPartException, MultiPartParser
 
 from scorecast.data.items import Item
-from scorecast.errors import ScorecastError
+from scorecast.errors import DataError, ScorecastError
 from scorecast.microbatch import MicroBatcher
 
 log = logging.getLogger("scorecast.serve")
@@ -145,8 +145,12 @@ def create_app(
     auth = [Depends(require_token)]
 
     @app.exception_handler(ScorecastError)
-    async def _bad_input(request: Request, exc: ScorecastError) -> JSONResponse:
-        return JSONResponse({"detail": str(exc)}, status_code=422)
+    async def _scorecast_error(request: Request, exc: ScorecastError) -> JSONResponse:
+        # bad data in the request (DataError, AudioError) is the client's; anything else is the server's
+        if isinstance(exc, DataError):
+            return JSONResponse({"detail": str(exc)}, status_code=422)
+        log.error("%s on %s %s: %s", type(exc).__name__, request.method, request.url.path, exc)
+        return JSONResponse({"detail": f"{type(exc).__name__}: {exc}"}, status_code=500)
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:

@@ -6,18 +6,19 @@ cascade of four time-varying formant resonators moving between vowel targets; fr
 plosive bursts sit between the vowels, and pauses between the words. Every random choice comes from
 one ``numpy.random.Generator``, so a seed gives the same samples every time.
 
-Impairments (each a plain function of a waveform and one severity parameter):
+Impairments (each a plain function of a waveform and one severity parameter; :data:`IMPAIRMENTS`
+names them and the ranges :func:`scorecast.demo.make_corpus` draws from):
 
 ============  =====================================  ==============================================
-condition     function                               parameter (range used by :func:`make_corpus`)
+condition     function                               parameter (range drawn by the demo corpus)
 ============  =====================================  ==============================================
-``noise``     :func:`add_noise` (white or pink)      SNR in dB (-5 .. 25)
-``lowpass``   :func:`band_limit`                     cut-off in Hz (300 .. 4000)
-``clip``      :func:`hard_clip`                      threshold, a fraction of the peak (0.005 .. 0.3)
-``dropout``   :func:`drop_frames`                    rate of zeroed 20-ms frames (0.05 .. 0.5)
-``reverb``    :func:`add_reverb`                     RT60 in s (0.2 .. 2.0)
-``quantise``  :func:`quantise`                       mu-law bits (2 .. 7)
-``mixed``     noise then low-pass                    SNR 0..25 dB and cut-off 500..4000 Hz
+``noise``     :func:`add_noise` (white or pink)      SNR in dB (-5 .. 25, uniform)
+``lowpass``   :func:`band_limit`                     cut-off in Hz (300 .. 4000, log-uniform)
+``clip``      :func:`hard_clip`                      threshold, a fraction of the peak (0.005 .. 0.5, log)
+``dropout``   :func:`drop_frames`                    rate of zeroed 20-ms frames (0.02 .. 0.5, uniform)
+``reverb``    :func:`add_reverb`                     RT60 in s (0.1 .. 3.0, log-uniform) 
+``quantise``  :func:`quantise`                       mu-law bits (2 .. 7, integers)
+``mixed``     noise, then low-pass                   SNR (0 .. 25 dB) and cut-off (500 .. 4000 Hz)
 ``clean``     none                                   -
 ============  =====================================  ==============================================
 
@@ -28,7 +29,8 @@ against its clean original to a 1-5 MOS-like scale (see :data:`STOI_FLOOR`).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from pathlib import Path
+from functools import lru_cache
+from collections.abc import Callable
 
 import numpy as np
 from scipy import signal
@@ -49,7 +51,7 @@ VOWELS: dict[str, tuple[float, float, float]] = {
 }
 F4_HZ = 3500.0
 BANDWIDTHS_HZ = (70.0, 100.0, 140.0, 200.0)
-BLOCK = 80  # samples per control block (5 ms at 16 kHz)
+BLOCK = 160  # samples per formant update (10 ms at 16 kHz)
 
 
 @dataclass(frozen=True)
@@ -119,14 +121,14 @@ def _plan(duration_s: float, voice: Voice, rng: np.random.Generator, sr: int) ->
                 length = int(rng.uniform(0.05, 0.12) * sr)
                 seg = slice(pos, min(pos + length, n))
                 tr.frication[seg] = rng.uniform(0.15, 0.45) * _ramp(seg.stop - seg.start, 80, 80)
-                tr.fric_centre[seg] = rng.uniform(2500.0, 6500.0)
+                tr.fric_centre[seg] = 250.0 * round(rng.uniform(2500.0, 6500.0) / 250.0)
                 pos = seg.stop
             elif onset == "plosive":
                 pos += int(rng.uniform(0.03, 0.06) * sr)  # closure (silence)
                 length = int(rng.uniform(0.008, 0.02) * sr)
                 seg = slice(min(pos, n), min(pos + length, n))
                 tr.frication[seg] = rng.uniform(0.4, 0.8) * _ramp(seg.stop - seg.start, 8, length // 2)
-                tr.fric_centre[seg] = rng.uniform(1500.0, 4500.0)
+                tr.fric_centre[seg] = 250.0 * round(rng.uniform(1500.0, 4500.0) / 250.0)
                 pos = seg.stop
             target = np.array([*VOWELS[names[rng.integers(len(names))]], F4_HZ]) * voice.formant_scale
             target *= rng.normal(1.0, 0.04, 4)
@@ -178,31 +180,35 @@ def _glottal_source(f0: np.ndarray, rng: np.random.Generator, sr: int) -> np.nda
 
 
 def _formant_filter(x: np.ndarray, formants: np.ndarray, sr: int) -> np.ndarray:
-    """A cascade of four 2-pole resonators (unit gain at DC) whose centres move every 5 ms.
+    """A cascade of four 2-pole resonators (unit gain at DC) whose centres move every 10 ms.
 
     The filter state carries across blocks as the last two outputs, converted to lfilter's
     transposed direct form for each block's new coefficients, so the output is continuous.
     """
     y = x.astype(float)
     n = len(y)
+    starts = np.arange(0, n, BLOCK)
     for k in range(4):
+        r = np.exp(-np.pi * BANDWIDTHS_HZ[k] / sr)
+        freq = np.minimum(formants[starts, k], 0.45 * sr)
+        a1s = -2.0 * r * np.cos(2.0 * np.pi * freq / sr)
+        a2 = r * r
         out = np.empty(n)
         y1 = y2 = 0.0
-        bw = BANDWIDTHS_HZ[k]
-        r = np.exp(-np.pi * bw / sr)
-        for start in range(0, n, BLOCK):
+        for start, a1 in zip(starts, a1s):
             stop = min(start + BLOCK, n)
-            freq = min(formants[start, k], 0.45 * sr)
-            a1 = -2.0 * r * np.cos(2.0 * np.pi * freq / sr)
-            a2 = r * r
-            b0 = 1.0 + a1 + a2
             zi = np.array([-a1 * y1 - a2 * y2, -a2 * y1])
-            seg, _ = signal.lfilter([b0], [1.0, a1, a2], y[start:stop], zi=zi)
+            seg, _ = signal.lfilter([1.0 + a1 + a2], [1.0, a1, a2], y[start:stop], zi=zi)
             out[start:stop] = seg
             y1 = seg[-1]
             y2 = seg[-2] if len(seg) > 1 else y1
         y = out
     return y
+
+
+@lru_cache(maxsize=64)
+def _bandpass(lo: float, hi: float, sr: int) -> np.ndarray:
+    return signal.butter(4, [lo, hi], btype="bandpass", fs=sr, output="sos")
 
 
 def _frication(tracks: _Tracks, rng: np.random.Generator, sr: int) -> np.ndarray:
@@ -215,8 +221,7 @@ def _frication(tracks: _Tracks, rng: np.random.Generator, sr: int) -> np.ndarray
     for centre in np.unique(tracks.fric_centre[active]):
         mask = active & (tracks.fric_centre == centre)
         lo, hi = centre / 1.6, min(centre * 1.4, 0.47 * sr)
-        sos = signal.butter(4, [lo, hi], btype="bandpass", fs=sr, output="sos")
-        out[mask] = signal.sosfilt(sos, noise)[mask]
+        out[mask] = signal.sosfilt(_bandpass(lo, hi, sr), noise)[mask]
     return out * tracks.frication
 
 
@@ -303,18 +308,23 @@ def drop_frames(
 def add_reverb(
     x: np.ndarray, rt60_s: float, seed: int | np.random.Generator | None = 0, sr: int = SAMPLE_RATE
 ) -> np.ndarray:
-    """Convolve with a synthetic room response: a direct path plus exponentially decaying noise
-    reaching -60 dB after ``rt60_s``; the output keeps the input's RMS."""
+    """Convolve with a synthetic room response: a direct path plus exponentially decaying noise that
+    reaches -60 dB after ``rt60_s``. The tail's energy is ``rt60_s / 0.5`` times the direct path's
+    (direct-to-reverberant ratio +10 dB at 0.05 s, 0 dB at 0.5 s, -3 dB at 1 s, as rooms grow
+    livelier). The output keeps the input's RMS."""
     if not rt60_s > 0:
         raise ConfigError(f"add_reverb: expected rt60_s > 0, got {rt60_s}")
     rng = _rng(seed)
-    length = int(rt60_s * sr)
+    length = max(int(rt60_s * sr), 2)
     t = np.arange(length) / sr
-    ir = rng.standard_normal(length) * 10.0 ** (-3.0 * t / rt60_s)
-    ir[: int(0.002 * sr)] = 0.0  # first reflections arrive after 2 ms
+    tail = rng.standard_normal(length) * 10.0 ** (-3.0 * t / rt60_s)
+    tail[: int(0.002 * sr) + 1] = 0.0  # first reflections arrive after 2 ms
+    tail *= np.sqrt((rt60_s / 0.5) / (np.sum(tail**2) + 1e-20))
+    ir = tail
     ir[0] = 1.0
-    y = signal.fftconvolve(np.asarray(x, dtype=float), ir)[: len(x)]
-    y *= np.sqrt(np.mean(np.asarray(x, dtype=float) ** 2) / (np.mean(y**2) + 1e-20))
+    xf = np.asarray(x, dtype=float)
+    y = signal.fftconvolve(xf, ir)[: len(x)]
+    y *= np.sqrt(np.mean(xf**2) / (np.mean(y**2) + 1e-20))
     return y.astype(np.float32)
 
 
@@ -331,17 +341,95 @@ def quantise(x: np.ndarray, bits: int, mu: float = 255.0) -> np.ndarray:
     return (y * peak).astype(np.float32)
 
 
+# ----------------------------------------------------------------------------- conditions
+
+
+@dataclass(frozen=True)
+class Impairment:
+    """One condition of the demo corpus: how to draw its severity and how to apply it.
+
+    ``draw(rng) -> {param: value}``; ``apply(x, params, rng) -> impaired x``. ``level`` names the
+    parameter reported as the condition's level (None for ``clean``).
+    """
+
+    name: str
+    level: str | None
+    draw: Callable[[np.random.Generator], dict[str, float]]
+    apply: Callable[[np.ndarray, dict[str, float], np.random.Generator], np.ndarray]
+
+
+def _log_uniform(rng: np.random.Generator, low: float, high: float) -> float:
+    return float(np.exp(rng.uniform(np.log(low), np.log(high))))
+
+
+def _noise(x: np.ndarray, p: dict[str, float], rng: np.random.Generator) -> np.ndarray:
+    return add_noise(x, p["snr_db"], rng, color="pink" if p.get("pink", 0.0) else "white")
+
+
+IMPAIRMENTS: dict[str, Impairment] = {
+    imp.name: imp
+    for imp in (
+        Impairment("clean", None, lambda rng: {}, lambda x, p, rng: np.asarray(x, dtype=np.float32)),
+        Impairment(
+            "noise", "snr_db",
+            lambda rng: {"snr_db": float(rng.uniform(-5.0, 25.0)), "pink": float(rng.random() < 0.5)},
+            _noise,
+        ),
+        Impairment(
+            "lowpass", "cutoff_hz", lambda rng: {"cutoff_hz": _log_uniform(rng, 300.0, 4000.0)},
+            lambda x, p, rng: band_limit(x, p["cutoff_hz"]),
+        ),
+        Impairment(
+            "clip", "threshold", lambda rng: {"threshold": _log_uniform(rng, 0.005, 0.5)},
+            lambda x, p, rng: hard_clip(x, p["threshold"]),
+        ),
+        Impairment(
+            "dropout", "rate", lambda rng: {"rate": float(rng.uniform(0.02, 0.5))},
+            lambda x, p, rng: drop_frames(x, p["rate"], rng),
+        ),
+        Impairment(
+            "reverb", "rt60_s", lambda rng: {"rt60_s": _log_uniform(rng, 0.1, 3.0)},
+            lambda x, p, rng: add_reverb(x, p["rt60_s"], rng),
+        ),
+        Impairment(
+            "quantise", "bits", lambda rng: {"bits": float(rng.integers(2, 8))},
+            lambda x, p, rng: quantise(x, int(p["bits"])),
+        ),
+        Impairment(
+            "mixed", "snr_db",
+            lambda rng: {"snr_db": float(rng.uniform(0.0, 25.0)), "cutoff_hz": _log_uniform(rng, 500.0, 4000.0)},
+            lambda x, p, rng: band_limit(add_noise(x, p["snr_db"], rng), p["cutoff_hz"]),
+        ),
+    )
+}
+
+
+def impair(
+    x: np.ndarray, condition: str, params: dict[str, float] | None = None,
+    seed: int | np.random.Generator | None = 0,
+) -> tuple[np.ndarray, dict[str, float]]:
+    """Apply ``condition`` to ``x`` at ``params`` (drawn from the condition's range when None).
+    Returns (impaired waveform, the parameters used)."""
+    if condition not in IMPAIRMENTS:
+        raise ConfigError(f"unknown impairment '{condition}'; expected one of: {', '.join(IMPAIRMENTS)}")
+    imp = IMPAIRMENTS[condition]
+    rng = _rng(seed)
+    params = dict(imp.draw(rng) if params is None else params)
+    return imp.apply(x, params, rng), params
+
+
 # ----------------------------------------------------------------------------- labels
 
-STOI_FLOOR = 0.45
+STOI_FLOOR = 0.55
 """STOI at or below this maps to score 1; the scale is linear from there up to STOI 1 -> score 5."""
 
 
 def stoi_to_score(stoi: float | np.ndarray) -> float | np.ndarray:
     """The label mapping: ``score = 1 + 4 * clip((stoi - STOI_FLOOR) / (1 - STOI_FLOOR), 0, 1)``.
 
-    STOI of a clean clip against itself is 1 (score 5); STOI near 0.45 is speech that is hardly
-    intelligible (score 1). The mapping is monotone, so ranking by score is ranking by STOI.
+    STOI of a clean clip against itself is 1 (score 5); STOI of 0.55 or less (score 1) is what
+    -5 dB SNR white noise, a 300 Hz low-pass or clipping at 1 % of the peak do to these clips: speech
+    that is hard to follow. The floor spreads the demo corpus over the whole 1-5 scale. The mapping is monotone, so ranking by score is ranking by STOI.
     """
     s = np.clip((np.asarray(stoi, dtype=float) - STOI_FLOOR) / (1.0 - STOI_FLOOR), 0.0, 1.0)
     out = 1.0 + 4.0 * s

@@ -36,13 +36,10 @@ def parse_vars(values: list[str] | None) -> dict[str, str]:
 def prepare(recipe_path: Path, var, overrides, variant, data, cache_dir):
     """Load the recipe, read items, encode features (and augmented copies, and test data) through the cache."""
     from scorecast.cache import EmbeddingCache
-    from scorecast.config import load_recipe
     from scorecast.data.readers import read_items
     from scorecast.encoders.pipeline import build_features, build_features_with_report
 
-    recipe = load_recipe(recipe_path, variables=parse_vars(var), overrides=list(overrides or []), variant=variant)
-    if data is not None:
-        recipe.data.path = str(data)
+    recipe = load_with_data(recipe_path, parse_vars(var), list(overrides or []), variant, data)
     if not recipe.encoders:
         raise ConfigError(f"{recipe_path}: the recipe lists no encoders; expected at least one under 'encoders'")
     from scorecast.encoders.base import FINETUNE_KEYS
@@ -78,6 +75,30 @@ def prepare(recipe_path: Path, var, overrides, variant, data, cache_dir):
         test_features = build_features(test_items, recipe.encoders, cache)
         test = (_align(test_items, test_features), test_features)
     return recipe, items, features, identities, augmented, test
+
+
+def load_with_data(recipe_path: Path, variables: dict[str, str], overrides: list[str], variant: str | None, data: Path | None):
+    """The recipe, with ``data.path`` replaced by ``data`` (before ``${VAR}`` expansion, so a variable
+    used only in the replaced path need not be set)."""
+    import yaml
+
+    from scorecast.config import load_recipe
+
+    if data is None:
+        return load_recipe(recipe_path, variables=variables, overrides=overrides, variant=variant)
+    if not recipe_path.is_file():
+        raise ConfigError(f"recipe file not found: expected a YAML file at {recipe_path}")
+    try:
+        raw = yaml.safe_load(recipe_path.read_text()) or {}
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{recipe_path}: not valid YAML: {exc}") from exc
+    if not isinstance(raw, dict) or not isinstance(raw.get("data", {}), dict):
+        raise ConfigError(f"{recipe_path}: expected a mapping with a 'data' mapping, got {type(raw).__name__}")
+    raw.setdefault("data", {})["path"] = str(data)
+    try:
+        return load_recipe(raw, variables=variables, overrides=overrides, variant=variant)
+    except ConfigError as exc:
+        raise ConfigError(f"{recipe_path} (with --data {data}): {exc}") from exc
 
 
 def _align(items, features):

@@ -90,18 +90,21 @@ class FeatureScaler:
 
 def target_distributions(items: ItemSet, targets: list[TargetSpec]) -> np.ndarray | None:
     """(N, T, K) per-rater rating histograms over each target's score levels (K = the most levels of
-    any target; a target's extra bins are 0), or None unless every item has ratings for every target.
+    any target; a target's extra bins are 0). Rows of items without ratings for a target are NaN
+    (the ``kl`` loss then smooths that item's score instead); None when no item has any ratings.
     """
     from scorecast.models.bins import bin_edges
 
-    if not len(items) or not all(t.name in item.ratings for item in items for t in targets):
+    if not any(t.name in item.ratings for item in items for t in targets):
         return None
     k_max = max(t.num_bins for t in targets)
-    out = np.zeros((len(items), len(targets), k_max), dtype=np.float32)
+    out = np.full((len(items), len(targets), k_max), np.nan, dtype=np.float32)
     for j, t in enumerate(targets):
         edges = bin_edges(t)
         for i, item in enumerate(items):
-            out[i, j, : t.num_bins] = item.ratings[t.name].histogram(edges)
+            if t.name in item.ratings:
+                out[i, j] = 0.0
+                out[i, j, : t.num_bins] = item.ratings[t.name].histogram(edges)
     return out
 
 

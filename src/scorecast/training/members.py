@@ -71,6 +71,11 @@ class Member:
     def _state(self) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
         raise NotImplementedError
 
+    @staticmethod
+    def from_state(info: dict[str, Any], tensors: dict[str, torch.Tensor]) -> Member:
+        """Rebuild a member of any kind from ``to_state``'s output (see :func:`member_from_state`)."""
+        return member_from_state(info, tensors)
+
 
 MEMBER_KINDS: dict[str, type[Member]] = {}
 

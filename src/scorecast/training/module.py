@@ -129,7 +129,7 @@ class ScoreModule(L.LightningModule):
         out = self(batch)
         total = self._loss(out, batch)
         n = len(batch["index"])
-        self._train_sum += float(total.detach()) * n
+        self._train_sum = self._train_sum + total.detach().double() * n  # a tensor: no device sync per step
         self._train_n += n
         return total
 
@@ -137,7 +137,7 @@ class ScoreModule(L.LightningModule):
         out = self(batch)
         total = self._loss(out, batch)
         n = len(batch["index"])
-        self._val_loss_sum += float(total.detach()) * n
+        self._val_loss_sum = self._val_loss_sum + total.detach().double() * n
         self._val_loss_n += n
         self._val_preds.append(out["mean"].detach().float())
         self._val_index.append(batch["index"])
@@ -192,8 +192,9 @@ class ScoreModule(L.LightningModule):
                 logger.log_metrics(logged, step=int(self.global_step))
         self._last_val = {}
 
-    def _sum_across_ranks(self, total: float, n: int) -> tuple[float, int]:
-        pair = torch.tensor([total, float(n)], dtype=torch.float64, device=self.device)
+    def _sum_across_ranks(self, total: torch.Tensor | float, n: int) -> tuple[float, int]:
+        total = torch.as_tensor(total, dtype=torch.float64, device=self.device).reshape(())
+        pair = torch.stack([total, torch.tensor(float(n), dtype=torch.float64, device=self.device)])
         if _distributed(self):
             pair = torch.stack(_all_gather(pair)).sum(0)
         return float(pair[0]), int(pair[1])

@@ -202,10 +202,15 @@ def _fit_neural(recipe, features, targets, train_idx, val_idx, scaler, groups, t
     parts_fs = [features.subset(train_idx)]
     parts_y = [targets[train_idx]]
     parts_dist = [target_dist[train_idx]] if target_dist is not None else None
+
+    def no_dist(m: int) -> None:  # rows without histograms: the kl loss smooths their score instead
+        if parts_dist is not None:
+            parts_dist.append(np.full((m, *target_dist.shape[1:]), np.nan, dtype=np.float32))
+
     if augmented is not None:
         parts_fs.append(augmented[0])
         parts_y.append(np.asarray(augmented[1], dtype=np.float64).reshape(len(augmented[0]), -1))
-        parts_dist = None  # copies carry no rating histograms of their own
+        no_dist(len(augmented[0]))
     negs = make_negatives(
         parts_fs[0], cfg.negatives, recipe.targets,
         groups=list(grp[train_idx]) if grp is not None else None, rng=np.random.default_rng(seed),
@@ -213,11 +218,11 @@ def _fit_neural(recipe, features, targets, train_idx, val_idx, scaler, groups, t
     if negs is not None:
         parts_fs.append(negs.features)
         parts_y.append(negs.targets)
-        parts_dist = None
+        no_dist(len(negs.features))
     train_fs = scaler.transform(FeatureSet.concat(parts_fs))
     train_y = np.concatenate(parts_y)
     weights = sample_weights(train_y[:, 0], recipe.targets[0], cfg.sample_weights)
-    train_ds = ScoreDataset(train_fs, train_y, weights, parts_dist[0] if parts_dist else None)
+    train_ds = ScoreDataset(train_fs, train_y, weights, np.concatenate(parts_dist) if parts_dist else None)
     has_val = len(val_idx) > 0
     val_ds = ScoreDataset(
         scaler.transform(features.subset(val_idx)), targets[val_idx], None,
@@ -240,13 +245,17 @@ def _fit_neural(recipe, features, targets, train_idx, val_idx, scaler, groups, t
         check_monitor(monitor, recipe.targets, val_groups is not None)
     module = ScoreModule(model, loss, cfg, recipe.targets, monitor=monitor, val_groups=val_groups)
     log_root = Path(log_dir) if log_dir is not None else Path.cwd() / "lightning_logs"
+    deterministic_before = torch.are_deterministic_algorithms_enabled()
     trainer, _best = build_trainer(cfg, log_dir=log_root, name=name, monitor=monitor)
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=r".*does not have many workers.*")
         warnings.filterwarnings("ignore", message=r".*exists and is not empty.*")
         warnings.filterwarnings("ignore", message=r".*sync_dist=True.*")
         warnings.filterwarnings("ignore", message=r".*LeafSpec.*")
-        trainer.fit(module, train_loader, val_loader)
+        try:
+            trainer.fit(module, train_loader, val_loader)
+        finally:  # Lightning switches deterministic algorithms on for the whole process; give it back
+            torch.use_deterministic_algorithms(deterministic_before)
     seq = [n for n, s in shapes.items() if s.has_sequence]
     member = NeuralMember(copy.deepcopy(module.model), recipe.model, recipe.targets, features.dims(), seq, scaler)
     member.history = list(module.history)
