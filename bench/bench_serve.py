@@ -117,26 +117,33 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def healthy(port: int) -> bool:
+    """Whether GET /healthz on 127.0.0.1:``port`` answers 200 (False while nothing listens)."""
+    import http.client
+
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2.0)
+    try:
+        conn.request("GET", "/healthz")
+        return conn.getresponse().status == 200
+    except OSError:
+        return False
+    finally:
+        conn.close()
+
+
 class Server:
     """``scorecast serve`` in a subprocess on 127.0.0.1; ``url`` once /healthz answers."""
 
     def __init__(self, bundle: Path, *extra: str, log: Path, start_timeout_s: float = 180.0, python_flags: tuple[str, ...] = ()) -> None:
-        import httpx
-
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         cmd = [sys.executable, *python_flags, "-m", "scorecast.cli", "serve", str(bundle), "--port", str(self.port), "--log-level", "warning", *extra]
         self._log = open(log, "wb")
         t0 = time.perf_counter()
         self.proc = subprocess.Popen(cmd, stdout=self._log, stderr=subprocess.STDOUT, env=dict(os.environ))
-        while True:
+        while not healthy(self.port):  # a cheap stdlib probe: polling must not steal CPU from the start-up
             if self.proc.poll() is not None:
                 raise RuntimeError(f"server exited with {self.proc.returncode}; see {log}")
-            try:
-                if httpx.get(f"{self.url}/healthz", timeout=1.0).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
             if time.perf_counter() - t0 > start_timeout_s:
                 self.stop()
                 raise RuntimeError(f"server did not answer /healthz within {start_timeout_s:.0f} s; see {log}")

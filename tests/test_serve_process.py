@@ -36,13 +36,14 @@ def server(tmp_path_factory):
     with open(log, "wb") as out:
         proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=env)
     base = f"http://127.0.0.1:{port}"
+    probe = httpx.Client(base_url=base, timeout=2)  # one client: polling must not steal CPU from the start-up
     try:
         deadline = time.monotonic() + 120
         while True:
             if proc.poll() is not None:
                 pytest.fail(f"scorecast serve exited with {proc.returncode}:\n{log.read_text()}")
             try:
-                if httpx.get(f"{base}/healthz", timeout=2).status_code == 200:
+                if probe.get("/healthz").status_code == 200:
                     break
             except httpx.TransportError:
                 pass
@@ -52,6 +53,7 @@ def server(tmp_path_factory):
         with httpx.Client(base_url=base, timeout=30) as client:
             yield client, log
     finally:
+        probe.close()
         proc.terminate()
         try:
             proc.wait(15)

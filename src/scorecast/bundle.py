@@ -132,11 +132,15 @@ def save_bundle(
     metrics: dict[str, Any] | None = None,
     stacker=None,
     data_summary: dict[str, Any] | None = None,
+    ensemble: dict[str, Any] | None = None,
 ) -> Path:
     """Write a bundle folder at ``path`` (created; existing member files are replaced). Returns it.
 
     ``encoder_identities`` maps each feature name to its encoder's identity dict; ``metrics`` is the
-    run's metrics.json content (summarised in the manifest and the model card).
+    run's metrics.json content (summarised in the manifest and the model card). ``ensemble``
+    (``scorecast ensemble``) records the runs the members came from: ``{"kind", "metric", "runs":
+    [{"run", "name", "members", "weight", "fusion", "head", "encoders", "recipe"}]}``; it goes into
+    the manifest and the model card.
     """
     from safetensors.torch import save_file
 
@@ -163,7 +167,7 @@ def save_bundle(
         }
         for name, dim in feature_dims.items()
     ]
-    (root / MODEL_CARD).write_text(model_card(recipe, len(members), feature_dims, metrics, data_summary))
+    (root / MODEL_CARD).write_text(model_card(recipe, len(members), feature_dims, metrics, data_summary, ensemble))
     files = {str(p.relative_to(root)): sha256_file(p) for p in sorted(root.rglob("*")) if p.is_file() and p.name != MANIFEST}
     manifest = {
         "format_version": FORMAT_VERSION,
@@ -176,6 +180,7 @@ def save_bundle(
         "stacker": stacker.to_json() if stacker is not None else None,
         "metrics": metrics_summary(metrics),
         "data": data_summary or {},
+        **({"ensemble": ensemble} if ensemble else {}),
         "files": files,
     }
     (root / MANIFEST).write_text(json.dumps(_json_safe(manifest), indent=2))
@@ -268,6 +273,7 @@ def model_card(
     feature_dims: dict[str, int],
     metrics: dict[str, Any] | None,
     data_summary: dict[str, Any] | None,
+    ensemble: dict[str, Any] | None = None,
 ) -> str:
     """A short markdown card: what the scorer predicts, from what, trained how, and how well."""
     lines = [f"# {recipe.name}", ""]
@@ -281,9 +287,16 @@ def model_card(
     lines += ["", "## Model", ""]
     for spec in recipe.encoders:
         lines.append(f"- encoder `{spec.name}` on `{spec.input}` -> feature `{spec.feature_name}` (dim {feature_dims.get(spec.feature_name, '?')})")
-    lines.append(f"- fusion `{recipe.model.fusion.name}`, head `{recipe.model.head.name}`")
-    lines.append("- losses: " + ", ".join(f"{t.weight:g} x {t.name}" for t in recipe.losses))
-    lines.append(f"- ensemble: {n_members} member(s), `{recipe.cv.ensemble}`")
+    if ensemble:
+        lines += [f"- ensemble of {len(ensemble.get('runs', []))} runs ({n_members} member(s)), weights `{ensemble.get('kind')}`", "",
+                  "| run | name | fusion | head | encoders | members | weight |", "|---|---|---|---|---|---|---|"]  # fmt: skip
+        for r in ensemble.get("runs", []):
+            lines.append(f"| {r.get('run')} | {r.get('name')} | {r.get('fusion')} | {r.get('head')} | "
+                         f"{', '.join(r.get('encoders', []))} | {r.get('members')} | {_fmt_weight(r.get('weight'))} |")  # fmt: skip
+    else:
+        lines.append(f"- fusion `{recipe.model.fusion.name}`, head `{recipe.model.head.name}`")
+        lines.append("- losses: " + ", ".join(f"{t.weight:g} x {t.name}" for t in recipe.losses))
+        lines.append(f"- ensemble: {n_members} member(s), `{recipe.cv.ensemble}`")
     summary = metrics_summary(metrics)
     if summary:
         lines += ["", "## Cross-validation figures", "", "| target | level | metric | value | 95% interval |", "|---|---|---|---|---|"]
@@ -297,3 +310,10 @@ def model_card(
                     lines.append(f"| {target} | {level} | {name} | {shown} | {interval} |")
     lines += ["", f"Written by scorecast {__version__}.", ""]
     return "\n".join(lines)
+
+
+def _fmt_weight(weight: Any) -> str:
+    """A run's weight in the model card: one number, or one per target (ridge stack)."""
+    if isinstance(weight, (list, tuple)):
+        return ", ".join(f"{float(w):.3f}" for w in weight)
+    return f"{float(weight):.3f}" if weight is not None else ""

@@ -33,7 +33,7 @@ def _root() -> None:
 
 
 # Each module defines register(app). Order is the order in --help.
-COMMAND_MODULES = ["demo", "embed", "cache", "train", "adapt", "predict", "evaluate", "report", "serve", "bench"]
+COMMAND_MODULES = ["demo", "embed", "cache", "train", "ensemble", "adapt", "predict", "evaluate", "report", "serve", "bench"]
 
 for _name in COMMAND_MODULES:
     try:

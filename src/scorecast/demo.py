@@ -20,7 +20,6 @@ import json
 import os
 import time
 from collections.abc import Callable
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -83,7 +82,7 @@ def make_clip(
 
 
 def _corpus_row(args: tuple[int, str, Voice, int, str]) -> dict[str, Any]:
-    """Make, write and describe clip ``index`` (top level so worker processes can run it)."""
+    """Make, write and describe clip ``index``."""
     import soundfile as sf
 
     index, condition, voice, seed, audio_dir = args
@@ -110,13 +109,11 @@ def make_corpus(
     *,
     conditions: list[str] | None = None,
     voices: int = CORPUS_VOICES,
-    workers: int | None = None,
     progress: Callable[[int, int], None] | None = None,
 ) -> Path:
     """Write ``n`` labelled clips under ``out_dir/audio`` and the table ``out_dir/corpus.csv``; returns
     the table's path. Conditions take turns in a seeded shuffled order, so each appears about
-    ``n / len(conditions)`` times; voices take turns too. ``workers`` processes make clips in parallel
-    (default: up to 2); the output does not depend on it."""
+    ``n / len(conditions)`` times; voices take turns too. Clip ``i`` depends only on ``(seed, i)``."""
     import pandas as pd
 
     conditions = list(conditions or IMPAIRMENTS)
@@ -132,21 +129,11 @@ def make_corpus(
     order = np.concatenate([rng.permutation(len(conditions)) for _ in range(-(-n // len(conditions)))])[:n]
     voice_list = make_voices(voices, seed)
     jobs = [(i, conditions[order[i]], voice_list[i % voices], seed, str(audio_dir)) for i in range(n)]
-    workers = min(2, os.cpu_count() or 1) if workers is None else max(1, int(workers))
     rows: list[dict[str, Any]] = []
-    if workers > 1 and n >= 8:
-        import multiprocessing
-
-        with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
-            for row in pool.map(_corpus_row, jobs, chunksize=max(1, n // (workers * 8))):
-                rows.append(row)
-                if progress:
-                    progress(len(rows), n)
-    else:
-        for job in jobs:
-            rows.append(_corpus_row(job))
-            if progress:
-                progress(len(rows), n)
+    for job in jobs:
+        rows.append(_corpus_row(job))
+        if progress:
+            progress(len(rows), n)
     table = out / CORPUS_FILE
     pd.DataFrame(rows).to_csv(table, index=False)
     return table

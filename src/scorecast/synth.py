@@ -51,7 +51,7 @@ VOWELS: dict[str, tuple[float, float, float]] = {
 }
 F4_HZ = 3500.0
 BANDWIDTHS_HZ = (70.0, 100.0, 140.0, 200.0)
-BLOCK = 160  # samples per formant update (10 ms at 16 kHz)
+FRAME, HOP = 512, 128  # formant filtering frames: 32 ms, hop 8 ms at 16 kHz
 
 
 @dataclass(frozen=True)
@@ -180,30 +180,31 @@ def _glottal_source(f0: np.ndarray, rng: np.random.Generator, sr: int) -> np.nda
 
 
 def _formant_filter(x: np.ndarray, formants: np.ndarray, sr: int) -> np.ndarray:
-    """A cascade of four 2-pole resonators (unit gain at DC) whose centres move every 10 ms.
+    """A cascade of four 2-pole resonators (unit gain at DC) whose centres follow ``formants`` (n, 4).
 
-    The filter state carries across blocks as the last two outputs, converted to lfilter's
-    transposed direct form for each block's new coefficients, so the output is continuous.
+    Applied frame by frame in the frequency domain: each Hann-windowed frame (32 ms, hop 8 ms) is
+    multiplied by the cascade's complex response at the formants of its centre, zero-padded so the
+    resonances ring out without wrapping, and overlap-added.
     """
-    y = x.astype(float)
-    n = len(y)
-    starts = np.arange(0, n, BLOCK)
-    for k in range(4):
-        r = np.exp(-np.pi * BANDWIDTHS_HZ[k] / sr)
-        freq = np.minimum(formants[starts, k], 0.45 * sr)
-        a1s = -2.0 * r * np.cos(2.0 * np.pi * freq / sr)
+    n = len(x)
+    pad = np.concatenate([np.zeros(FRAME), np.asarray(x, dtype=float), np.zeros(FRAME)])
+    starts = np.arange(0, len(pad) - FRAME + 1, HOP)
+    window = np.hanning(FRAME + 1)[:-1]
+    frames = pad[starts[:, None] + np.arange(FRAME)] * window
+    spec = np.fft.rfft(frames, n=2 * FRAME)
+    centre = np.clip(starts + FRAME // 2 - FRAME, 0, n - 1)
+    freqs = np.minimum(formants[centre], 0.45 * sr)  # (F, 4)
+    z1 = np.exp(-1j * np.pi * np.arange(FRAME + 1) / FRAME)  # e^{-jw} on the rfft grid of 2*FRAME
+    response = np.ones(spec.shape, dtype=complex)
+    for k, bw in enumerate(BANDWIDTHS_HZ):
+        r = np.exp(-np.pi * bw / sr)
+        a1 = (-2.0 * r * np.cos(2.0 * np.pi * freqs[:, k] / sr))[:, None]
         a2 = r * r
-        out = np.empty(n)
-        y1 = y2 = 0.0
-        for start, a1 in zip(starts, a1s):
-            stop = min(start + BLOCK, n)
-            zi = np.array([-a1 * y1 - a2 * y2, -a2 * y1])
-            seg, _ = signal.lfilter([1.0 + a1 + a2], [1.0, a1, a2], y[start:stop], zi=zi)
-            out[start:stop] = seg
-            y1 = seg[-1]
-            y2 = seg[-2] if len(seg) > 1 else y1
-        y = out
-    return y
+        response *= (1.0 + a1 + a2) / (1.0 + a1 * z1 + a2 * z1 * z1)
+    out_frames = np.fft.irfft(spec * response, n=2 * FRAME)
+    out = np.zeros(len(pad) + FRAME)
+    np.add.at(out, starts[:, None] + np.arange(2 * FRAME), out_frames)
+    return out[FRAME : FRAME + n] * (HOP / window.sum())
 
 
 @lru_cache(maxsize=64)
