@@ -188,32 +188,21 @@ class Scorer:
         train``), ``cv=True`` cross-validates and keeps the fold ensemble (``scorecast cv``). The run
         folder goes to ``out_dir`` (default: a temporary folder kept while this object lives)."""
         from scorecast.bundle import Bundle
-        from scorecast.encoders.pipeline import build_features, build_features_with_report
         from scorecast.training.cv import run_cv, run_train
+        from scorecast.workflow import prepare_training_data
 
         recipe = self.recipe
-        if not recipe.encoders:
-            raise ConfigError(f"recipe '{recipe.name}': lists no encoders; expected at least one under 'encoders'")
         items = self._training_items(data)
         cache = self._embedding_cache()
         if cache is None:
             from scorecast.predictor import MemoryCache
 
             cache = MemoryCache()
-        features, reports = build_features_with_report(items, recipe.encoders, cache, progress=False)
-        identities = {name: rep.identity for name, rep in reports.items()}
-        if list(features.ids) != list(items.ids):
-            pos = {item_id: i for i, item_id in enumerate(items.ids)}
-            items = items.subset([pos[i] for i in features.ids])
         self._workdir = tempfile.TemporaryDirectory(prefix="scorecast-fit-")
-        augmented = None
-        if recipe.training.augment.copies > 0:
-            from scorecast.training.augment import augment_items, is_active
-
-            if is_active(recipe.training.augment):
-                folder = (cache.root if cache.root is not None else Path(self._workdir.name)) / "augmented"
-                copies = augment_items(items.items, recipe.training.augment, folder, seed=recipe.training.seed)
-                augmented = build_features(copies, recipe.encoders, cache, progress=False)
+        ready = prepare_training_data(recipe, items, cache, work_dir=self._workdir.name, progress=False,
+                                      where=f"recipe '{recipe.name}'")
+        items, features, identities = ready["items"], ready["features"], ready["identities"]
+        augmented = ready["augmented"]
         if out_dir is None:
             out_dir = Path(self._workdir.name) / "run"
         runner = run_cv if cv else run_train

@@ -343,6 +343,10 @@ class Predictor:
         """(ids, Prediction, skipped {item id: why}): with ``on_error="skip"`` items that lack an input or
         cannot be encoded are left out (and named in ``skipped``) instead of raising."""
         items = list(items)
+        if self.recipe.asr is not None:  # transcripts are an input the recipe makes itself
+            from scorecast.workflow import transcribe_if_needed
+
+            transcribe_if_needed(self.recipe, [i for i in items if i.audio is not None], getattr(self.cache, "root", None))
         skipped: dict[str, str] = {}
         usable = []
         for item in items:

@@ -120,10 +120,9 @@ def fold_metrics(
         ax.set_xticks(x, [str(f) for f in folds])
         ax.set_xlabel("fold")
         ax.set_ylabel(name.upper())
-        ax.set_title(f"{target}: {name.upper()} per fold", fontsize=10)
+        pooled = f" (pooled {overall[name][0]:.3f})" if name in overall and np.isfinite(overall[name][0]) else ""
+        ax.set_title(f"{target}: {name.upper()} per fold{pooled}", fontsize=10)
         ax.grid(alpha=0.3)
-        ax.annotate(f"all: {overall[name][0]:.3f}" if name in overall else "", (1.0, 1.0), xycoords="axes fraction",
-                    xytext=(-4, -12), textcoords="offset points", ha="right", fontsize=8, color="tab:red")
     handles, labels = axes[0][0].get_legend_handles_labels()
     labels = [lab.split(":")[0] for lab in labels]
     fig.legend(handles, labels, loc="lower center", ncol=len(labels), fontsize=8, frameon=False)

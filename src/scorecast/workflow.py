@@ -25,3 +25,67 @@ def transcribe_if_needed(recipe: Recipe, items: ItemSet, cache: Any = None) -> i
     params["as_field"] = asr.field
     transcribe_items(todo, params, cache=cache)
     return len(todo)
+
+
+def check_no_finetune(recipe: Recipe, where: str) -> None:
+    """Fine-tuned encoders train end to end outside the cache: `scorecast adapt` does that."""
+    from scorecast.encoders.base import FINETUNE_KEYS
+    from scorecast.errors import ConfigError
+
+    tuned = [spec.feature_name for spec in recipe.encoders if set(spec.params) & set(FINETUNE_KEYS)]
+    if tuned:
+        raise ConfigError(
+            f"{where}: encoder(s) {', '.join(tuned)} ask for fine-tuning ({', '.join(FINETUNE_KEYS)}), "
+            "which trains end to end outside the cache: run `scorecast adapt RECIPE --method finetune --out DIR`, "
+            "then `scorecast cv DIR/recipe.yaml` on the adapted encoders"
+        )
+
+
+def align_items(items: ItemSet, features) -> ItemSet:
+    """The items the encoders could encode, in the features' order."""
+    if list(items.ids) == list(features.ids):
+        return items
+    pos = {item_id: i for i, item_id in enumerate(items.ids)}
+    return items.subset([pos[i] for i in features.ids])
+
+
+def prepare_training_data(recipe: Recipe, items: ItemSet, cache: Any, *, work_dir: Any = None,
+                          progress: bool = True, where: str = "recipe") -> dict[str, Any]:
+    """Everything `train`/`cv`/`Scorer.fit` need before training: ASR (if the recipe has it),
+    features through the cache, items aligned to the features, augmented copies (training folds
+    only), and the test split. Returns a dict with keys ``items``, ``features``, ``identities``,
+    ``augmented`` (FeatureSet | None) and ``test`` ((items, features) | None)."""
+    from pathlib import Path
+
+    from scorecast.errors import ConfigError
+    from scorecast.encoders.pipeline import build_features, build_features_with_report
+
+    check_no_finetune(recipe, where)
+    if not recipe.encoders:
+        raise ConfigError(f"{where}: the recipe lists no encoders; expected at least one under 'encoders'")
+    transcribe_if_needed(recipe, items, cache)
+    features, reports = build_features_with_report(items, recipe.encoders, cache, progress=progress)
+    identities = {name: rep.identity for name, rep in reports.items()}
+    items = align_items(items, features)
+    augmented = None
+    aug = recipe.training.augment
+    if aug.copies > 0:
+        from scorecast.training.augment import augment_items, check_augment
+
+        check_augment(aug)
+        root = getattr(cache, "root", None) or work_dir
+        if root is None:
+            raise ConfigError(f"{where}: augmentation writes audio copies; give a cache folder or a work folder")
+        copies = augment_items(items.items, aug, Path(root) / "augmented", seed=recipe.training.seed)
+        augmented = build_features(copies, recipe.encoders, cache, progress=progress)
+        if len(augmented) != len(copies):
+            raise ConfigError(f"augmentation: {len(copies) - len(augmented)} augmented copies could not be encoded")
+    test = None
+    if recipe.test_data is not None:
+        from scorecast.data.readers import read_items
+
+        test_items = read_items(recipe.test_data)
+        transcribe_if_needed(recipe, test_items, cache)
+        test_features = build_features(test_items, recipe.encoders, cache, progress=progress)
+        test = (align_items(test_items, test_features), test_features)
+    return {"items": items, "features": features, "identities": identities, "augmented": augmented, "test": test}

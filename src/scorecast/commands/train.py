@@ -34,47 +34,17 @@ def parse_vars(values: list[str] | None) -> dict[str, str]:
 
 
 def prepare(recipe_path: Path, var, overrides, variant, data, cache_dir):
-    """Load the recipe, read items, encode features (and augmented copies, and test data) through the cache."""
+    """Load the recipe, read items, transcribe (if the recipe has ASR), encode features (and
+    augmented copies, and test data) through the cache."""
     from scorecast.cache import EmbeddingCache
     from scorecast.data.readers import read_items
-    from scorecast.encoders.pipeline import build_features, build_features_with_report
+    from scorecast.workflow import prepare_training_data
 
     recipe = load_with_data(recipe_path, parse_vars(var), list(overrides or []), variant, data)
-    if not recipe.encoders:
-        raise ConfigError(f"{recipe_path}: the recipe lists no encoders; expected at least one under 'encoders'")
-    from scorecast.encoders.base import FINETUNE_KEYS
-
-    tuned = [spec.feature_name for spec in recipe.encoders if set(spec.params) & set(FINETUNE_KEYS)]
-    if tuned:
-        raise ConfigError(
-            f"{recipe_path}: encoder(s) {', '.join(tuned)} ask for fine-tuning ({', '.join(FINETUNE_KEYS)}), "
-            "which trains end to end outside the cache: run `scorecast adapt RECIPE --method finetune --out DIR`, "
-            "then `scorecast cv DIR/recipe.yaml` on the adapted encoders"
-        )
     cache = EmbeddingCache(cache_dir or recipe.cache_dir)
     items = read_items(recipe.data)
-    from scorecast.workflow import transcribe_if_needed
-
-    transcribe_if_needed(recipe, items, cache)
-    features, reports = build_features_with_report(items, recipe.encoders, cache)
-    identities = {name: rep.identity for name, rep in reports.items()}
-    items = _align(items, features)
-    augmented = None
-    aug = recipe.training.augment
-    if aug.copies > 0:
-        from scorecast.training.augment import augment_items, is_active
-
-        if is_active(aug):
-            copies = augment_items(items.items, aug, cache.root / "augmented", seed=recipe.training.seed)
-            augmented = build_features(copies, recipe.encoders, cache)
-            if len(augmented) != len(copies):
-                raise ConfigError(f"augmentation: {len(copies) - len(augmented)} augmented copies could not be encoded")
-    test = None
-    if recipe.test_data is not None:
-        test_items = read_items(recipe.test_data)
-        test_features = build_features(test_items, recipe.encoders, cache)
-        test = (_align(test_items, test_features), test_features)
-    return recipe, items, features, identities, augmented, test
+    ready = prepare_training_data(recipe, items, cache, where=str(recipe_path))
+    return recipe, ready["items"], ready["features"], ready["identities"], ready["augmented"], ready["test"]
 
 
 def load_with_data(recipe_path: Path, variables: dict[str, str], overrides: list[str], variant: str | None, data: Path | None):
@@ -99,14 +69,6 @@ def load_with_data(recipe_path: Path, variables: dict[str, str], overrides: list
         return load_recipe(raw, variables=variables, overrides=overrides, variant=variant)
     except ConfigError as exc:
         raise ConfigError(f"{recipe_path} (with --data {data}): {exc}") from exc
-
-
-def _align(items, features):
-    """The items the encoders could encode, in the features' order."""
-    if list(items.ids) == list(features.ids):
-        return items
-    pos = {item_id: i for i, item_id in enumerate(items.ids)}
-    return items.subset([pos[i] for i in features.ids])
 
 
 def print_summary(result, verb: str, seconds: float) -> None:
