@@ -2,7 +2,11 @@
 computed on the waveform with the ``opensmile`` package. Any audio; CPU only; safe to run in worker
 processes (``parallel_safe``), each process building its own extractor.
 
-Recipe params: ``sample_rate`` (the rate the waveform is resampled to first, 16000 by default).
+Recipe params: ``sample_rate`` (the rate the waveform is resampled to first, 16000 by default);
+``frame_hop_s`` (0.1) and ``max_frames`` (600) for the frame sequence. With ``sequence: true`` on the
+encoder spec, the sequence is the eGeMAPS/ComParE low-level descriptors (10 ms frames) averaged over
+``frame_hop_s`` windows, and over equal spans when there would be more than ``max_frames``: what the
+temporal and cross-attention fusions read when no pretrained audio model is at hand.
 """
 
 from __future__ import annotations
@@ -23,22 +27,55 @@ class OpenSmileEncoder(Encoder):
     parallel_safe: ClassVar[bool] = True
     feature_set: ClassVar[str] = ""
 
-    def __init__(self, sample_rate: int = 16000) -> None:
+    def __init__(self, sample_rate: int = 16000, sequence: bool = False, frame_hop_s: float = 0.1,
+                 max_frames: int = 600) -> None:
         check_positive("sample_rate", sample_rate, allow_none=False)
+        check_positive("frame_hop_s", frame_hop_s, allow_none=False)
+        check_positive("max_frames", max_frames, allow_none=False)
         self.sample_rate = int(sample_rate)
+        self.sequence = bool(sequence)
+        self.frame_hop_s = float(frame_hop_s)
+        self.max_frames = int(max_frames)
         self._smile = None
+        self._lld = None
 
     def identity(self) -> dict[str, Any]:
-        return {
+        identity = {
             "name": self.registry_name,
             "package": f"opensmile=={package_version('opensmile')}",
             "feature_set": self.feature_set,
             "feature_level": "Functionals",
             "sample_rate": self.sample_rate,
         }
+        if self.sequence:
+            identity["sequence"] = {"level": "LowLevelDescriptors", "frame_hop_s": self.frame_hop_s,
+                                    "max_frames": self.max_frames}
+        return identity
 
     def __getstate__(self) -> dict[str, Any]:
-        return {**self.__dict__, "_smile": None}
+        return {**self.__dict__, "_smile": None, "_lld": None}
+
+    @property
+    def lld(self):
+        if self._lld is None:
+            import opensmile
+
+            self._lld = opensmile.Smile(
+                feature_set=getattr(opensmile.FeatureSet, self.feature_set),
+                feature_level=opensmile.FeatureLevel.LowLevelDescriptors,
+            )
+        return self._lld
+
+    def frames(self, wave: np.ndarray, index: int) -> np.ndarray:
+        """(T, D) low-level descriptors averaged over ``frame_hop_s`` windows (at most ``max_frames``)."""
+        lld = self.lld.process_signal(wave, self.sample_rate).to_numpy(dtype=np.float32)
+        if lld.shape[0] == 0:
+            raise DataError(f"{self.registry_name}: input {index} is too short for one openSMILE frame")
+        per = max(1, int(round(self.frame_hop_s / 0.01)))
+        n_out = min(self.max_frames, max(1, int(np.ceil(lld.shape[0] / per))))
+        edges = np.linspace(0, lld.shape[0], n_out + 1).round().astype(int)
+        seq = np.stack([lld[a:max(b, a + 1)].mean(axis=0) for a, b in zip(edges[:-1], edges[1:])])
+        return np.nan_to_num(seq, nan=0.0, posinf=0.0, neginf=0.0).astype(np.float32)
 
     @property
     def smile(self):
@@ -64,7 +101,7 @@ class OpenSmileEncoder(Encoder):
             if not np.all(np.isfinite(values)):
                 bad = [n for n, v in zip(self.feature_names(), values) if not np.isfinite(v)][:5]
                 raise DataError(f"{self.registry_name}: openSMILE gave non-finite values for input {i} ({', '.join(bad)})")
-            out.append(Encoded(values))
+            out.append(Encoded(values, self.frames(arr, i) if self.sequence else None))
         return out
 
 

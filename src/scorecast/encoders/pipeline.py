@@ -102,17 +102,25 @@ def resolve_encoder_class(name: str) -> Any:
 def build_encoder(spec: EncoderSpec, device: str | None = None) -> Encoder:
     """``ENCODERS.build(spec.name, **spec.params)``, passing ``device`` where the encoder takes one
     and the spec's params do not set it."""
+    return ENCODERS.build(spec.name, **constructor_params(spec, device))
+
+
+def constructor_params(spec: EncoderSpec, device: str | None = None) -> dict[str, Any]:
+    """The spec's params (fine-tuning keys dropped), plus ``device`` and ``sequence`` (from the
+    spec) where the encoder class takes them and the params do not set them."""
     cls = resolve_encoder_class(spec.name)
     params = encoder_params(spec.params)
     if device is not None and "device" not in params and _accepts(cls, "device"):
         params["device"] = device
-    return ENCODERS.build(spec.name, **params)
+    if spec.sequence and "sequence" not in params and _accepts(cls, "sequence"):
+        params["sequence"] = True
+    return params
 
 
 def spec_identity(spec: EncoderSpec) -> dict[str, Any]:
     """The identity dict of the encoder a spec describes (built only where its class cannot say)."""
     hook = getattr(resolve_encoder_class(spec.name), "identity_for", None)
-    identity = hook(**encoder_params(spec.params)) if callable(hook) else None
+    identity = hook(**constructor_params(spec)) if callable(hook) else None
     return identity if identity is not None else build_encoder(spec).identity()
 
 
@@ -166,7 +174,7 @@ def plan_encoding(
     if encoder is None:
         cls = resolve_encoder_class(spec.name)
         hook = getattr(cls, "identity_for", None)
-        identity = hook(**encoder_params(spec.params)) if callable(hook) else None
+        identity = hook(**constructor_params(spec)) if callable(hook) else None
         if identity is None:
             encoder = build_encoder(spec, device)
     if encoder is not None:
