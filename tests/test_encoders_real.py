@@ -79,9 +79,28 @@ def test_opensmile_functionals(speech, name, dim):
     assert enc.identity()["package"].startswith("opensmile==")
 
 
+def test_egemaps_through_the_pipeline_pool_equals_direct(speech, tmp_path):
+    import soundfile as sf
+
+    from scorecast.cache import EmbeddingCache
+    from scorecast.config import EncoderSpec
+    from scorecast.data.audio import load_audio
+    from scorecast.data.items import Item
+    from scorecast.encoders.pipeline import encode_items
+
+    items = []
+    for name, wave in speech.items():
+        sf.write(tmp_path / f"{name}.wav", wave, 16000)
+        items.append(Item(id=name, audio=str(tmp_path / f"{name}.wav")))
+    result = encode_items(items, EncoderSpec(name="egemaps"), EmbeddingCache(tmp_path / "cache"), batch_size=1, workers=2, progress=False)
+    direct = ENCODERS.build("egemaps").encode_batch([load_audio(it.audio, 16000) for it in items])
+    np.testing.assert_allclose(result.pooled, np.stack([d.pooled for d in direct]), rtol=1e-6, atol=1e-6)
+
+
 # ------------------------------------------------------------------------------------ DNSMOS
 
 
+@pytest.mark.slow  # ~20 s: librosa's first mel spectrogram compiles, each 9 s segment takes ~1.5 s
 def test_dnsmos_matches_the_reference_and_prefers_clean(speech):
     from speechmos import dnsmos as reference
 

@@ -14,12 +14,11 @@ def register(app: typer.Typer) -> None:
         run: Annotated[Path, typer.Argument(help="Run folder written by `scorecast cv` or `scorecast train`.")],
         out: Annotated[Path | None, typer.Option("--out", "-o", help="Where to write the report (default RUN/report).")] = None,
     ) -> None:
-        """Write RUN/report/index.html and PNG plots: predicted vs true, residuals by bin, per-fold metrics,
-        learning curves, calibration of the predicted spread, and system-level scatter."""
+        """Write RUN/report/index.html and PNG plots (scatter, residuals, folds, learning curves, calibration, systems)."""
         from rich.console import Console
 
         from scorecast.report import write_report
 
         path = write_report(run, out)
         pngs = sorted(p.name for p in path.parent.glob("*.png"))
-        Console().print(f"report: [bold]{path}[/] ({len(pngs)} figures: {', '.join(pngs)})", highlight=False)
+        Console().print(f"report: [bold]{path}[/] ({len(pngs)} figures: {', '.join(pngs)})", highlight=False, soft_wrap=True)
