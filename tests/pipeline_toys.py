@@ -127,8 +127,9 @@ def register_toys() -> None:
 
 
 def unregister_toys() -> None:
-    for name in TOYS:
-        ENCODERS._entries.pop(name, None)
+    for name, cls in TOYS.items():
+        if ENCODERS._entries.get(name) is cls:  # never another test module's encoder of the same name
+            ENCODERS._entries.pop(name, None)
 
 
 def pids(counter_path) -> set[int]:

@@ -125,7 +125,7 @@ def test_missing_local_encoder_folder_is_named_and_can_be_pointed_elsewhere(fitt
     old = str(tmp_path / "then" / "minilm")
     saved = fitted.save(tmp_path / "s")
     manifest = json.loads((saved / "scorecast.json").read_text())
-    spec = {"name": "sentence", "input": "text.caption", "alias": "toy-text:text.caption", "params": {"model": old}}
+    spec = {"name": "sentence", "input": "text.caption", "alias": "toy-caption:text.caption", "params": {"model": old}}
     manifest["recipe"]["encoders"] = [spec]
     identity = SentenceEncoder(model=str(moved)).identity()
     manifest["encoders"][0]["identity"] = {**identity, "model": old}

@@ -2,7 +2,7 @@
 
 Bundles are trained once per test session (cached here by name) and reused read-only.
 
-* ``text_bundle``: a toy text encoder on ``text.caption`` (registered below as ``toy-text``), two
+* ``text_bundle``: a toy text encoder on ``text.caption`` (registered below as ``toy-caption``), two
   targets ``MI`` (1-5) and ``TA`` (0-10), a heteroscedastic neural head, two seeds (so a std).
 * ``audio_bundle``: the real ``egemaps`` encoder on audio, a ridge head, target ``score`` (1-5). It
   needs nothing registered in-test, so a ``scorecast serve`` subprocess can load it.
@@ -22,9 +22,9 @@ from scorecast.encoders.base import ENCODERS, Encoded, Encoder
 WORDS = "the a cat dog bird sat sang on under mat tree quickly slowly loud soft red blue green".split()
 _BUILT: dict = {}
 
-if "toy-text" not in ENCODERS:
+if "toy-caption" not in ENCODERS:
 
-    @ENCODERS.register("toy-text")
+    @ENCODERS.register("toy-caption")
     class ToyTextEncoder(Encoder):
         """Bag of byte positions: a cheap deterministic text vector (dim ``dim``)."""
 
@@ -34,7 +34,7 @@ if "toy-text" not in ENCODERS:
             self.dim = int(dim)
 
         def identity(self) -> dict:
-            return {"name": "toy-text", "dim": self.dim, "version": 1}
+            return {"name": "toy-caption", "dim": self.dim, "version": 1}
 
         def encode_batch(self, inputs: list) -> list[Encoded]:
             out = []
@@ -63,9 +63,9 @@ def text_items(n: int = 40, seed: int = 0) -> ItemSet:
 
 
 TEXT_RECIPE = {
-    "name": "toy-text",
+    "name": "toy-caption",
     "targets": [{"name": "MI", "low": 1, "high": 5, "step": 0.5}, {"name": "TA", "low": 0, "high": 10, "step": 1}],
-    "encoders": [{"name": "toy-text", "input": "text.caption"}],
+    "encoders": [{"name": "toy-caption", "input": "text.caption"}],
     "model": {"head": {"name": "heteroscedastic"}},
     "losses": [{"name": "gaussian-nll"}],
     "training": {"max_epochs": 3, "batch_size": 8, "early_stopping": None, "val_fraction": 0.0},
@@ -134,7 +134,7 @@ def audio_bundle(tmp_path_factory) -> Path:
 
 
 def test_toy_text_encoder_is_deterministic_and_batch_independent():
-    enc = ENCODERS.build("toy-text")
+    enc = ENCODERS.build("toy-caption")
     alone = [enc.encode_batch([t])[0].pooled for t in ["a cat", "the dog sat"]]
     together = [e.pooled for e in enc.encode_batch(["a cat", "the dog sat"])]
     np.testing.assert_array_equal(np.stack(alone), np.stack(together))

@@ -70,10 +70,23 @@ def _sections(page: str) -> list[str]:
     return re.findall(r'<section id="([\w-]+)"', page)
 
 
-def test_report_writes_every_figure_and_section(tmp_path):
-    run = fabricate_run(tmp_path)
-    path = write_report(run)
-    assert path == run / "report" / "index.html"
+@pytest.fixture(scope="module")
+def cli_report(tmp_path_factory):
+    """`scorecast report RUN` on a full fabricated run (written once for the tests below)."""
+    run = fabricate_run(tmp_path_factory.mktemp("full"))
+    result = CliRunner().invoke(app, ["report", str(run)])
+    return run, result
+
+
+def test_report_cli(cli_report):
+    run, result = cli_report
+    assert result.exit_code == 0, result.output
+    assert f"report: {run / 'report' / 'index.html'} (6 figures" in result.output
+
+
+def test_report_writes_every_figure_and_section(cli_report):
+    run, _ = cli_report
+    path = run / "report" / "index.html"
     pngs = sorted(p.name for p in path.parent.glob("*.png"))
     assert pngs == ["calibration_score.png", "folds_score.png", "learning_curves.png", "residuals_score.png",
                     "scatter_score.png", "system_score.png"]
@@ -118,14 +131,6 @@ def test_per_fold_intervals_match_scipy(tmp_path):
             value, low, high = table[name][f]
             assert value == pytest.approx(ref, rel=1e-9)
             assert low < value < high
-
-
-def test_report_cli(tmp_path):
-    run = fabricate_run(tmp_path)
-    result = CliRunner().invoke(app, ["report", str(run)])
-    assert result.exit_code == 0, result.output
-    assert "index.html" in result.output and "6 figures" in result.output
-    assert (run / "report" / "index.html").is_file()
 
 
 def test_report_missing_oof_is_an_error_naming_the_file(tmp_path):

@@ -119,8 +119,8 @@ def test_model_and_docs_describe_the_scorer(text_client):
     info = text_client.get("/model", headers=AUTH).json()
     assert [t["name"] for t in info["targets"]] == ["MI", "TA"]
     assert info["inputs"] == {"audio": False, "text": ["caption"], "vectors": []}
-    assert info["encoders"][0]["identity"]["name"] == "toy-text"
-    assert info["model_card"].startswith("# toy-text")
+    assert info["encoders"][0]["identity"]["name"] == "toy-caption"
+    assert info["model_card"].startswith("# toy-caption")
     assert info["limits"]["max_upload_mb"] == 0.05
     spec = text_client.get("/openapi.json", headers=AUTH).json()
     assert {"/score", "/score/batch", "/model", "/healthz"} <= set(spec["paths"])
