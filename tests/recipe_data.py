@@ -16,6 +16,10 @@ model has something to learn, but the tests only rely on the file formats.
 * :func:`make_shl`: ``train.csv`` (``filename,label``), ``train_with_transcripts.csv``
   (``filename,label,transcript``), ``test.csv`` (``filename``) and speech-like clips at
   ``audio/<filename>.wav``.
+* :func:`make_stsb`: ``sts-train.csv`` / ``sts-test.csv`` (tab-separated, no header, quoting off,
+  some rows with two trailing attribution fields).
+* :func:`make_mushra`: ``ratings_formated_filtered.csv`` (``signal, condition, ratings,
+  participant_ids, file``, a hidden anchor without audio) and FLAC audio named ``.wav`` in the table.
 """
 
 from __future__ import annotations
@@ -220,3 +224,71 @@ def make_shl(root: Path, n: int = 24, n_test: int = 6, seconds: float = 1.2, see
     _write_csv(root / "train_with_transcripts.csv", rows, header=["filename", "label", "transcript"])
     _write_csv(root / "test.csv", test, header=["filename"])
     return root
+
+
+PAIRS = [
+    ("A man is playing a guitar.", "A man plays the guitar.", 4.8),
+    ("A woman is slicing an onion.", "A woman cuts an onion.", 4.2),
+    ("A dog runs in the park.", "A cat sleeps on the sofa.", 0.6),
+    ("The stock market fell sharply today.", "Shares dropped steeply on Monday.", 3.6),
+    ('He said "hello" to the crowd.', "He greeted the people.", 3.0),
+    ("Kids are playing football.", "Children play soccer outside.", 4.0),
+    ("The train is late again.", "A plane lands at the airport.", 1.0),
+    ("She is reading a book.", "A woman reads a novel.", 4.4),
+]
+
+
+def make_stsb(root: Path, n_train: int = 32, n_test: int = 12, seed: int = 0) -> Path:
+    """STS-B files (``sts-train.csv``, ``sts-test.csv``: tab-separated, no header, quoting off:
+    genre, file, year, id, score, sentence1, sentence2, and on some rows two attribution fields)."""
+    rng = np.random.default_rng(seed)
+    root.mkdir(parents=True, exist_ok=True)
+    for split, n in (("train", n_train), ("test", n_test)):
+        lines = []
+        for i in range(n):
+            s1, s2, score = PAIRS[i % len(PAIRS)]
+            score = float(np.clip(score + rng.normal(0, 0.3), 0, 5))
+            genre, file = ("main-captions", "MSRvid") if i % 2 else ("main-news", "headlines")
+            fields = [genre, file, "2012test", f"{i + 1:04d}", f"{score:.3f}", s1, s2]
+            if i % 5 == 0:
+                fields += ["attribution-a", "attribution-b"]
+            lines.append("\t".join(fields))
+        (root / f"sts-{split}.csv").write_text("\n".join(lines) + "\n")
+    return root
+
+
+CONDITIONS = ["Reference", "Anchor", "Proposed 1.38", "Proposed 1.38 16kHz", "EnCodec 6", "Lyra 6"]
+
+
+def make_mushra(root: Path, signals: int = 4, seconds: float = 1.5, seed: int = 0) -> Path:
+    """A codec MUSHRA set: ``ratings_formated_filtered.csv`` (``signal, condition, ratings,
+    participant_ids, file``; lists written as ``[41.0, 32.0]``; the hidden ``Anchor`` row has an
+    empty ``file``) and 24 kHz FLAC audio at ``audio/stim_XX/<name>.flac`` while the table names
+    ``<name>.wav``, as the published set does. Ratings fall with the noise each condition adds."""
+    from scorecast.synth import add_noise
+
+    rng = np.random.default_rng(seed)
+    voices = make_voices(signals, seed=seed)
+    rows = []
+    for s in range(signals):
+        signal = f"VCTK_p{225 + s}_{100 + s:03d}"
+        clean = synth_speech(voices[s], seconds, seed=seed * 100 + s, sr=24000)
+        participants = sorted(rng.choice(np.arange(1, 25), size=5, replace=False).tolist())
+        for c, condition in enumerate(CONDITIONS):
+            snr = 40.0 - 7.0 * c
+            ratings = np.clip(100 - 15 * c + rng.normal(0, 8, len(participants)), 0, 100).round()
+            file = ""
+            if condition != "Anchor":
+                stem = condition.lower().replace(" ", "_").replace(".", "")
+                wave = clean if condition == "Reference" else add_noise(clean, snr, seed=c)
+                sf.write(str(_mkdir(root / "audio" / f"stim_{s + 1:02d}") / f"{stem}.flac"), wave, 24000)
+                file = f"stim_{s + 1:02d}/{stem}.wav"
+            rows.append([signal, condition, str([float(r) for r in ratings]), str(participants), file])
+    _write_csv(root / "ratings_formated_filtered.csv", rows,
+               header=["signal", "condition", "ratings", "participant_ids", "file"])
+    return root
+
+
+def _mkdir(path: Path) -> Path:
+    path.mkdir(parents=True, exist_ok=True)
+    return path

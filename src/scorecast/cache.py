@@ -15,25 +15,17 @@ write at once (two writers of one key write the same bytes). Each entry holds it
 checksums; a truncated or corrupted entry is detected on read, warned about, deleted and reported as
 a miss, so it gets recomputed; it is never returned as data.
 
-Entry format (little-endian, 96-byte header): magic ``SCEMB\x02\n\0``, dtype code u8 (0 float32,
-1 float16), has-sequence u8, 2 pad bytes, the key (64 ASCII bytes), D u32, T u32, sequence width u32,
-CRC32 of header+pooled u32, CRC32 of the sequence u32; then the pooled vector (D values) and the
-sequence (T x width values).
+The entry format lives in :mod:`scorecast.cache_entry`, the packs in :mod:`scorecast.cache_pack`.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import re
 import shutil
-import struct
-import tempfile
 import time
-import uuid
 import warnings
-import zlib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -41,50 +33,45 @@ from typing import Any
 
 import numpy as np
 
+from scorecast.cache_entry import (
+    MAGIC,
+    CacheCorruptionWarning,
+    CorruptEntry,
+    atomic_write,
+    entry_bytes,
+    hash_identity,
+    make_key,
+    read_entry,
+    text_hash,
+    vector_hash,
+)
+from scorecast.cache_pack import (
+    CorruptPackRow,
+    PackView,
+    load_pack,
+    pack_index,
+    read_packed_rows,
+    row_intact,
+    write_pack,
+)
 from scorecast.encoders.base import Encoded
 from scorecast.errors import CacheError
 
-MAGIC = b"SCEMB\x02\n\x00"
-_HEADER = struct.Struct("<8sBB2x64sIIIII")
-_CRC_AT = _HEADER.size - 8  # the two checksums close the header; the CRC of header+pooled covers what precedes them
-_CODES = {"float32": 0, "float16": 1}
-_NAMES = {v: k for k, v in _CODES.items()}
+__all__ = [  # the key helpers and the warning live in cache_entry; re-exported here, where callers import them
+    "MAGIC", "CacheCorruptionWarning", "EmbeddingCache", "IdentityInfo", "VerifyReport",
+    "default_cache_dir", "hash_identity", "make_key", "text_hash", "vector_hash",
+]  # fmt: skip
+
 _IDENTITY_DIR = re.compile(r"^[0-9a-f]{16}$")
 _KEY = re.compile(r"^[0-9a-f]{64}$")
 _STALE_TMP_S = 3600.0
 _DTYPES = ("float32", "float16")
 
 
-class CacheCorruptionWarning(UserWarning):
-    """A cache entry or pack failed its checks; it was removed and will be recomputed."""
-
-
 def default_cache_dir() -> Path:
     """``$SCORECAST_CACHE`` or ``~/.cache/scorecast``."""
     env = os.environ.get("SCORECAST_CACHE")
     return Path(env).expanduser() if env else Path.home() / ".cache" / "scorecast"
-
-
-def hash_identity(identity: dict[str, Any]) -> str:
-    """The 16-hex identity hash of an encoder identity dict (the same as ``Encoder.identity_hash``)."""
-    blob = json.dumps(identity, sort_keys=True, default=str).encode()
-    return hashlib.sha256(blob).hexdigest()[:16]
-
-
-def make_key(content_hash: str, identity_hash: str) -> str:
-    """The cache key of one input (its content hash) under one encoder identity."""
-    return hashlib.sha256(f"{content_hash}:{identity_hash}".encode()).hexdigest()
-
-
-def text_hash(text: str) -> str:
-    """Content hash of a text input (its UTF-8 bytes)."""
-    return hashlib.sha256(b"text\0" + text.encode("utf-8")).hexdigest()
-
-
-def vector_hash(vector: np.ndarray) -> str:
-    """Content hash of a vector input (its float32 values)."""
-    arr = np.ascontiguousarray(np.asarray(vector, dtype=np.float32))
-    return hashlib.sha256(b"vector\0" + str(arr.shape).encode() + b"\0" + arr.tobytes()).hexdigest()
 
 
 @dataclass
@@ -107,10 +94,6 @@ class VerifyReport:
     corrupt: list[str] = field(default_factory=list)
     bad_packs: list[str] = field(default_factory=list)
     removed_tmp: int = 0
-
-
-class _Corrupt(Exception):
-    pass
 
 
 class EmbeddingCache:
@@ -187,22 +170,17 @@ class EmbeddingCache:
             seq = np.ascontiguousarray(np.asarray(encoded.sequence), dtype=self.dtype)
             if seq.ndim != 2:
                 raise CacheError(f"cache entry {key}: expected a sequence of shape (T, D), got {seq.shape}")
-        t, w = seq.shape if seq is not None else (0, 0)
-        pooled_b = pooled.tobytes()
-        seq_b = seq.tobytes() if seq is not None else b""
-        head = _HEADER.pack(MAGIC, _CODES[self.dtype], seq is not None, key.encode(), pooled.shape[0], t, w, 0, 0)[:_CRC_AT]
-        crcs = struct.pack("<II", zlib.crc32(pooled_b, zlib.crc32(head)), zlib.crc32(seq_b))
-        self._atomic_write(self.entry_path(identity_hash, key), head + crcs + pooled_b + seq_b)
+        self._atomic_write(self.entry_path(identity_hash, key), entry_bytes(key, pooled, seq, self.dtype))
 
     def get(self, identity_hash: str, key: str, sequence: bool = True) -> Encoded | None:
         """One entry as float32, or None when absent, stored at lower precision than asked, or corrupt
         (a corrupt entry is deleted with a :class:`CacheCorruptionWarning`)."""
         path = self._entry_file(identity_hash, key)
         try:
-            dtype, pooled, seq = self._read_entry(path, key, sequence)
+            dtype, pooled, seq = read_entry(path, key, sequence)
         except FileNotFoundError:
             return None
-        except _Corrupt as exc:
+        except CorruptEntry as exc:
             self._discard(path, str(exc))
             return None
         if not self._acceptable(dtype):
@@ -215,17 +193,10 @@ class EmbeddingCache:
         found: dict[str, Encoded] = {}
         pack = None if sequence else self._open_pack(identity_hash)
         if pack is not None:
-            index, matrix, crcs = pack
-            rows = [(k, index[k]) for k in keys if k in index]
-            if rows:
-                order = np.array([r for _, r in rows])
-                block = np.asarray(matrix[order])
-                for (k, r), vec in zip(rows, block):
-                    if zlib.crc32(vec.tobytes()) != int(crcs[r]):
-                        self._drop_pack(identity_hash, f"row {r} (key {k}) fails its checksum")
-                        found.clear()
-                        break
-                    found[k] = Encoded(vec.astype(np.float32))
+            try:
+                found = {k: Encoded(vec.astype(np.float32)) for k, vec in read_packed_rows(pack, keys).items()}
+            except CorruptPackRow as exc:
+                self._drop_pack(identity_hash, str(exc))
         for k in keys:
             if k not in found:
                 enc = self.get(identity_hash, k, sequence=sequence)
@@ -254,15 +225,15 @@ class EmbeddingCache:
             if old is not None and key in old[0]:
                 r = old[0][key]
                 vec = np.asarray(old[1][r])
-                if zlib.crc32(vec.tobytes()) == int(old[2][r]):
+                if row_intact(vec, old[2][r]):
                     rows[key] = vec
                     continue
             path = self.entry_path(identity_hash, key)
             try:
-                _, pooled, _ = self._read_entry(path, key, sequence=False)
+                _, pooled, _ = read_entry(path, key, sequence=False)
             except FileNotFoundError:
                 continue
-            except _Corrupt as exc:
+            except CorruptEntry as exc:
                 self._discard(path, str(exc))
                 continue
             rows[key] = pooled
@@ -272,23 +243,11 @@ class EmbeddingCache:
         if len(dims) != 1:
             warnings.warn(f"cache identity {identity_hash}: entries have different sizes {sorted(dims)}; not packed", stacklevel=2)
             return 0
-        store = np.result_type(*{v.dtype for v in rows.values()})
-        keys = sorted(rows)
-        matrix = np.stack([rows[k].astype(store) for k in keys])
-        crcs = np.array([zlib.crc32(row.tobytes()) for row in matrix], dtype=np.uint32)
-        folder = self.root / identity_hash
-        tag = uuid.uuid4().hex[:12]
-        for suffix, arr in ((".npy", matrix), (".keys.npy", np.array(keys, dtype="S64")), (".crc.npy", crcs)):
-            tmp = folder / f".tmp-{tag}{suffix}"
-            np.save(tmp, arr)
-            os.replace(tmp, folder / f"pack-{tag}{suffix}")
-        pointer = {"tag": tag, "rows": len(keys), "dim": int(matrix.shape[1]), "dtype": str(store)}
-        self._atomic_write(folder / "pack.json", json.dumps(pointer).encode())
+        n = write_pack(self.root / identity_hash, rows, self.fsync)
         self._packs.pop(identity_hash, None)
-        self._remove_old_packs(folder, keep=tag)
-        return len(keys)
+        return n
 
-    def _open_pack(self, identity_hash: str) -> tuple[dict[str, int], np.ndarray, np.ndarray] | None:
+    def _open_pack(self, identity_hash: str) -> PackView | None:
         pointer_path = self.root / identity_hash / "pack.json"
         try:
             mtime = pointer_path.stat().st_mtime_ns
@@ -298,14 +257,7 @@ class EmbeddingCache:
         if cached is not None and cached[0] == mtime:
             return cached[1], cached[2], cached[3]
         try:
-            pointer = json.loads(pointer_path.read_text())
-            base = self.root / identity_hash / f"pack-{pointer['tag']}"
-            matrix = np.load(f"{base}.npy", mmap_mode="r")
-            keys = np.load(f"{base}.keys.npy")
-            crcs = np.load(f"{base}.crc.npy")
-            n, d = int(pointer["rows"]), int(pointer["dim"])
-            if matrix.shape != (n, d) or keys.shape != (n,) or crcs.shape != (n,):
-                raise ValueError(f"expected {n} rows of {d}, got {matrix.shape}, {keys.shape} keys, {crcs.shape} checksums")
+            matrix, keys, crcs = load_pack(self.root / identity_hash)
             if not self._acceptable(str(matrix.dtype)):
                 return None
         except FileNotFoundError:
@@ -313,7 +265,7 @@ class EmbeddingCache:
         except (ValueError, KeyError, OSError, json.JSONDecodeError) as exc:
             self._drop_pack(identity_hash, str(exc))
             return None
-        index = {k.decode(): i for i, k in enumerate(keys.tolist())}
+        index = pack_index(keys)
         self._packs[identity_hash] = (mtime, index, matrix, crcs)
         return index, matrix, crcs
 
@@ -328,13 +280,6 @@ class EmbeddingCache:
             os.remove(self.root / identity_hash / "pack.json")
         except FileNotFoundError:
             pass
-
-    @staticmethod
-    def _remove_old_packs(folder: Path, keep: str) -> None:
-        now = time.time()
-        for p in folder.glob("pack-*.npy"):
-            if not p.name.startswith(f"pack-{keep}.") and now - p.stat().st_mtime > 60:
-                p.unlink(missing_ok=True)
 
     # ---------------------------------------------------------------- maintenance
 
@@ -378,10 +323,10 @@ class EmbeddingCache:
                         continue
                     report.checked += 1
                     try:
-                        self._read_entry(path, name[:-4], sequence=True)
+                        read_entry(path, name[:-4], sequence=True)
                     except FileNotFoundError:
                         continue
-                    except _Corrupt as exc:
+                    except CorruptEntry as exc:
                         report.corrupt.append(f"{path}: {exc}")
                         if remove:
                             path.unlink(missing_ok=True)
@@ -392,7 +337,7 @@ class EmbeddingCache:
             if had_pointer and pack is None and not (folder / "pack.json").exists():
                 report.bad_packs.append(f"{ih}: unreadable pack (removed)")
             elif pack is not None:
-                bad = sum(zlib.crc32(np.asarray(row).tobytes()) != int(crc) for row, crc in zip(pack[1], pack[2]))
+                bad = sum(not row_intact(row, crc) for row, crc in zip(pack[1], pack[2]))
                 if bad:
                     report.bad_packs.append(f"{ih}: {bad} of {len(pack[2])} packed rows fail their checksums")
                     if remove:
@@ -433,34 +378,6 @@ class EmbeddingCache:
     def _acceptable(self, stored_dtype: str) -> bool:
         return self.dtype == "float16" or stored_dtype == "float32"
 
-    def _read_entry(self, path: str | Path, key: str, sequence: bool) -> tuple[str, np.ndarray, np.ndarray | None]:
-        with open(path, "rb") as fh:
-            size = os.fstat(fh.fileno()).st_size
-            raw = fh.read(_HEADER.size)
-            if len(raw) < _HEADER.size:
-                raise _Corrupt(f"truncated: {size} bytes, shorter than the {_HEADER.size}-byte header")
-            magic, code, has_seq, stored_key, d, t, w, crc_hp, crc_s = _HEADER.unpack(raw)
-            if magic != MAGIC:
-                raise _Corrupt("not a scorecast cache entry (bad magic bytes)")
-            dtype = _NAMES.get(code)
-            if dtype is None:
-                raise _Corrupt(f"bad header: unknown dtype code {code}")
-            itemsize = 4 if code == 0 else 2
-            expected = _HEADER.size + itemsize * (d + t * w)
-            if size != expected:
-                raise _Corrupt(f"truncated or padded: {size} bytes, expected {expected}")
-            pooled_b = fh.read(itemsize * d)
-            if zlib.crc32(pooled_b, zlib.crc32(raw[:_CRC_AT])) != crc_hp:
-                raise _Corrupt("header or pooled vector fails its checksum")
-            seq_b = fh.read(itemsize * t * w) if sequence and has_seq else b""
-        if seq_b and zlib.crc32(seq_b) != crc_s:
-            raise _Corrupt("sequence fails its checksum")
-        if stored_key.decode("ascii", "replace") != key:
-            raise _Corrupt(f"bad header: the entry names key {stored_key[:16]!r}..., expected {key}")
-        pooled = np.frombuffer(pooled_b, dtype=dtype)
-        seq = np.frombuffer(seq_b, dtype=dtype).reshape(t, w) if sequence and has_seq else None
-        return dtype, pooled, seq
-
     def _discard(self, path: str | Path, reason: str) -> None:
         warnings.warn(
             f"embedding cache: corrupt entry {path} ({reason}); deleted it, it will be recomputed",
@@ -473,18 +390,4 @@ class EmbeddingCache:
             pass
 
     def _atomic_write(self, path: Path, data: bytes) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
-        try:
-            with os.fdopen(fd, "wb") as fh:
-                fh.write(data)
-                if self.fsync:
-                    fh.flush()
-                    os.fsync(fh.fileno())
-            os.replace(tmp, path)
-        except BaseException:
-            try:
-                os.unlink(tmp)
-            except FileNotFoundError:
-                pass
-            raise
+        atomic_write(path, data, self.fsync)

@@ -271,6 +271,21 @@ def _split_override(text: str) -> tuple[str, Any]:
     return key.strip(), yaml.safe_load(value)
 
 
+def read_recipe_file(path: str | Path) -> dict[str, Any]:
+    """The raw mapping of a recipe YAML file (nothing expanded or validated); ConfigError when the
+    file is missing, not YAML, or not a mapping at the top level."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"recipe file not found: expected a YAML file at {path}")
+    try:
+        raw = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path}: expected a mapping at the top level, got {type(raw).__name__}")
+    return raw
+
+
 def load_recipe(
     source: str | Path | dict[str, Any],
     variables: dict[str, str] | None = None,
@@ -279,18 +294,7 @@ def load_recipe(
 ) -> Recipe:
     """Load and validate a recipe from a YAML file or a dict; unknown keys are errors."""
     where = str(source) if not isinstance(source, dict) else "recipe"
-    if isinstance(source, dict):
-        raw = dict(source)
-    else:
-        path = Path(source)
-        if not path.is_file():
-            raise ConfigError(f"recipe file not found: expected a YAML file at {path}")
-        try:
-            raw = yaml.safe_load(path.read_text()) or {}
-        except yaml.YAMLError as exc:
-            raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
-        if not isinstance(raw, dict):
-            raise ConfigError(f"{path}: expected a mapping at the top level, got {type(raw).__name__}")
+    raw = dict(source) if isinstance(source, dict) else read_recipe_file(source)
     raw = expand_vars(raw, variables or {}, "")
     if variant is not None:
         variants = raw.get("variants") or {}

@@ -65,6 +65,19 @@ class InputSpec:
         parts = (["audio"] if self.audio else []) + [f"text '{t}'" for t in self.texts] + [f"vector '{v}'" for v in self.vectors]
         return ", ".join(parts) or "nothing"
 
+    def restrict(self, item: Item) -> Item:
+        """A copy of ``item`` holding only the inputs this scorer reads. A challenge reader fills every
+        field its format has (DA5401's ``system_prompt``, audio beside an SHL transcript table), so
+        items read from a table are restricted before :meth:`check`; inputs given directly are not."""
+        from dataclasses import replace
+
+        return replace(
+            item,
+            audio=item.audio if self.audio else None,
+            texts={k: v for k, v in item.texts.items() if k in self.texts},
+            vectors={k: v for k, v in item.vectors.items() if k in self.vectors},
+        )
+
     def check(self, item: Item, where: str = "") -> None:
         """Raise DataError naming what ``item`` lacks, or brings that this scorer does not read."""
         where = where or f"item '{item.id}'"

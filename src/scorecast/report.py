@@ -31,7 +31,7 @@ from scorecast import report_plots as plots
 from scorecast.errors import DataError
 
 FOLD_METRICS = ("lcc", "srcc", "rmse")
-FOLD_BOOTSTRAP = 500
+FOLD_BOOTSTRAP = 200
 
 
 @dataclass
@@ -128,12 +128,13 @@ def _summary(metrics: dict, target: str, level: str) -> str:
 
 
 def _bin_edges(info: TargetInfo, truth: np.ndarray) -> np.ndarray:
-    if info.spec is not None:
-        from scorecast.training.run import per_bin_edges
-
-        edges = np.asarray(per_bin_edges(info.spec), dtype=float)
-        if len(edges) > 11:  # fine score steps: merge into about ten bins
-            edges = np.linspace(edges[0], edges[-1], 11)
+    """Half a step either side of each score level (as the run's per-bin RMSE), or about ten
+    equal-width bins where the levels are finer; 8 bins over the data without a recipe."""
+    spec = info.spec
+    if spec is not None:
+        edges = spec.low - spec.step / 2 + spec.step * np.arange(spec.num_bins + 1)
+        if len(edges) > 12:
+            edges = np.linspace(spec.low, spec.high, 11)
     else:
         edges = np.histogram_bin_edges(truth, bins=min(8, max(1, len(np.unique(truth)))))
     edges[0] = min(edges[0], float(truth.min()))
@@ -156,12 +157,17 @@ def _fold_table(frame, target: str) -> tuple[list[int], dict[str, list[tuple[flo
     return folds, table
 
 
+def _monitor(data: RunData) -> str | None:
+    rec = data.recipe
+    return rec.training.early_stopping.monitor if rec is not None and rec.training.early_stopping else None
+
+
 def _history_metric(data: RunData) -> str | None:
+    """The validation metric to draw: the early-stopping monitor where it is one, else the first."""
     cols = [c for c in data.history.columns if c.startswith("val_") and c != "val_loss"]
     if not cols:
         return None
-    rec = data.recipe
-    monitor = rec.training.early_stopping.monitor if rec is not None and rec.training.early_stopping else None
+    monitor = _monitor(data)
     return monitor if monitor in cols else cols[0]
 
 
@@ -207,8 +213,10 @@ def make_figures(data: RunData, out: Path) -> list[tuple[str, Path, str]]:
                     low=info.low, high=info.high, summary=_summary(data.metrics, t, "system")),
                     "Mean prediction and mean truth of each group (system, condition or speaker)."))
     if data.history is not None:
-        figs.append(("learning curves", plots.learning_curves(out / "learning_curves.png", data.history, _history_metric(data)),
-                     "One colour per fold (and seed); the best epoch by the early-stopping monitor is what the bundle keeps."))
+        figs.append(("learning curves", plots.learning_curves(
+            out / "learning_curves.png", data.history, _history_metric(data), _monitor(data)),
+            "One colour per fold (and seed). Dots: the best epoch by the early-stopping monitor, the weights each "
+            "fold model keeps."))
     return figs
 
 

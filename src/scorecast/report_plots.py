@@ -132,9 +132,14 @@ def fold_metrics(
     return path
 
 
-def learning_curves(path: Path, history, metric: str | None) -> Path:
+def _lower_is_better(name: str) -> bool:
+    return any(k in name for k in ("loss", "rmse", "mse", "mae"))
+
+
+def learning_curves(path: Path, history, metric: str | None, monitor: str | None = None) -> Path:
     """Left: train and validation loss per epoch, one line pair per fold. Right: the validation
-    metric per epoch (where the history has one)."""
+    metric per epoch (where the history has one). Where ``monitor`` (the early-stopping metric) is
+    drawn, a dot marks each run's best epoch on it."""
     plt = _plt()
     panels = 2 if metric else 1
     fig, axes = plt.subplots(1, panels, figsize=(6.0 * panels, 4.2), squeeze=False)
@@ -153,6 +158,10 @@ def learning_curves(path: Path, history, metric: str | None) -> Path:
             ax.plot(frame["epoch"], frame["val_loss"], color=color, lw=1.4, label=label)
         if metric and metric in frame:
             axes[0][1].plot(frame["epoch"], frame[metric], color=color, lw=1.4, label=label)
+        panel = {"val_loss": axes[0][0], metric: axes[0][1] if metric else None}.get(monitor) if monitor else None
+        if panel is not None and monitor in frame and frame[monitor].notna().any():
+            best = frame[monitor].idxmin() if _lower_is_better(monitor) else frame[monitor].idxmax()
+            panel.plot(frame.loc[best, "epoch"], frame.loc[best, monitor], "o", color=color, ms=6, mec="k", zorder=3)
     ax = axes[0][0]
     losses = history[[c for c in ("train_loss", "val_loss") if c in history.columns]].to_numpy(float)
     finite = losses[np.isfinite(losses)]
@@ -160,14 +169,16 @@ def learning_curves(path: Path, history, metric: str | None) -> Path:
         ax.set_yscale("symlog", linthresh=1.0)  # a few spikes would flatten every other curve
     ax.set_xlabel("epoch")
     ax.set_ylabel("loss (recipe's weighted sum)")
-    ax.set_title("loss per epoch (solid: validation, dashed: train)", fontsize=10)
+    dot = " dot: best epoch" if monitor == "val_loss" else ""
+    ax.set_title(f"loss per epoch (solid: validation, dashed: train;{dot})" if dot else
+                 "loss per epoch (solid: validation, dashed: train)", fontsize=10)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7, ncol=2)
     if metric:
         ax = axes[0][1]
         ax.set_xlabel("epoch")
         ax.set_ylabel(metric)
-        ax.set_title(f"validation metric per epoch: {metric}", fontsize=10)
+        ax.set_title(f"validation metric per epoch: {metric}" + ("; dot: best epoch" if monitor == metric else ""), fontsize=10)
         ax.grid(alpha=0.3)
         ax.legend(fontsize=7, ncol=2)
     return _save(fig, path)

@@ -20,66 +20,44 @@ body is limited to ``max_upload_mb`` (413, checked from Content-Length and while
 anything is parsed or decoded); audio longer than ``max_duration_s`` is refused (413) from its
 header before decoding; bytes that are not WAV/FLAC/Ogg/MP3 are refused (415) from their first
 bytes; a request taking longer than ``timeout_s`` gets 504; malformed JSON or form data and missing
-or unknown fields get 422. An unexpected error answers 500 and the server keeps serving.
+or unknown fields get 422. An unexpected error answers 500 and the server keeps serving. Reading and
+checking request bodies lives in :mod:`scorecast.serve_requests`.
 """
 
 from __future__ import annotations
 
 import asyncio
-import base64
-import binascii
-import io
-import json
 import logging
 import secrets
 from contextlib import asynccontextmanager
 from typing import Any
 
-import numpy as np
 from fastapi import Depends, FastAPI, HTTPException, Request
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.concurrency import run_in_threadpool
-from starlette.datastructures import UploadFile
-from starlette.formparsers import FormParser, MultiPartException, MultiPartParser
 
 from scorecast.data.items import Item
 from scorecast.errors import DataError, ScorecastError
 from scorecast.microbatch import MicroBatcher
+from scorecast.serve_requests import (
+    FORM_TYPES,
+    READABLE_AUDIO,
+    BatchIn,
+    ItemIn,
+    Limits,
+    decode_audio,
+    form_items,
+    json_item,
+    openapi_body,
+    parse_json_items,
+    read_body,
+)
+
+__all__ = ["FORM_TYPES", "READABLE_AUDIO", "BatchIn", "ItemIn", "Limits", "create_app", "decode_audio"]
 
 log = logging.getLogger("scorecast.serve")
-
-READABLE_AUDIO = ("wav", "flac", "ogg", "mp3")
-FORM_TYPES = ("multipart/form-data", "application/x-www-form-urlencoded")
-
-
-class ItemIn(BaseModel):
-    """One item as JSON: texts by field, vectors by field, optionally audio file bytes in base64."""
-
-    model_config = ConfigDict(extra="forbid")
-    id: str | None = None
-    text: dict[str, str] | None = Field(default=None, description="text inputs by field name (alias: texts)")
-    texts: dict[str, str] | None = None
-    vectors: dict[str, list[float]] | None = None
-    audio_base64: str | None = Field(default=None, description="the bytes of a WAV/FLAC/Ogg/MP3 file, base64")
-
-
-class BatchIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    items: list[ItemIn]
-
-
-class Limits(BaseModel):
-    max_upload_mb: float = 20.0
-    max_duration_s: float = 60.0
-    timeout_s: float = 30.0
-    max_batch_items: int = 256
-
-    @property
-    def max_upload_bytes(self) -> int:
-        return int(self.max_upload_mb * 1024 * 1024)
 
 
 def create_app(
@@ -176,13 +154,13 @@ def create_app(
     async def docs():
         return get_swagger_ui_html(openapi_url="/openapi.json", title="scorecast API")
 
-    @app.post("/score", tags=["scoring"], dependencies=auth, openapi_extra=_body_doc(batch=False))
+    @app.post("/score", tags=["scoring"], dependencies=auth, openapi_extra=openapi_body(batch=False))
     async def score(request: Request) -> dict[str, Any]:
         """Score one item: multipart (`audio` file + text fields) or JSON (`text`, `vectors`, `audio_base64`)."""
         (result,) = await _with_timeout(_score_request(request, batch=False), limits.timeout_s)
         return result
 
-    @app.post("/score/batch", tags=["scoring"], dependencies=auth, openapi_extra=_body_doc(batch=True))
+    @app.post("/score/batch", tags=["scoring"], dependencies=auth, openapi_extra=openapi_body(batch=True))
     async def score_batch(request: Request) -> dict[str, Any]:
         """Score several items: JSON list (or {"items": [...]}), or multipart with several `audio` files and
         repeated text fields (the i-th value of each field goes with the i-th file)."""
@@ -191,13 +169,13 @@ def create_app(
 
     async def _score_request(request: Request, batch: bool) -> list[dict[str, Any]]:
         pred = state["predictor"]
-        body = await _read_body(request, limits.max_upload_bytes)
+        body = await read_body(request, limits.max_upload_bytes)
         kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
         if kind == "application/json":
-            raw_items = _parse_json(body, batch, limits.max_batch_items)
-            items = [await run_in_threadpool(_json_item, it, i, limits, batch) for i, it in enumerate(raw_items)]
+            raw_items = parse_json_items(body, batch, limits.max_batch_items)
+            items = [await run_in_threadpool(json_item, it, i, limits, batch) for i, it in enumerate(raw_items)]
         elif kind in FORM_TYPES:
-            items = await _form_items(request, body, batch, pred.inputs.texts, limits, multipart=kind == FORM_TYPES[0])
+            items = await form_items(request, body, batch, pred.inputs.texts, limits, multipart=kind == FORM_TYPES[0])
         else:
             raise HTTPException(
                 415, f"expected Content-Type application/json, {' or '.join(FORM_TYPES)}, got '{kind or 'none'}'"
@@ -215,189 +193,3 @@ async def _with_timeout(coro, timeout_s: float):
             return await coro
     except TimeoutError:
         raise HTTPException(504, f"scoring took longer than the server's limit of {timeout_s:g} s") from None
-
-
-async def _read_body(request: Request, limit: int) -> bytes:
-    """The request body, refused with 413 as soon as it is known to exceed ``limit`` bytes."""
-    declared = request.headers.get("content-length")
-    if declared is not None:
-        try:
-            size = int(declared)
-        except ValueError:
-            raise HTTPException(400, f"Content-Length: expected an integer, got '{declared}'") from None
-        if size > limit:
-            raise HTTPException(413, f"request body of {size} bytes exceeds the limit of {limit} bytes")
-    chunks, total = [], 0
-    async for chunk in request.stream():
-        total += len(chunk)
-        if total > limit:
-            raise HTTPException(413, f"request body exceeds the limit of {limit} bytes")
-        chunks.append(chunk)
-    return b"".join(chunks)
-
-
-def _parse_json(body: bytes, batch: bool, max_items: int) -> list[ItemIn]:
-    try:
-        data = json.loads(body)
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise HTTPException(422, f"malformed JSON: {exc}") from None
-    try:
-        if not batch:
-            return [ItemIn.model_validate(data)]
-        items = BatchIn.model_validate({"items": data} if isinstance(data, list) else data).items
-    except ValidationError as exc:
-        raise HTTPException(422, _validation_text(exc)) from None
-    if not items:
-        raise HTTPException(422, "expected at least one item, got an empty list")
-    if len(items) > max_items:
-        raise HTTPException(413, f"expected at most {max_items} items per batch, got {len(items)}")
-    return items
-
-
-def _validation_text(exc: ValidationError) -> str:
-    parts = []
-    for err in exc.errors():
-        loc = ".".join(str(p) for p in err["loc"]) or "body"
-        parts.append(f"{loc}: {err['msg']}")
-    return "invalid request: " + "; ".join(parts)
-
-
-def _json_item(it: ItemIn, index: int, limits: Limits, batch: bool) -> Item:
-    where = f"item {index}" if batch else "request"
-    if it.text is not None and it.texts is not None:
-        raise HTTPException(422, f"{where}: give text fields under 'text' or 'texts', not both")
-    audio = None
-    if it.audio_base64 is not None:
-        try:
-            data = base64.b64decode(it.audio_base64, validate=True)
-        except (binascii.Error, ValueError) as exc:
-            raise HTTPException(422, f"{where}: audio_base64: expected base64 data, got invalid input ({exc})") from None
-        audio = decode_audio(data, f"{where} audio_base64", limits.max_duration_s)
-    vectors = {k: np.asarray(v, dtype=np.float32) for k, v in (it.vectors or {}).items()}
-    return Item(id=it.id or str(index), audio=audio, texts=dict(it.text or it.texts or {}), vectors=vectors)
-
-
-async def _form_items(request: Request, body: bytes, batch: bool, text_fields, limits: Limits, multipart: bool) -> list[Item]:
-    async def once():
-        yield body
-
-    if multipart:
-        parser: MultiPartParser | FormParser = MultiPartParser(
-            request.headers, once(), max_files=limits.max_batch_items if batch else 1, max_part_size=limits.max_upload_bytes
-        )
-    else:
-        parser = FormParser(request.headers, once(), max_part_size=limits.max_upload_bytes)
-    try:
-        form = await parser.parse()
-    except MultiPartException as exc:
-        raise HTTPException(422, f"malformed multipart form: {exc.message}") from None
-    try:
-        files = form.getlist("audio")
-        unknown = sorted({k for k in form.keys() if k not in ("audio", "id") and _field(k) not in text_fields})
-        if unknown:
-            known = ", ".join(["audio", "id", *text_fields])
-            raise HTTPException(422, f"unknown form field(s) {', '.join(unknown)}; expected: {known}")
-        if any(not isinstance(f, UploadFile) for f in files):
-            raise HTTPException(422, "form field 'audio': expected a file upload, got a plain value")
-        texts = {_field(k): [str(v) for v in form.getlist(k)] for k in form.keys() if k not in ("audio", "id")}
-        ids = [str(v) for v in form.getlist("id")]
-        counts = {len(files)} if files else set()
-        counts |= {len(v) for v in texts.values()}
-        if ids:
-            counts.add(len(ids))
-        if len(counts) > 1:
-            raise HTTPException(422, f"form fields disagree on the number of items: {_counts(files, texts, ids)}")
-        n = counts.pop() if counts else 0
-        if n == 0:
-            raise HTTPException(422, "expected an 'audio' file and/or text fields, got an empty form")
-        if not batch and n > 1:
-            raise HTTPException(422, f"/score takes one item, got {n}; use /score/batch for several")
-        if n > limits.max_batch_items:
-            raise HTTPException(413, f"expected at most {limits.max_batch_items} items per batch, got {n}")
-        items = []
-        for i in range(n):
-            where = f"item {i}" if batch else "request"
-            audio = None
-            if files:
-                data = await files[i].read()
-                name = files[i].filename or "upload"
-                audio = await run_in_threadpool(decode_audio, data, f"{where} audio '{name}'", limits.max_duration_s)
-            items.append(
-                Item(id=ids[i] if ids else str(i), audio=audio, texts={k: v[i] for k, v in texts.items()})
-            )
-        return items
-    finally:
-        await form.close()
-
-
-def _field(name: str) -> str:
-    return name[len("text.") :] if name.startswith("text.") else name
-
-
-def _counts(files, texts, ids) -> str:
-    parts = [f"audio: {len(files)}"] + [f"{k}: {len(v)}" for k, v in texts.items()]
-    if ids:
-        parts.append(f"id: {len(ids)}")
-    return ", ".join(parts)
-
-
-def decode_audio(data: bytes, where: str, max_duration_s: float) -> tuple[np.ndarray, int]:
-    """Uploaded bytes -> (waveform (C, T) float32, sample rate), after sniffing and a duration check.
-
-    415 for bytes that are not WAV/FLAC/Ogg/MP3 (judged from the first bytes); 413 for audio longer
-    than ``max_duration_s`` (judged from the header, before decoding); 422 for audio that does not decode.
-    """
-    import soundfile as sf
-
-    from scorecast.data.audio import sniff_audio_format
-
-    kind = sniff_audio_format(data[:16])
-    if kind not in READABLE_AUDIO:
-        got = f"{kind.upper()} audio, which is not supported" if kind else "bytes that are not audio"
-        raise HTTPException(415, f"{where}: expected WAV, FLAC, Ogg or MP3 audio, got {got}")
-    try:
-        info = sf.info(io.BytesIO(data))
-        if info.samplerate > 0 and info.frames / info.samplerate > max_duration_s:
-            seconds = info.frames / info.samplerate
-            raise HTTPException(413, f"{where}: {seconds:.1f} s of audio exceeds the limit of {max_duration_s:g} s")
-        wave, sr = sf.read(io.BytesIO(data), dtype="float32", always_2d=True)
-    except (sf.LibsndfileError, RuntimeError, ValueError) as exc:
-        raise HTTPException(422, f"{where}: looks like {kind.upper()} but cannot be decoded ({exc})") from None
-    if wave.shape[0] / sr > max_duration_s:  # headers of some formats under-report
-        raise HTTPException(413, f"{where}: {wave.shape[0] / sr:.1f} s of audio exceeds the limit of {max_duration_s:g} s")
-    if wave.shape[0] == 0:
-        raise HTTPException(422, f"{where}: holds zero samples; expected audio")
-    return np.ascontiguousarray(wave.T), int(sr)
-
-
-def _body_doc(batch: bool) -> dict[str, Any]:
-    item = {
-        "type": "object",
-        "properties": {
-            "id": {"type": "string"},
-            "text": {"type": "object", "additionalProperties": {"type": "string"}},
-            "vectors": {"type": "object", "additionalProperties": {"type": "array", "items": {"type": "number"}}},
-            "audio_base64": {"type": "string", "description": "WAV/FLAC/Ogg/MP3 file bytes, base64"},
-        },
-        "additionalProperties": False,
-    }
-    form = {
-        "type": "object",
-        "properties": {
-            "audio": {"type": "array", "items": {"type": "string", "format": "binary"}}
-            if batch
-            else {"type": "string", "format": "binary"},
-        },
-        "additionalProperties": {"type": "string", "description": "a text input of the bundle, by field name"},
-    }
-    json_schema = {"type": "array", "items": item} if batch else item
-    return {
-        "requestBody": {
-            "required": True,
-            "content": {
-                "application/json": {"schema": json_schema},
-                "multipart/form-data": {"schema": form},
-                "application/x-www-form-urlencoded": {"schema": {"type": "object", "additionalProperties": {"type": "string"}}},
-            },
-        }
-    }

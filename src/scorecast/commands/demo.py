@@ -35,7 +35,7 @@ def register(app: typer.Typer) -> None:
         start = time.perf_counter()
         console.print(f"[bold]scorecast demo[/]: {count} clips{' (quick)' if quick else ''} -> {out}")
         result = run_demo(out, n=count, quick=quick, seed=seed, encoders=tuple(encoder or ("egemaps",)),
-                          log=lambda msg: console.print(f"  - {msg}", highlight=False))
+                          log=lambda msg: console.print(f"  - {msg}", highlight=False, soft_wrap=True))
         print_result(console, result, time.perf_counter() - start)
 
 
@@ -64,6 +64,6 @@ def print_result(console, result, seconds: float) -> None:
         fresh.add_row(row["clip"], f"{row['true']:.2f} ({row['stoi']:.3f})", f"{row['pred']:.2f}", std)
     console.print(fresh)
     steps = ", ".join(f"{k} {v:.0f} s" for k, v in result.seconds.items())
-    console.print(f"report: [bold]{result.report}[/]")
-    console.print(f"run folder: {result.run_dir} (bundle: {result.run_dir / 'bundle'}); corpus: {result.table}")
-    console.print(f"done in {seconds:.0f} s ({steps})")
+    console.print(f"report: [bold]{result.report}[/]", soft_wrap=True)
+    console.print(f"run folder: {result.run_dir} (bundle: {result.run_dir / 'bundle'}); corpus: {result.table}", soft_wrap=True)
+    console.print(f"done in {seconds:.0f} s ({steps})", soft_wrap=True)

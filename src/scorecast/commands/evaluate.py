@@ -149,6 +149,7 @@ def evaluate_files(
     bins: int | list[float] | None = None,
 ) -> dict[str, Any]:
     """Join the two tables and compute the metrics; returns the JSON-able result (see the CLI)."""
+    from scorecast.jsonsafe import clean_json
     from scorecast.metrics import METRICS, MetricWarning, compute_metrics, per_bin_rmse
 
     if match not in MATCH_MODES:
@@ -231,17 +232,7 @@ def evaluate_files(
                 warnings.simplefilter("ignore", MetricWarning)
                 entry["per_bin"] = per_bin_rmse(preds, target, bins)
         result["targets"][name] = entry
-    return _json_safe(result)
-
-
-def _json_safe(value: Any) -> Any:
-    if isinstance(value, float):
-        return None if math.isnan(value) or math.isinf(value) else value
-    if isinstance(value, dict):
-        return {k: _json_safe(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_json_safe(v) for v in value]
-    return value
+    return clean_json(result)
 
 
 def print_result(result: dict[str, Any]) -> None:

@@ -128,7 +128,8 @@ def run_predict(
         loaded, cache=cache, encoder_paths=parse_encoder_paths(encoder_paths), batch_size=batch_size, progress=progress
     )
     items = reader_for(recipe, reader, parse_options(options)).read(table, on_error=on_error)
-    ids, prediction, skipped = predictor.predict_report(items, on_error=on_error)
+    usable = [predictor.inputs.restrict(item) for item in items]  # the reader fills every field its format has
+    ids, prediction, skipped = predictor.predict_report(usable, on_error=on_error)
     skipped = list(items.skipped) + [f"item '{k}': {v}" for k, v in skipped.items()]
     frame = predictions_frame(ids, prediction, loaded.target_names)
     write_frame(frame, out)

@@ -50,20 +50,13 @@ def prepare(recipe_path: Path, var, overrides, variant, data, cache_dir):
 def load_with_data(recipe_path: Path, variables: dict[str, str], overrides: list[str], variant: str | None, data: Path | None):
     """The recipe, with ``data.path`` replaced by ``data`` (before ``${VAR}`` expansion, so a variable
     used only in the replaced path need not be set)."""
-    import yaml
-
-    from scorecast.config import load_recipe
+    from scorecast.config import load_recipe, read_recipe_file
 
     if data is None:
         return load_recipe(recipe_path, variables=variables, overrides=overrides, variant=variant)
-    if not recipe_path.is_file():
-        raise ConfigError(f"recipe file not found: expected a YAML file at {recipe_path}")
-    try:
-        raw = yaml.safe_load(recipe_path.read_text()) or {}
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{recipe_path}: not valid YAML: {exc}") from exc
-    if not isinstance(raw, dict) or not isinstance(raw.get("data", {}), dict):
-        raise ConfigError(f"{recipe_path}: expected a mapping with a 'data' mapping, got {type(raw).__name__}")
+    raw = read_recipe_file(recipe_path)
+    if not isinstance(raw.get("data", {}), dict):
+        raise ConfigError(f"{recipe_path}: expected 'data' to be a mapping, got {type(raw['data']).__name__}")
     raw.setdefault("data", {})["path"] = str(data)
     try:
         return load_recipe(raw, variables=variables, overrides=overrides, variant=variant)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -201,6 +202,41 @@ def weighted_mean(vectors: list[np.ndarray], weights: list[float]) -> np.ndarray
     if w.sum() <= 0:
         w = np.ones_like(w)
     return (np.stack(vectors).astype(np.float64) * w[:, None]).sum(0) / w.sum()
+
+
+def encode_token_windows(
+    ids: list[list[int]],
+    spans: Callable[[int], list[tuple[int, int]]],
+    prefix: list[int],
+    suffix: list[int],
+    forward: Callable[[list[list[int]]], list[tuple[np.ndarray, np.ndarray]]],
+    batch_size: int,
+) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Encode tokenised texts in windows: per text, (pooled (D,), token states (T, D)).
+
+    Each text's content tokens ``ids[t]`` are cut into ``spans(len(ids[t]))``; each window, framed by
+    ``prefix`` and ``suffix`` special tokens, goes through ``forward`` (windows -> (pooled, states
+    (L, D)) each) in batches of ``batch_size`` windows sorted by length. A text's pooled vector is the
+    mean of its windows' weighted by their content tokens; its states keep each content token once
+    (an empty text keeps its one window's states, special tokens included)."""
+    pieces = [(t, a, b, prefix + list(seq[a:b]) + suffix) for t, seq in enumerate(ids) for a, b in spans(len(seq))]
+    order = sorted(range(len(pieces)), key=lambda k: len(pieces[k][3]))
+    outs: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+    for s in range(0, len(order), batch_size):
+        chunk = order[s : s + batch_size]
+        for k, res in zip(chunk, forward([pieces[k][3] for k in chunk])):
+            outs[k] = res
+    by_text: dict[int, list[int]] = {}
+    for k, piece in enumerate(pieces):
+        by_text.setdefault(piece[0], []).append(k)
+    first = len(prefix)
+    results = []
+    for t in range(len(ids)):
+        ks = by_text[t]
+        pooled = weighted_mean([outs[k][0] for k in ks], [pieces[k][2] - pieces[k][1] for k in ks])
+        parts = [(pieces[k][1], pieces[k][2], outs[k][1][first : first + pieces[k][2] - pieces[k][1]]) for k in ks]
+        results.append((pooled, dedup_token_sequence(parts) if len(ids[t]) else outs[ks[0]][1]))
+    return results
 
 
 def package_version(dist: str) -> str:

@@ -30,9 +30,14 @@ from scorecast.errors import ConfigError, DataError
 
 
 def import_distillmos():
-    """``import distillmos`` with a stand-in torchaudio where the real one is absent."""
+    """``import distillmos`` with a stand-in torchaudio where the real one is absent.
+
+    The stand-in leaves ``sys.modules`` again once distillmos holds it: left there (it has no
+    ``__spec__``), ``importlib.util.find_spec("torchaudio")`` raises ValueError, and transformers
+    calls that when it checks for torchaudio."""
+    stand_in = None
     if "torchaudio" not in sys.modules and importlib.util.find_spec("torchaudio") is None:
-        sys.modules["torchaudio"] = types.ModuleType("torchaudio")
+        stand_in = sys.modules["torchaudio"] = types.ModuleType("torchaudio")
     try:
         import distillmos
     except ImportError as exc:
@@ -40,6 +45,9 @@ def import_distillmos():
             f"distillmos: cannot import the 'distillmos' package ({exc}); install it with "
             f"`pip install --no-deps distillmos xls-r-sqa==0.1.0` (it needs torch only)"
         ) from None
+    finally:
+        if stand_in is not None and sys.modules.get("torchaudio") is stand_in:
+            del sys.modules["torchaudio"]
     return distillmos
 
 

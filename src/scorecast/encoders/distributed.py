@@ -25,16 +25,8 @@ from typing import Any
 from scorecast.cache import EmbeddingCache
 from scorecast.config import EncoderSpec
 from scorecast.data.items import Item, ItemSet
-from scorecast.encoders.pipeline import (
-    EncodePlan,
-    EncodeResult,
-    OnError,
-    build_encoder,
-    encode_batch_checked,
-    ensure_encoder,
-    finish_plan,
-    plan_encoding,
-)
+from scorecast.encoders.pipeline import EncodePlan, EncodeResult, build_encoder, ensure_encoder, finish_plan, plan_encoding
+from scorecast.encoders.pipeline_batches import OnError, encode_batch_checked
 from scorecast.errors import ConfigError
 
 

@@ -25,10 +25,10 @@ from typing import Any
 
 import numpy as np
 
-from scorecast.encoders._hf_common import (check_choice, check_layer, check_positive, dedup_token_sequence,
+from scorecast.encoders._hf_common import (check_choice, check_layer, check_positive, encode_token_windows,
                                            model_fingerprint, read_config, resolve_device,
                                            resolve_model_dir, select_layer, shrink_sequence,
-                                           token_windows, weighted_mean)
+                                           token_windows)
 from scorecast.encoders.base import ENCODERS, Encoded, Encoder
 from scorecast.errors import ConfigError, DataError
 
@@ -180,28 +180,7 @@ class HFTextEncoder(Encoder):
         texts = check_texts(inputs, "hf-text")
         tok = self.tokenizer
         ids = tok(texts, add_special_tokens=False, verbose=False, return_attention_mask=False)["input_ids"]
-        pieces = []  # (text index, start, end, window ids with specials)
-        for t, seq in enumerate(ids):
-            for a, b in self.window_spans(len(seq)):
-                pieces.append((t, a, b, self._prefix + list(seq[a:b]) + self._suffix))
-        order = sorted(range(len(pieces)), key=lambda k: len(pieces[k][3]))
-        outs: dict[int, tuple[np.ndarray, np.ndarray]] = {}
-        for s in range(0, len(order), self.batch_size):
-            chunk = order[s : s + self.batch_size]
-            for k, res in zip(chunk, self._forward([pieces[k][3] for k in chunk])):
-                outs[k] = res
-        by_text: dict[int, list[int]] = {}
-        for k, piece in enumerate(pieces):
-            by_text.setdefault(piece[0], []).append(k)
         results = []
-        for t in range(len(texts)):
-            ks = by_text[t]
-            pooled = weighted_mean([outs[k][0] for k in ks], [pieces[k][2] - pieces[k][1] for k in ks])
-            parts = []
-            for k in ks:
-                _, a, b, _ = pieces[k]
-                first = len(self._prefix)
-                parts.append((a, b, outs[k][1][first : first + (b - a)]))
-            seq = dedup_token_sequence(parts) if len(ids[t]) else outs[ks[0]][1]
+        for pooled, seq in encode_token_windows(ids, self.window_spans, self._prefix, self._suffix, self._forward, self.batch_size):
             results.append(Encoded(pooled.astype(np.float32), shrink_sequence(seq.astype(np.float32), self.max_tokens)))
         return results

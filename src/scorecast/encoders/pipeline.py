@@ -19,21 +19,31 @@ import inspect
 import time
 import warnings
 from collections.abc import Iterable, Iterator, Sequence
-from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 
 from scorecast.cache import EmbeddingCache, hash_identity, make_key, text_hash, vector_hash
 from scorecast.config import EncoderSpec
-from scorecast.data.audio import audio_input_hash, prepare_audio
+from scorecast.data.audio import audio_input_hash
 from scorecast.data.items import Item, ItemSet
 from scorecast.encoders.base import ENCODERS, Encoded, Encoder, encoder_params
-from scorecast.errors import ConfigError, DataError, ScorecastError
+from scorecast.encoders.pipeline_batches import (  # re-exported: callers import them from here
+    OnError,
+    chunks,
+    encode_batch_checked,
+    load_input,
+    progress_bar,
+)
+from scorecast.errors import ConfigError, DataError
 from scorecast.features import FeatureSet
 
-OnError = Literal["raise", "skip"]
+__all__ = [
+    "EncodePlan", "EncodeResult", "OnError", "build_encoder", "build_features", "build_features_with_report",
+    "constructor_params", "content_hash", "encode_batch_checked", "encode_items", "ensure_encoder", "finish_plan",
+    "in_shard", "load_input", "parse_shard", "plan_encoding", "progress_bar", "resolve_encoder_class", "spec_identity",
+]  # fmt: skip
 
 
 @dataclass
@@ -75,7 +85,7 @@ class EncodePlan:
     encoder: Encoder | None = None
 
 
-_NOT_FAMILIES = {"base", "pipeline", "distributed"}
+_NOT_FAMILIES = {"base", "pipeline", "pipeline_batches", "distributed"}
 
 
 def resolve_encoder_class(name: str) -> Any:
@@ -213,69 +223,6 @@ def ensure_encoder(plan: EncodePlan, device: str | None = None) -> Encoder:
     return plan.encoder
 
 
-def load_input(payload: Any, spec: EncoderSpec, encoder: Encoder) -> Any:
-    """What the encoder receives for one payload: a waveform at its rate, a text, or a vector."""
-    if spec.input == "audio":
-        return prepare_audio(
-            payload,
-            sample_rate=int(encoder.sample_rate),
-            mono=getattr(encoder, "mono", True),
-            normalize_loudness=getattr(encoder, "normalize_loudness", None),
-        )
-    return payload
-
-
-def encode_batch_checked(
-    encoder: Encoder, spec: EncoderSpec, batch: list[tuple[str, Any]], on_error: OnError
-) -> tuple[list[tuple[str, Encoded]], list[tuple[str, str]]]:
-    """Load and encode one batch of (key, payload); returns (done, failed (key, reason)).
-
-    With ``on_error="skip"`` an input that cannot be loaded, or a batch the encoder rejects with a
-    scorecast error, is retried item by item and the failing items are reported, not raised.
-    """
-    inputs, keys, failed = [], [], []
-    for key, payload in batch:
-        try:
-            inputs.append(load_input(payload, spec, encoder))
-            keys.append(key)
-        except ScorecastError as exc:
-            if on_error == "raise":
-                raise
-            failed.append((key, str(exc)))
-    if not keys:
-        return [], failed
-    try:
-        outs = _checked_outputs(encoder, spec, inputs, keys, batch)
-        return list(zip(keys, outs)), failed
-    except ScorecastError as exc:
-        if on_error == "raise":
-            raise
-        if len(keys) == 1:
-            return [], failed + [(keys[0], str(exc))]
-    done = []
-    for key, x in zip(keys, inputs):
-        try:
-            done.append((key, _checked_outputs(encoder, spec, [x], [key], batch)[0]))
-        except ScorecastError as exc:
-            failed.append((key, str(exc)))
-    return done, failed
-
-
-def _checked_outputs(encoder: Encoder, spec: EncoderSpec, inputs: list[Any], keys: list[str], batch: list) -> list[Encoded]:
-    outs = encoder.encode_batch(inputs)
-    if len(outs) != len(inputs):
-        raise ConfigError(f"encoder '{spec.name}': encode_batch returned {len(outs)} results for {len(inputs)} inputs")
-    for key, out in zip(keys, outs):
-        pooled = np.asarray(out.pooled)
-        if pooled.ndim != 1 or pooled.size == 0:
-            raise ConfigError(f"encoder '{spec.name}': expected a pooled vector of shape (D,), got {pooled.shape}")
-        if not np.isfinite(pooled).all():
-            what = dict(batch).get(key)
-            shown = what if isinstance(what, str) and len(what) < 300 else f"input with key {key[:12]}"
-            raise DataError(f"encoder '{spec.name}' gave non-finite values for {shown}")
-    return outs
-
-
 def encode_items(
     items: Sequence[Item] | ItemSet,
     spec: EncoderSpec,
@@ -311,7 +258,7 @@ def encode_items(
                 stacklevel=2,
             )
         with progress_bar(progress, len(plan.todo), f"{spec.feature_name} ({len(plan.found)} cached)") as advance:
-            batches = _chunks(list(plan.todo.items()), batch_size)
+            batches = chunks(list(plan.todo.items()), batch_size)
             if parallel:
                 from scorecast.encoders.distributed import encode_in_pool
 
@@ -430,29 +377,3 @@ def parse_shard(text: str | None) -> tuple[int, int] | None:
         raise ConfigError(f"--shard: expected I/N (e.g. 0/4), got {text!r}") from None
     _check_args("raise", (i, n))
     return i, n
-
-
-def _chunks(seq: list, size: int) -> Iterator[list]:
-    for i in range(0, len(seq), size):
-        yield seq[i : i + size]
-
-
-@contextmanager
-def progress_bar(enabled: bool, total: int, label: str):
-    """A rich progress bar (items, items/s, ETA) on stderr; yields ``advance(n)``."""
-    if not enabled or total == 0:
-        yield lambda n: None
-        return
-    from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, ProgressColumn, TextColumn, TimeRemainingColumn
-    from rich.text import Text
-
-    class RateColumn(ProgressColumn):
-        def render(self, task) -> Text:
-            speed = task.finished_speed or task.speed
-            return Text("-- items/s" if speed is None else f"{speed:.1f} items/s")
-
-    columns = [TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), RateColumn(), TimeRemainingColumn()]
-    with Progress(*columns, console=Console(stderr=True)) as bar:
-        task = bar.add_task(label, total=total)
-        yield lambda n: bar.advance(task, n)

@@ -17,14 +17,15 @@ window vectors are averaged weighted by their content-token counts, then normali
 from __future__ import annotations
 
 import json
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from scorecast.encoders._hf_common import (check_positive, dedup_token_sequence, model_fingerprint,
+from scorecast.encoders._hf_common import (check_positive, encode_token_windows, model_fingerprint,
                                            package_version, resolve_device, resolve_model_dir,
-                                           shrink_sequence, token_windows, weighted_mean)
+                                           shrink_sequence, token_windows)
 from scorecast.encoders.base import ENCODERS, Encoded, Encoder
 from scorecast.encoders.hf_text import check_texts, special_template
 from scorecast.errors import ConfigError
@@ -143,28 +144,10 @@ class SentenceEncoder(Encoder):
         if self._lower:
             texts = [t.lower() for t in texts]
         ids = model.tokenizer(texts, add_special_tokens=False, verbose=False, return_attention_mask=False)["input_ids"]
-        pieces = [
-            (t, a, b, self._prefix + list(seq[a:b]) + self._suffix)
-            for t, seq in enumerate(ids)
-            for a, b in token_windows(len(seq), self._content, self._step)
-        ]
-        order = sorted(range(len(pieces)), key=lambda k: len(pieces[k][3]))
-        outs: dict[int, tuple[np.ndarray, np.ndarray]] = {}
-        for s in range(0, len(order), self.batch_size):
-            chunk = order[s : s + self.batch_size]
-            for k, res in zip(chunk, self._forward([pieces[k][3] for k in chunk])):
-                outs[k] = res
-        by_text: dict[int, list[int]] = {}
-        for k, piece in enumerate(pieces):
-            by_text.setdefault(piece[0], []).append(k)
+        spans = partial(token_windows, size=self._content, step=self._step)
         results = []
-        first = len(self._prefix)
-        for t in range(len(texts)):
-            ks = by_text[t]
-            pooled = weighted_mean([outs[k][0] for k in ks], [pieces[k][2] - pieces[k][1] for k in ks])
+        for pooled, seq in encode_token_windows(ids, spans, self._prefix, self._suffix, self._forward, self.batch_size):
             if self.normalize:
                 pooled = pooled / max(np.linalg.norm(pooled), 1e-12)
-            parts = [(pieces[k][1], pieces[k][2], outs[k][1][first : first + pieces[k][2] - pieces[k][1]]) for k in ks]
-            seq = dedup_token_sequence(parts) if len(ids[t]) else outs[ks[0]][1]
             results.append(Encoded(pooled.astype(np.float32), shrink_sequence(seq.astype(np.float32), self.max_tokens)))
         return results

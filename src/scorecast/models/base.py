@@ -14,10 +14,19 @@ from scorecast.registry import Registry
 
 @dataclass(frozen=True)
 class FeatureShape:
-    """What a fusion is told about one input feature."""
+    """What a fusion is told about one input feature: ``dim`` of its pooled vector, whether it has a
+    frame sequence, and ``seq_dim`` of the frames where that differs from ``dim`` (eGeMAPS: 88
+    functionals pooled, 25 low-level descriptors per frame)."""
 
     dim: int
     has_sequence: bool = False
+    seq_dim: int | None = None
+
+    @property
+    def frame_dim(self) -> int:
+        """Size of one frame a fusion reads: ``seq_dim`` for a sequence that has its own, else ``dim``
+        (a feature without a sequence is read as a length-1 sequence of its pooled vector)."""
+        return self.seq_dim if self.has_sequence and self.seq_dim is not None else self.dim
 
 
 class Fusion(nn.Module):

@@ -87,8 +87,8 @@ class CrossAttentionFusion(Fusion):
         dropout = check_dropout(dropout, where)
         self.uses_sequences = tuple(n for n in (self.audio, self.text) if inputs[n].has_sequence)
         self.others = [n for n in names if n not in (self.audio, self.text)] if use_others else []
-        self.proj_audio = nn.Sequential(nn.Linear(inputs[self.audio].dim, dim), nn.LayerNorm(dim))
-        self.proj_text = nn.Sequential(nn.Linear(inputs[self.text].dim, dim), nn.LayerNorm(dim))
+        self.proj_audio = nn.Sequential(nn.Linear(inputs[self.audio].frame_dim, dim), nn.LayerNorm(dim))
+        self.proj_text = nn.Sequential(nn.Linear(inputs[self.text].frame_dim, dim), nn.LayerNorm(dim))
         self.blocks = nn.ModuleList(CrossBlock(dim, heads, dropout) for _ in range(layers))
         self.pool_audio = AttentivePooling(dim)
         self.pool_text = AttentivePooling(dim)

@@ -77,14 +77,14 @@ def build_model(
 
 def feature_shapes(features: FeatureSet, with_sequences: Sequence[str] | None = None) -> dict[str, FeatureShape]:
     """FeatureShape per feature of ``features`` (``has_sequence`` where it holds sequences and, if
-    ``with_sequences`` is given, the feature is listed there)."""
-    return {
-        name: FeatureShape(
-            int(arr.shape[1]),
-            name in features.sequences and (with_sequences is None or name in with_sequences),
-        )
-        for name, arr in features.pooled.items()
-    }
+    ``with_sequences`` is given, the feature is listed there), with the frames' own size as ``seq_dim``."""
+    shapes = {}
+    for name, arr in features.pooled.items():
+        has = name in features.sequences and (with_sequences is None or name in with_sequences)
+        seqs = features.sequences.get(name) or []
+        seq_dim = int(np.asarray(seqs[0]).shape[1]) if has and len(seqs) and np.asarray(seqs[0]).ndim == 2 else None
+        shapes[name] = FeatureShape(int(arr.shape[1]), has, seq_dim)
+    return shapes
 
 
 def feature_batch(

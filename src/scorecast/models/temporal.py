@@ -69,7 +69,7 @@ class TemporalFusion(Fusion):
         self.uses_sequences = (self.audio,)
         self.positional = bool(positional)
         self.others = [n for n in inputs if n != self.audio] if use_others else []
-        self.proj = nn.Sequential(nn.Linear(inputs[self.audio].dim, dim), nn.LayerNorm(dim))
+        self.proj = nn.Sequential(nn.Linear(inputs[self.audio].frame_dim, dim), nn.LayerNorm(dim))
         layer = nn.TransformerEncoderLayer(
             dim, heads, dim_feedforward=ff_dim, dropout=dropout, activation="gelu", batch_first=True, norm_first=True
         )

@@ -4,6 +4,10 @@ Combining: ``mean = sum_m w_m mu_m``; the predicted spread combines each member'
 variance (heads that give one) with the spread of the members' means,
 ``std = sqrt(sum_m w_m var_m + sum_m w_m (mu_m - mean)^2)`` (the law of total variance). A single
 member without a predicted std gives no std.
+
+Ensembles of whole runs (:mod:`scorecast.training.ensemble_runs`) write each run's combination as a
+:class:`LinearForm` and compose them into one :class:`Stacker` (:func:`compose`); the stacked
+out-of-fold predictions are cross-fitted (:func:`stack_folds`, :func:`cross_fitted_stack`).
 """
 
 from __future__ import annotations
@@ -130,6 +134,63 @@ class Stacker:
                 f"stacker: expected coef of shape ({len(intercept)}, {len(columns)}), got {coef.shape}"
             )
         return cls(columns, coef, intercept, float(data.get("alpha", 1.0)))
+
+
+# ---------------------------------------------------------------- ensembles of whole runs' scorers
+
+
+@dataclass
+class LinearForm:
+    """``out[:, t] = intercept[t] + sum_c coef[t, c] * mean(member predictions in columns[c])``."""
+
+    columns: list[list[int]]
+    coef: np.ndarray  # (T, C)
+    intercept: np.ndarray  # (T,)
+
+    @classmethod
+    def of_bundle(cls, bundle, n_targets: int) -> LinearForm:
+        if bundle.stacker is not None:
+            s = bundle.stacker
+            return cls([list(c) for c in s.columns], np.asarray(s.coef, float), np.asarray(s.intercept, float))
+        w = np.asarray(bundle.weights, dtype=float)
+        w = w / w.sum() if w.sum() > 0 else np.full(len(w), 1.0 / len(w))
+        return cls([[m] for m in range(len(w))], np.tile(w, (n_targets, 1)), np.zeros(n_targets))
+
+
+def compose(forms: list[LinearForm], sizes: list[int], run_coef: np.ndarray, intercept: np.ndarray) -> Stacker:
+    """One Stacker over all runs' members (listed run after run; ``sizes`` members each) from each
+    run's linear form, weighed per target by ``run_coef`` (T, R), plus ``intercept`` (T,)."""
+    columns, coefs, offset = [], [], 0
+    total_intercept = np.asarray(intercept, dtype=float).copy()
+    for r, (form, size) in enumerate(zip(forms, sizes)):
+        columns += [[offset + m for m in col] for col in form.columns]
+        coefs.append(run_coef[:, r : r + 1] * form.coef)
+        total_intercept += run_coef[:, r] * form.intercept
+        offset += size
+    return Stacker(columns, np.concatenate(coefs, axis=1), total_intercept)
+
+
+def stack_folds(fold: np.ndarray | None, n: int, seed: int) -> list[np.ndarray]:
+    """Fold label per item for cross-fitting the stacker: the first run's folds, else 5 random folds."""
+    if fold is not None:
+        labels = np.asarray(fold, dtype=int)
+        if (labels >= 0).all() and len(np.unique(labels)) >= 2:
+            return [np.flatnonzero(labels == k) for k in np.unique(labels)]
+    from sklearn.model_selection import KFold
+
+    k = min(5, n)
+    if k < 2:
+        raise ConfigError(f"ensemble --weights stack: expected at least 2 out-of-fold items, got {n}")
+    return [va for _, va in KFold(k, shuffle=True, random_state=seed).split(np.arange(n))]
+
+
+def cross_fitted_stack(cols: np.ndarray, truth: np.ndarray, folds: list[np.ndarray]) -> np.ndarray:
+    """(N, T) stacked out-of-fold predictions: each fold from a ridge fitted on the other folds' rows."""
+    out = np.full(truth.shape, np.nan)
+    for val in folds:
+        train = np.setdiff1d(np.arange(len(truth)), val)
+        out[val] = Stacker.fit([[c] for c in range(cols.shape[1])], cols[train], truth[train]).apply(cols[val])
+    return out
 
 
 def finite_or_none(x: float) -> float | None:

@@ -33,17 +33,19 @@ import numpy as np
 
 from scorecast.config import EncoderSpec, Recipe, load_recipe, save_recipe
 from scorecast.errors import ConfigError, DataError
-from scorecast.training.ensemble import Stacker, combine, metric_weights
-from scorecast.training.members import Prediction
-from scorecast.training.run import (
-    RunResult,
-    _clean,
-    _json_default,
-    evaluate_predictions,
-    fold_metrics,
-    mean_metric,
-    prediction_frame,
+from scorecast.jsonsafe import clean_json, json_default, json_differences
+from scorecast.training.ensemble import (
+    LinearForm,
+    Stacker,
+    combine,
+    compose,
+    cross_fitted_stack,
+    finite_or_none,
+    metric_weights,
+    stack_folds,
 )
+from scorecast.training.members import Prediction
+from scorecast.training.run import RunResult, evaluate_predictions, fold_metrics, mean_metric, prediction_frame
 
 WEIGHT_KINDS = ("mean", "metric", "stack")
 
@@ -163,7 +165,7 @@ def union_encoders(runs: list[RunFolder]) -> tuple[list[EncoderSpec], dict[str, 
             theirs = {"spec": specs[name].model_dump(mode="json", exclude={"sequence"}), "identity": identities.get(name),
                       "dim": dims.get(name)}  # fmt: skip
             mine = {"spec": spec.model_dump(mode="json", exclude={"sequence"}), "identity": ident, "dim": dim}
-            diffs = _differences(theirs, mine)
+            diffs = json_differences(theirs, mine)
             if diffs:
                 raise ConfigError(
                     f"ensemble: feature '{name}' names different encoders in run {owner[name]} and run {run.path}; "
@@ -174,73 +176,6 @@ def union_encoders(runs: list[RunFolder]) -> tuple[list[EncoderSpec], dict[str, 
             if spec.sequence and not specs[name].sequence:
                 specs[name] = specs[name].model_copy(update={"sequence": True})
     return list(specs.values()), identities, dims
-
-
-def _differences(a: dict[str, Any], b: dict[str, Any]) -> list[tuple[str, Any, Any]]:
-    """(dotted key, value in a, value in b) for every leaf that differs."""
-
-    def flat(d: Any, prefix: str = "") -> dict[str, Any]:
-        if isinstance(d, dict):
-            return {k2: v2 for k, v in d.items() for k2, v2 in flat(v, f"{prefix}.{k}" if prefix else str(k)).items()}
-        return {prefix: d}
-
-    fa, fb = flat(json.loads(json.dumps(a, default=str))), flat(json.loads(json.dumps(b, default=str)))
-    return [(k, fa.get(k, "(absent)"), fb.get(k, "(absent)")) for k in sorted(set(fa) | set(fb))
-            if fa.get(k, "(absent)") != fb.get(k, "(absent)")]  # fmt: skip
-
-
-@dataclass
-class LinearForm:
-    """``out[:, t] = intercept[t] + sum_c coef[t, c] * mean(member predictions in columns[c])``."""
-
-    columns: list[list[int]]
-    coef: np.ndarray  # (T, C)
-    intercept: np.ndarray  # (T,)
-
-    @classmethod
-    def of_bundle(cls, bundle, n_targets: int) -> LinearForm:
-        if bundle.stacker is not None:
-            s = bundle.stacker
-            return cls([list(c) for c in s.columns], np.asarray(s.coef, float), np.asarray(s.intercept, float))
-        w = np.asarray(bundle.weights, dtype=float)
-        w = w / w.sum() if w.sum() > 0 else np.full(len(w), 1.0 / len(w))
-        return cls([[m] for m in range(len(w))], np.tile(w, (n_targets, 1)), np.zeros(n_targets))
-
-
-def compose(forms: list[LinearForm], sizes: list[int], run_coef: np.ndarray, intercept: np.ndarray) -> Stacker:
-    """One Stacker over all runs' members (listed run after run; ``sizes`` members each) from each
-    run's linear form, weighed per target by ``run_coef`` (T, R), plus ``intercept`` (T,)."""
-    columns, coefs, offset = [], [], 0
-    total_intercept = np.asarray(intercept, dtype=float).copy()
-    for r, (form, size) in enumerate(zip(forms, sizes)):
-        columns += [[offset + m for m in col] for col in form.columns]
-        coefs.append(run_coef[:, r : r + 1] * form.coef)
-        total_intercept += run_coef[:, r] * form.intercept
-        offset += size
-    return Stacker(columns, np.concatenate(coefs, axis=1), total_intercept)
-
-
-def stack_folds(fold: np.ndarray | None, n: int, seed: int) -> list[np.ndarray]:
-    """Fold label per item for cross-fitting the stacker: the first run's folds, else 5 random folds."""
-    if fold is not None:
-        labels = np.asarray(fold, dtype=int)
-        if (labels >= 0).all() and len(np.unique(labels)) >= 2:
-            return [np.flatnonzero(labels == k) for k in np.unique(labels)]
-    from sklearn.model_selection import KFold
-
-    k = min(5, n)
-    if k < 2:
-        raise ConfigError(f"ensemble --weights stack: expected at least 2 out-of-fold items, got {n}")
-    return [va for _, va in KFold(k, shuffle=True, random_state=seed).split(np.arange(n))]
-
-
-def cross_fitted_stack(cols: np.ndarray, truth: np.ndarray, folds: list[np.ndarray]) -> np.ndarray:
-    """(N, T) stacked out-of-fold predictions: each fold from a ridge fitted on the other folds' rows."""
-    out = np.full(truth.shape, np.nan)
-    for val in folds:
-        train = np.setdiff1d(np.arange(len(truth)), val)
-        out[val] = Stacker.fit([[c] for c in range(cols.shape[1])], cols[train], truth[train]).apply(cols[val])
-    return out
 
 
 def ensemble_runs(
@@ -312,7 +247,7 @@ def ensemble_runs(
     metrics = evaluate_predictions(recipe, oof.mean, truth, groups)
     metrics["folds"] = _fold_table(recipe, oof.mean, truth, fold)
     run_table = [
-        {"run": str(run.path), "name": run.recipe.name, "members": size, metric: _finite(score),
+        {"run": str(run.path), "name": run.recipe.name, "members": size, metric: finite_or_none(score),
          "weight": np.asarray(run_weights)[..., r].tolist(),
          "fusion": run.recipe.model.fusion.name, "head": run.recipe.model.head.name,
          "encoders": [s.feature_name for s in run.bundle.encoder_specs]}
@@ -331,10 +266,6 @@ def _missing(value: Any) -> bool:
     import pandas as pd
 
     return value is None or bool(pd.isna(value))
-
-
-def _finite(x: float) -> float | None:
-    return float(x) if x is not None and np.isfinite(x) else None
 
 
 def oof_score(recipe: Recipe, mean: np.ndarray, truth: np.ndarray, metric: str) -> float:
@@ -411,7 +342,7 @@ def _write(out, recipe, runs, oof_frame, metrics, members, member_weights, stack
     if (runs[0].path / "items.csv").is_file():
         shutil.copyfile(runs[0].path / "items.csv", out / "items.csv")
     oof_frame.to_csv(out / "oof.csv", index=False)
-    (out / "metrics.json").write_text(json.dumps(_clean(metrics), indent=2, default=_json_default))
+    (out / "metrics.json").write_text(json.dumps(clean_json(metrics), indent=2, default=json_default))
     parts = []
     for r, run in enumerate(runs):
         hist = run.path / "history.csv"

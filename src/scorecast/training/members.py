@@ -122,7 +122,9 @@ class NeuralMember(Member):
         return Prediction(mean.astype(np.float64), std_arr.astype(np.float64) if std_arr is not None else None)
 
     def _state(self):
-        info = {"model": self.model_cfg.model_dump(mode="json"), "sequence_features": self.sequence_features}
+        seq_dims = {n: s.frame_dim for n, s in getattr(self.model, "inputs", {}).items() if s.has_sequence}
+        info = {"model": self.model_cfg.model_dump(mode="json"), "sequence_features": self.sequence_features,
+                "sequence_dims": seq_dims}
         tensors = {f"model.{k}": v.detach().cpu().contiguous() for k, v in self.model.state_dict().items()}
         return info, tensors
 
@@ -133,7 +135,8 @@ class NeuralMember(Member):
 
         model_cfg = ModelConfig.model_validate(info["model"])
         seq = list(info.get("sequence_features", []))
-        shapes = {name: FeatureShape(dim, name in seq) for name, dim in dims.items()}
+        seq_dims = {str(k): int(v) for k, v in (info.get("sequence_dims") or {}).items()}
+        shapes = {name: FeatureShape(dim, name in seq, seq_dims.get(name)) for name, dim in dims.items()}
         model = build_model(model_cfg, shapes, targets)
         state = {k[len("model."):]: v for k, v in tensors.items() if k.startswith("model.")}
         try:

@@ -203,19 +203,26 @@ class ScoreModule(L.LightningModule):
     def configure_optimizers(self):
         params = [p for p in self.parameters() if p.requires_grad]
         opt = torch.optim.AdamW(params, lr=self.cfg.lr, weight_decay=self.cfg.weight_decay)
-        kind = self.cfg.scheduler
-        if kind == "none":
-            return opt
-        if kind == "plateau":
-            monitor = self.monitor or "train_loss"
-            sched = torch.optim.lr_scheduler.ReduceLROnPlateau(opt, mode=monitor_mode(monitor), factor=0.5, patience=2)
-            return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "monitor": monitor, "interval": "epoch"}}
-        total = max(1, int(self.trainer.estimated_stepping_batches))
-        if kind == "onecycle":
-            sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=self.cfg.lr, total_steps=total)
-        else:  # cosine
-            sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=total)
-        return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
+        return with_scheduler(self, opt, self.cfg.scheduler)
+
+
+def with_scheduler(module: L.LightningModule, opt: torch.optim.Optimizer, kind: str):
+    """What ``configure_optimizers`` returns for ``training.scheduler`` ``kind``: ``opt`` alone
+    (``none``); with ReduceLROnPlateau on ``module.monitor`` (``plateau``, stepped per epoch); or with
+    OneCycle (every parameter group peaking at its own rate, so layer-wise ratios hold) or cosine
+    annealing over the run's optimiser steps (stepped per step)."""
+    if kind == "none":
+        return opt
+    if kind == "plateau":
+        monitor = module.monitor or "train_loss"
+        sched = torch.optim.lr_scheduler.ReduceLROnPlateau(opt, mode=monitor_mode(monitor), factor=0.5, patience=2)
+        return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "monitor": monitor, "interval": "epoch"}}
+    total = max(1, int(module.trainer.estimated_stepping_batches))
+    if kind == "onecycle":
+        sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=[g["lr"] for g in opt.param_groups], total_steps=total)
+    else:  # cosine
+        sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=total)
+    return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
 
 
 def _all_gather(x: torch.Tensor) -> list[torch.Tensor]:

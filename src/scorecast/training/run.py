@@ -27,6 +27,7 @@ import numpy as np
 
 from scorecast.config import Recipe, TargetSpec, save_recipe
 from scorecast.data.items import ItemSet
+from scorecast.jsonsafe import clean_json, json_default
 
 #: above this many score levels, per-bin RMSE uses this many equal-width bins instead
 MAX_LEVEL_BINS = 20
@@ -143,26 +144,6 @@ def prediction_frame(
     return pd.DataFrame(cols)
 
 
-def _json_default(value: Any) -> Any:
-    if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    return str(value)
-
-
-def _clean(value: Any) -> Any:
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, dict):
-        return {str(k): _clean(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_clean(v) for v in value]
-    if isinstance(value, np.generic):
-        return _clean(value.item())
-    return value
-
-
 def write_run_folder(
     out_dir: Path,
     recipe: Recipe,
@@ -179,7 +160,7 @@ def write_run_folder(
     keep = [c for c in frame.columns if c in ("id", "group") or c in recipe.target_names or c.split(".")[0] in recipe.target_names]
     frame[keep].to_csv(out_dir / "items.csv", index=False)
     oof.to_csv(out_dir / "oof.csv", index=False)
-    (out_dir / "metrics.json").write_text(json.dumps(_clean(metrics), indent=2, default=_json_default))
+    (out_dir / "metrics.json").write_text(json.dumps(clean_json(metrics), indent=2, default=json_default))
     history.to_csv(out_dir / "history.csv", index=False)
     if predictions is not None:
         predictions.to_csv(out_dir / "predictions.csv", index=False)

@@ -76,11 +76,18 @@ class BestWeights(Callback):
         better = self.best is None or (value < self.best if self.mode == "min" else value > self.best)
         if better:
             self.best, self.best_epoch = value, int(trainer.current_epoch)
-            self.state = {k: v.detach().clone() for k, v in pl_module.state_dict().items()}
+            self.state = {k: v.detach().clone() for k, v in self.weights_of(pl_module).items()}
 
     def on_fit_end(self, trainer, pl_module) -> None:
         if self.state is not None:
-            pl_module.load_state_dict(self.state)
+            self.restore(pl_module, self.state)
+
+    def weights_of(self, pl_module) -> dict[str, torch.Tensor]:
+        """What is copied at a new best: the whole state dict."""
+        return pl_module.state_dict()
+
+    def restore(self, pl_module, state: dict[str, torch.Tensor]) -> None:
+        pl_module.load_state_dict(state)
 
 
 def build_trainer(cfg: TrainingConfig, *, log_dir: str | Path, name: str, monitor: str | None):
