@@ -188,7 +188,8 @@ def make_figures(data: RunData, out: Path) -> list[tuple[str, Path, str]]:
         figs.append((f"{t}: predicted vs true", plots.scatter_pred_true(
             out / f"scatter_{t}.png", truth, pred, t, groups=groups, low=info.low, high=info.high,
             summary=_summary(data.metrics, t, "utterance")),
-            "Each point is one item, predicted by the fold model that did not train on it. Dashed: the identity line."))
+            "Each point is one item, predicted by a model that did not train on it (its fold's model in `cv`, the "
+            "held-out part in `train`). Dashed: the identity line."))
         figs.append((f"{t}: residuals by score bin", plots.residuals_by_bin(
             out / f"residuals_{t}.png", truth, pred, t, _bin_edges(info, truth)),
             "Residual = predicted - true. Boxes above zero over-predict that bin; low-score bins of skewed data often do."))

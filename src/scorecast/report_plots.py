@@ -69,7 +69,7 @@ def scatter_pred_true(
         ax.scatter(truth, pred, s=16, alpha=0.6, color="tab:blue", edgecolor="none", zorder=2, label="items")
         ax.legend(fontsize=8, loc="upper left")
     ax.set_xlabel(f"true {target} (score units)")
-    ax.set_ylabel(f"predicted {target} (out-of-fold)")
+    ax.set_ylabel(f"predicted {target} (held out from training)")
     ax.set_title(f"{target}: predicted vs true, {len(truth)} items" + (f"\n{summary}" if summary else ""), fontsize=10)
     ax.grid(alpha=0.3)
     return _save(fig, path)
