@@ -13,6 +13,7 @@ import os
 import platform
 import subprocess
 import warnings
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -68,6 +69,21 @@ def machine_info() -> dict[str, Any]:
 
 def now_iso() -> str:
     return _dt.datetime.now(_dt.timezone.utc).replace(microsecond=0).isoformat()
+
+
+@contextmanager
+def torch_threads(n: int | None):
+    """torch's intra-op threads set to ``n`` inside the block (None: unchanged). Small heads train far
+    faster on one thread than on a pool that competes with other work for 2 cores."""
+    import torch
+
+    old = torch.get_num_threads()
+    if n:
+        torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(old)
 
 
 # ------------------------------------------------------------------------------ recipes -> features

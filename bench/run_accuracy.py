@@ -74,6 +74,7 @@ class Settings:
     quick: bool
     bootstrap: int
     seeds: list[int] | None
+    train_threads: int | None = 1
     log: Any = print
     timings: dict[str, float] = field(default_factory=dict)
 
@@ -158,10 +159,11 @@ def run_stsb(s: Settings) -> dict[str, Any]:
         seeds = list(recipe.cv.seeds)
         dev_p, test_p = [], []
         for seed in seeds:
-            member = fit_member(recipe, fit_fs, fit_y, train_idx, dev_idx, seed=seed,
-                                log_dir=s.work / "stsb-logs", name=f"{recipe.name}-seed{seed}")
-            dev_p.append(member.predict(dev_fs).mean)
-            test_p.append(member.predict(split["test"][1]).mean)
+            with lib.torch_threads(s.train_threads):
+                member = fit_member(recipe, fit_fs, fit_y, train_idx, dev_idx, seed=seed,
+                                    log_dir=s.work / "stsb-logs", name=f"{recipe.name}-seed{seed}")
+                dev_p.append(member.predict(dev_fs).mean)
+                test_p.append(member.predict(split["test"][1]).mean)
         seconds = time.perf_counter() - t
         preds = {"dev": clip_to_targets(recipe, np.mean(dev_p, 0))[:, 0],
                  "test": clip_to_targets(recipe, np.mean(test_p, 0))[:, 0]}
@@ -212,7 +214,7 @@ def cv_rows(s: Settings, recipe_file: str, data_dir: Path, variants, limit_key: 
         first = first or (recipe, items, features)
         label = variant_label(recipe_file, variant)
         t = time.perf_counter()
-        with warnings.catch_warnings():
+        with warnings.catch_warnings(), lib.torch_threads(s.train_threads):
             warnings.simplefilter("ignore", UserWarning)
             result = run_cv(recipe, items, features, s.work / f"{recipe.name}-run")
         seconds = time.perf_counter() - t
@@ -330,7 +332,8 @@ def render_markdown(report: dict[str, Any]) -> str:
         f"Machine: {m['cores']} CPU cores ({m['cpu']}), {m['platform']}, Python {m['python']}, torch {m['torch']}"
         f"{', GPU ' + m['gpu'] if m['gpu'] else ', no GPU'}. Commit `{commit[:12]}`{dirty}.",
         f"Total run time {meta['seconds']:.0f} s (" + ", ".join(f"{k} {v:.0f} s" for k, v in meta["set_seconds"].items())
-        + "); embeddings came from the cache where present.",
+        + f"); embeddings came from the cache where present; training on {meta['train_threads'] or 'default'} torch "
+        f"thread(s); load average at the end {meta['load_average'][0]:.1f} (other work shares the machine).",
         f"Every figure: value [95 % percentile bootstrap interval, {meta['bootstrap']} resamples of the scored items].",
         "`kind`: *anchor* = measured in this run without scorecast training; *scorecast* = a recipe in `recipes/`;"
         " *reference* = a figure from the literature, not measured here.",
@@ -377,7 +380,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--bootstrap", type=int, default=None, help="bootstrap resamples (default 1000; 50 with --quick)")
     p.add_argument("--md", type=Path, default=REPO / "bench" / "RESULTS.md")
     p.add_argument("--json", type=Path, default=REPO / "bench" / "results" / "accuracy.json")
-    p.add_argument("--threads", type=int, default=None, help="torch intra-op threads (default: torch's choice)")
+    p.add_argument("--train-threads", type=int, default=1,
+                   help="torch threads while training (default 1: far faster for small heads on 2 busy cores; 0 = torch's choice)")
     return p.parse_args(argv)
 
 
@@ -389,12 +393,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         raise SystemExit(f"--sets: unknown set(s) {unknown}; expected some of {list(RUNNERS)}")
     if not args.data.is_dir():
         raise SystemExit(f"data folder not found: {args.data} (pass --data or set SCORECAST_DATA)")
-    import torch
-
     from scorecast.cache import EmbeddingCache
 
-    if args.threads:
-        torch.set_num_threads(args.threads)
     start = time.perf_counter()
     bootstrap = args.bootstrap if args.bootstrap is not None else (QUICK["bootstrap"] if args.quick else 1000)
     seeds = [int(x) for x in args.seeds.split(",")] if args.seeds else None
@@ -402,7 +402,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     set_seconds = {}
     with tempfile.TemporaryDirectory(prefix="scorecast-bench-") as work:
         settings = Settings(args.data, EmbeddingCache(args.cache), Path(work), args.quick, bootstrap, seeds,
-                            log=lambda msg: print(msg, flush=True))
+                            train_threads=args.train_threads or None, log=lambda msg: print(msg, flush=True))
         for name in sets:
             t = time.perf_counter()
             report["sets"][name] = RUNNERS[name](settings)
@@ -410,6 +410,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             report["sets"][name]["seconds"] = set_seconds[name]
     report["meta"] = {
         "date": lib.now_iso(), "machine": lib.machine_info(), "git": lib.git_commit(), "quick": args.quick,
+        "train_threads": args.train_threads or None, "load_average": os.getloadavg(),
         "bootstrap": bootstrap, "data": str(args.data), "seconds": time.perf_counter() - start,
         "set_seconds": set_seconds, "command": "python bench/run_accuracy.py " + " ".join(argv if argv is not None else sys.argv[1:]),
         "references": {"shl_published": SHL_PUBLISHED},

@@ -11,8 +11,9 @@ model has something to learn, but the tests only rely on the file formats.
   ``metric_name, system_prompt, user_prompt, response[, score]``), ``metric_names.json`` and
   ``metric_name_embeddings.npy`` (names x D float32).
 * :func:`make_musiceval`: the MusicEval-phase1 layout: ``sets/train_mos_list.txt`` and
-  ``sets/dev_mos_list.txt`` (``audiomos2025-track1-S00X_P0YY.wav,MI,TA``, no header), ``wav/``
-  and ``prompt_info.txt`` (tab-separated with the header ``id<TAB>text``, rows ``P001<TAB>...``).
+  ``sets/dev_mos_list.txt`` (``audiomos2025-track1-S00X_P0YY.wav,MI,TA``, no header), ``wav/``,
+  ``prompt_info.txt`` (tab-separated with the header ``id<TAB>text``, rows ``P001<TAB>...``) and
+  ``demo_prompt_info.txt`` (the demo system's prompts, keyed by file name).
 * :func:`make_shl`: ``train.csv`` (``filename,label``), ``train_with_transcripts.csv``
   (``filename,label,transcript``), ``test.csv`` (``filename``) and speech-like clips at
   ``audio/<filename>.wav``.
@@ -172,13 +173,25 @@ def musiceval_name(system: int, prompt: int) -> str:
     return f"audiomos2025-track1-S{system:03d}_P{prompt:03d}.wav"
 
 
+DEMO_SYSTEM = 13
+DEMO_PROMPTS = ["Demo: a marching band in the rain", "Demo: whistling over a ukulele"]
+
+
 def make_musiceval(root: Path, systems: int = 4, prompts: int = 8, dev_prompts: int = 2, seconds: float = 1.5,
                    seed: int = 0) -> Path:
-    """MusicEval-phase1 layout in ``root``; each system renders each prompt once. Returns ``root``."""
+    """MusicEval-phase1 layout in ``root``; each system renders each prompt once, and the demo
+    system ``S013`` renders two prompts of its own, whose texts ``demo_prompt_info.txt`` keys by
+    file name (``id<TAB>text``, ids like ``audiomos2025-track1-S013_P001.wav``). Returns ``root``."""
     rng = np.random.default_rng(seed)
     (root / "sets").mkdir(parents=True, exist_ok=True)
     quality = {s: 0.2 + 0.6 * s / max(systems - 1, 1) for s in range(1, systems + 1)}
+    quality[DEMO_SYSTEM] = 0.5
     train, dev = [], []
+    demo = [(DEMO_SYSTEM, p) for p in range(1, len(DEMO_PROMPTS) + 1)]
+    for s, p in demo:
+        name = musiceval_name(s, p)
+        write_wav(root / "wav" / name, music_clip(rng, seconds, quality[s]))
+        train.append(f"{name},{1 + 4 * quality[s]:.1f},{rng.uniform(1, 5):.1f}")
     for s in range(1, systems + 1):
         for p in range(1, prompts + dev_prompts + 1):
             name = musiceval_name(s, p)
@@ -191,6 +204,8 @@ def make_musiceval(root: Path, systems: int = 4, prompts: int = 8, dev_prompts: 
     (root / "sets" / "dev_mos_list.txt").write_text("\n".join(dev) + "\n")
     lines = ["id\ttext"] + [f"P{p:03d}\t{PROMPTS[(p - 1) % len(PROMPTS)]}" for p in range(1, prompts + dev_prompts + 1)]
     (root / "prompt_info.txt").write_text("\n".join(lines) + "\n")
+    lines = ["id\ttext"] + [f"{musiceval_name(s, p)}\t{DEMO_PROMPTS[p - 1]}" for s, p in demo]
+    (root / "demo_prompt_info.txt").write_text("\n".join(lines) + "\n")
     return root
 
 

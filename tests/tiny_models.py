@@ -153,7 +153,9 @@ def _bert_tokenizer(folder: Path):
 
     specials = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
     letters = [chr(c) for c in range(ord("a"), ord("z") + 1)]
-    vocab_list = specials + list(dict.fromkeys(WORDS)) + letters + ["##" + c for c in letters] + list(".,!?'\"-:;")
+    # one id per token: "a" and "i" are words and letters, and a repeated token would leave a gap
+    # in the ids (an id past the model's vocab_size)
+    vocab_list = list(dict.fromkeys(specials + list(WORDS) + letters + ["##" + c for c in letters] + list(".,!?'\"-:;")))
     vocab = {t: i for i, t in enumerate(vocab_list)}
     tok = Tokenizer(models.WordPiece(vocab=vocab, unk_token="[UNK]"))
     tok.normalizer = normalizers.BertNormalizer(lowercase=True)
