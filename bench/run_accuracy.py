@@ -112,6 +112,8 @@ def describe(recipe) -> str:
 
 
 STSB_VARIANTS = (None, "heteroscedastic", "ranking", "ridge")
+#: seeds of the train -> dev -> test protocol (the recipe's cv.seeds are for `scorecast cv`); --seeds overrides
+STSB_SEEDS = [0, 1, 2]
 
 
 def run_stsb(s: Settings) -> dict[str, Any]:
@@ -156,7 +158,7 @@ def run_stsb(s: Settings) -> dict[str, Any]:
             raise SystemExit(f"stsb.yaml variant {variant}: expected the same encoders as the base recipe")
         label = variant_label("stsb.yaml", variant)
         t = time.perf_counter()
-        seeds = list(recipe.cv.seeds)
+        seeds = list(recipe.cv.seeds) if (s.quick or s.seeds) else STSB_SEEDS
         dev_p, test_p = [], []
         for seed in seeds:
             with lib.torch_threads(s.train_threads):
