@@ -87,7 +87,12 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--data", type=Path, default=Path(os.environ.get("SCORECAST_DATA", REPO.parent / "shared" / "data")))
     p.add_argument("--cache", type=Path, default=None)
     p.add_argument("--out", type=Path, default=RESULTS)
+    p.add_argument("--threads", type=int, default=1, help="torch threads (default 1, as run_accuracy trains; 0 = torch's choice)")
     args = p.parse_args(argv)
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)
 
     synthetic = args.synthetic or not (args.data / "stsb" / "sts-train.csv").is_file()
     n_max = args.base * SCALES[-1]
@@ -108,11 +113,14 @@ def main(argv: list[str] | None = None) -> dict:
             rows.append({"scale": scale, "rows": n, "seconds": statistics.median(times), "runs": times})
             print(f"{label}: {n} rows: {statistics.median(times):.2f} s", flush=True)
         base_s = rows[0]["seconds"]
-        for r in rows:
+        for prev, r in zip([None] + rows[:-1], rows):
             r["ratio"] = r["seconds"] / base_s
             r["ms_per_row"] = 1000 * r["seconds"] / r["rows"]
-            r["ratio_per_row"] = r["ratio"] / r["scale"]  # 1.0 = exactly linear
-        results[label] = rows
+            r["ratio_per_row"] = r["ratio"] / r["scale"]  # 1.0 = exactly linear through the origin
+            if prev is not None:  # the cost of the added rows alone: equal at each step when linear
+                r["ms_per_added_row"] = 1000 * (r["seconds"] - prev["seconds"]) / (r["rows"] - prev["rows"])
+        slope, fixed = np.polyfit([r["rows"] for r in rows], [r["seconds"] for r in rows], 1)
+        results[label] = {"rows": rows, "fit": {"fixed_s": float(fixed), "ms_per_row": float(1000 * slope)}}
     report = {
         "what": "time of one 5-fold run_cv (one seed, fixed epochs, no early stopping) on cached features",
         "features": "synthetic (2 x 384-d unit vectors)" if synthetic else "STS-B MiniLM embeddings (2 x 384-d), from the cache",
@@ -138,14 +146,19 @@ def render(report: dict) -> str:
         f"load average before/after {report['load_average']['before'][0]:.1f}/{report['load_average']['after'][0]:.1f}.",
         f"{report['what']}; features: {report['features']}; {report['epochs']} epochs per fold; "
         f"median of {report['repeats']} run(s) per size.",
-        "`ratio` = time / time at 1x; `ratio per row` = ratio / scale (1.00 = exactly linear; below 1 = the fixed "
-        "per-fold cost is amortised).",
+        "`ratio` = time / time at 1x; `ratio per row` = ratio / scale (1.00 = linear through the origin; below 1 = "
+        "a fixed per-run cost (Lightning set-up, the bundle, bootstrap metrics) is amortised); `ms per added row` = "
+        "the extra time over the previous size per extra row (about equal at each step when time grows linearly).",
     ]
-    for label, rows in report["results"].items():
-        lines += ["", f"## {label}", "", "| scale | rows | seconds | ratio | ms per row | ratio per row |",
-                  "|---:|---:|---:|---:|---:|---:|"]
+    for label, res in report["results"].items():
+        rows, fit = res["rows"], res["fit"]
+        lines += ["", f"## {label}", "", "| scale | rows | seconds | ratio | ms per row | ratio per row | ms per added row |",
+                  "|---:|---:|---:|---:|---:|---:|---:|"]
         lines += [f"| {r['scale']}x | {r['rows']} | {r['seconds']:.2f} | {r['ratio']:.2f} | {r['ms_per_row']:.3f} | "
-                  f"{r['ratio_per_row']:.2f} |" for r in rows]
+                  f"{r['ratio_per_row']:.2f} | {r['ms_per_added_row']:.3f} |" if "ms_per_added_row" in r else
+                  f"| {r['scale']}x | {r['rows']} | {r['seconds']:.2f} | {r['ratio']:.2f} | {r['ms_per_row']:.3f} | "
+                  f"{r['ratio_per_row']:.2f} | – |" for r in rows]
+        lines += ["", f"Least-squares line: {fit['fixed_s']:.2f} s fixed + {fit['ms_per_row']:.3f} ms per row."]
     return "\n".join(lines) + "\n"
 
 
