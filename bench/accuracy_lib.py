@@ -9,6 +9,7 @@ except the literature references, which are constants with their source.
 from __future__ import annotations
 
 import datetime as _dt
+import math
 import os
 import platform
 import subprocess
@@ -210,3 +211,53 @@ def table(rows: list[dict[str, Any]], columns: list[tuple[str, str, str]]) -> li
         cells.append(f"{seconds:.1f}" if isinstance(seconds, (int, float)) else "–")
         lines.append("| " + " | ".join(cells) + " |")
     return lines
+
+
+def render_markdown(report: dict[str, Any]) -> str:
+    meta = report["meta"]
+    m = meta["machine"]
+    commit = meta["git"]["commit"] or "unknown"
+    dirty = " (with uncommitted changes)" if meta["git"]["dirty"] else ""
+    lines = [
+        "# scorecast accuracy results",
+        "",
+        f"Written by `bench/run_accuracy.py` (do not edit by hand) on {meta['date']}"
+        f"{' in --quick mode (tiny subsets; not results)' if meta['quick'] else ''}.",
+        f"Machine: {m['cores']} CPU cores ({m['cpu']}), {m['platform']}, Python {m['python']}, torch {m['torch']}"
+        f"{', GPU ' + m['gpu'] if m['gpu'] else ', no GPU'}. Commit `{commit[:12]}`{dirty}.",
+        f"Total run time {meta['seconds']:.0f} s (" + ", ".join(f"{k} {v:.0f} s" for k, v in meta["set_seconds"].items())
+        + f"); embeddings came from the cache where present; training on {meta['train_threads'] or 'default'} torch "
+        f"thread(s); load average at the end {meta['load_average'][0]:.1f} (other work shares the machine).",
+        f"Every figure: value [95 % percentile bootstrap interval, {meta['bootstrap']} resamples of the scored items].",
+        "`kind`: *anchor* = measured in this run without scorecast training; *scorecast* = a recipe in `recipes/`;"
+        " *reference* = a figure from the literature, not measured here.",
+    ]
+    for key, res in report["sets"].items():
+        lines += ["", f"## {res['title']}", "", res["protocol"], ""]
+        lines += table(res["rows"], res["columns"])
+        if key == "stsb":
+            g = res["best_minus_anchor"]
+            lines += ["", f"Best head ({res['best_rule']}): **{res['best']}**. Its test Spearman minus the cosine's: "
+                      f"{fmt_entry(g['srcc'], 4)} (paired bootstrap); Pearson: {fmt_entry(g['lcc'], 4)}. "
+                      f"Goal ({res['goal']['text']}): **{'met' if res['goal']['met'] else 'not met'}**"
+                      f"{', interval above 0' if res['goal']['significant'] else ''}."]
+        refs = [r for r in res["rows"] if r["kind"] == "reference"]
+        for r in refs:
+            lines += ["", f"Reference row: {r['source']}."]
+        described = [r for r in res["rows"] if r.get("description")]
+        if described:
+            lines += ["", "Rows:"] + [f"- {r['name']}: {r['description']}"
+                                       + (f" (seeds {r['seeds']})" if r.get("seeds") else "") for r in described]
+    return "\n".join(lines) + "\n"
+
+
+def clean(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {str(k): clean(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [clean(v) for v in value]
+    if isinstance(value, np.generic):
+        return clean(value.item())
+    return value

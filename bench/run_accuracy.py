@@ -24,13 +24,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import os
 import sys
 import tempfile
 import time
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -52,9 +51,9 @@ SETS = ("stsb", "shl-transcripts", "shl-audio", "codec-mushra")
 SHL_PUBLISHED = {
     "lcc": 0.676,
     "rmse": 0.585,
-    "source": "published figure for the SHL 2025 grammar task as cited in scorecast issue 4 and DESIGN.md "
-    "(the 'grammar engine': WavLM + BERT on Whisper-large transcripts, bidirectional gated "
-    "cross-attention, trained on GPU; its own split, not this run's folds)",
+    "source": "the published figure for the SHL 2025 spoken-grammar task as quoted in scorecast issue 4 (the "
+    "'grammar engine' of DESIGN.md, system 1: WavLM + BERT on Whisper-large transcripts, bidirectional gated "
+    "cross-attention, trained on GPU); measured on its own split, not on this run's folds",
 }
 
 #: --quick: small random subsets, few epochs, one seed, few resamples (checks the machinery only)
@@ -76,7 +75,6 @@ class Settings:
     seeds: list[int] | None
     train_threads: int | None = 1
     log: Any = print
-    timings: dict[str, float] = field(default_factory=dict)
 
     def limit(self, key: str) -> int | None:
         return QUICK["limits"][key] if self.quick else None
@@ -99,7 +97,8 @@ def variant_label(recipe_file: str, variant: str | None) -> str:
 
 def describe(recipe) -> str:
     """Fusion, head and losses of a recipe in a few words."""
-    losses = " + ".join(f"{t.weight:g} {t.name}" for t in recipe.losses)
+    losses = " + ".join(f"{t.weight:g} {t.name}" + (f"({', '.join(f'{k}={v}' for k, v in t.params.items())})" if t.params else "")
+                        for t in recipe.losses)
     head = recipe.model.head.name
     from scorecast.training.baselines import is_estimator
 
@@ -243,7 +242,10 @@ def mean_anchor(s: Settings, recipe, items, names=("rmse",)) -> dict[str, Any]:
 
     y = training_targets(recipe, items)
     pred = np.full(len(items), np.nan)
-    for fold in make_folds(recipe.cv, items, y, seed=recipe.cv.seeds[0] * 1000):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # sparse score levels in --quick subsets
+        folds = make_folds(recipe.cv, items, y, seed=recipe.cv.seeds[0] * 1000)
+    for fold in folds:
         if fold.repeat == 0:
             pred[fold.val] = np.nanmean(y[fold.train, 0])
     return lib.row("predict the training folds' mean score", "anchor",
@@ -296,6 +298,9 @@ def run_codec(s: Settings) -> dict[str, Any]:
         "DNSMOS P.835 OVRL (zero-shot)": features.pooled["dnsmos"][:, SCORE_NAMES.index("ovrl")],
         "DistillMOS (zero-shot)": features.pooled["distillmos"][:, 0],
     }
+    cond = np.asarray(groups)
+    between = sum((cond == c).sum() * (truth[cond == c].mean() - truth.mean()) ** 2 for c in set(groups))
+    share = float(between / ((truth - truth.mean()) ** 2).sum())
     anchors = []
     for name, raw in zero_shot.items():
         sc = lib.scores(raw, truth, ("srcc", "lcc"), s.bootstrap, groups=groups)
@@ -306,8 +311,10 @@ def run_codec(s: Settings) -> dict[str, Any]:
         "protocol": (f"{recipe.cv.folds}-fold CV grouped by signal ({len(items)} clips with audio, "
                      f"{len(set(groups))} conditions); out-of-fold predictions averaged over the seeds listed; "
                      "condition level = per-condition means of predictions and of human scores. The zero-shot "
-                     "anchors are scored on the same clips."),
-        "n": {"clips": len(items), "conditions": len(set(groups))},
+                     "anchors are scored on the same clips. The condition explains "
+                     f"{100 * share:.0f} % of the variance of the human clip scores; the rest lies between signals "
+                     "within a condition, which a no-reference score sees mixed with each signal's own content."),
+        "n": {"clips": len(items), "conditions": len(set(groups))}, "condition_variance_share": share,
         "columns": [("clip SRCC", "cv", "srcc"), ("clip LCC", "cv", "lcc"), ("condition SRCC", "system", "srcc"),
                     ("condition LCC", "system", "lcc"), ("clip RMSE", "cv", "rmse")],
         "rows": anchors + rows, "encode_seconds": timing["encode"],
@@ -318,57 +325,7 @@ RUNNERS = {"stsb": run_stsb, "shl-transcripts": run_shl_transcripts, "shl-audio"
            "codec-mushra": run_codec}
 
 
-# ------------------------------------------------------------------------------ output
-
-
-def render_markdown(report: dict[str, Any]) -> str:
-    meta = report["meta"]
-    m = meta["machine"]
-    commit = meta["git"]["commit"] or "unknown"
-    dirty = " (with uncommitted changes)" if meta["git"]["dirty"] else ""
-    lines = [
-        "# scorecast accuracy results",
-        "",
-        f"Written by `bench/run_accuracy.py` (do not edit by hand) on {meta['date']}"
-        f"{' in --quick mode (tiny subsets; not results)' if meta['quick'] else ''}.",
-        f"Machine: {m['cores']} CPU cores ({m['cpu']}), {m['platform']}, Python {m['python']}, torch {m['torch']}"
-        f"{', GPU ' + m['gpu'] if m['gpu'] else ', no GPU'}. Commit `{commit[:12]}`{dirty}.",
-        f"Total run time {meta['seconds']:.0f} s (" + ", ".join(f"{k} {v:.0f} s" for k, v in meta["set_seconds"].items())
-        + f"); embeddings came from the cache where present; training on {meta['train_threads'] or 'default'} torch "
-        f"thread(s); load average at the end {meta['load_average'][0]:.1f} (other work shares the machine).",
-        f"Every figure: value [95 % percentile bootstrap interval, {meta['bootstrap']} resamples of the scored items].",
-        "`kind`: *anchor* = measured in this run without scorecast training; *scorecast* = a recipe in `recipes/`;"
-        " *reference* = a figure from the literature, not measured here.",
-    ]
-    for key, res in report["sets"].items():
-        lines += ["", f"## {res['title']}", "", res["protocol"], ""]
-        lines += lib.table(res["rows"], res["columns"])
-        if key == "stsb":
-            g = res["best_minus_anchor"]
-            lines += ["", f"Best head ({res['best_rule']}): **{res['best']}**. Its test Spearman minus the cosine's: "
-                      f"{lib.fmt_entry(g['srcc'], 4)} (paired bootstrap); Pearson: {lib.fmt_entry(g['lcc'], 4)}. "
-                      f"Goal ({res['goal']['text']}): **{'met' if res['goal']['met'] else 'not met'}**"
-                      f"{', interval above 0' if res['goal']['significant'] else ''}."]
-        refs = [r for r in res["rows"] if r["kind"] == "reference"]
-        for r in refs:
-            lines += ["", f"Reference row: {r['source']}."]
-        described = [r for r in res["rows"] if r.get("description")]
-        if described:
-            lines += ["", "Rows:"] + [f"- {r['name']}: {r['description']}"
-                                       + (f" (seeds {r['seeds']})" if r.get("seeds") else "") for r in described]
-    return "\n".join(lines) + "\n"
-
-
-def clean(value: Any) -> Any:
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, dict):
-        return {str(k): clean(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [clean(v) for v in value]
-    if isinstance(value, np.generic):
-        return clean(value.item())
-    return value
+# ------------------------------------------------------------------------------ main
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -417,11 +374,11 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "set_seconds": set_seconds, "command": "python bench/run_accuracy.py " + " ".join(argv if argv is not None else sys.argv[1:]),
         "references": {"shl_published": SHL_PUBLISHED},
     }
-    report = clean(report)
+    report = lib.clean(report)
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps(report, indent=2) + "\n")
     args.md.parent.mkdir(parents=True, exist_ok=True)
-    args.md.write_text(render_markdown(report))
+    args.md.write_text(lib.render_markdown(report))
     print(f"wrote {args.md} and {args.json} in {report['meta']['seconds']:.0f} s", flush=True)
     return report
 
