@@ -13,13 +13,20 @@ from scorecast.errors import ConfigError
 from scorecast.losses import LOSSES
 from scorecast.models import FUSIONS, HEADS, FeatureShape, build_model, pad_sequences
 
-SHAPES = {"audio": FeatureShape(12, True), "text": FeatureShape(10, True), "meta": FeatureShape(6, False)}
+SHAPES = {"audio": FeatureShape(12, True), "text": FeatureShape(10, True), "meta": FeatureShape(6, False),
+          "text_b": FeatureShape(10, False)}
+#: fusions that read a fixed set of inputs get only those (siamese: one pair of the same size)
+INPUTS = {"siamese": {"text": FeatureShape(10, False), "text_b": FeatureShape(10, False)}}
+#: fusions initialised to a fixed function (siamese: an identity adapter) get seeded noise on their
+#: weights in these tests, so that two seeds differ and every gradient is non-zero
+IDENTITY_INIT = {"siamese"}
 # two targets with different numbers of levels (5 and 11) exercise the padded bins
 TARGETS = [TargetSpec(name="impression", low=1, high=5, step=1), TargetSpec(name="alignment", low=0, high=10, step=1)]
 LENGTHS = {"audio": [3, 7, 1, 5], "text": [2, 4, 6, 1]}
 # smaller than the defaults, to keep the tests fast (the defaults are tested once per fusion)
 SMALL = {
     "bilinear": {"dim": 16, "rank": 8, "hidden": [16]},
+    "siamese": {"left": "text", "right": "text_b", "adapter": "mlp", "hidden": 8, "outputs": ["cosine", "product", "difference"]},
     "concat": {"hidden": [16]},
     "cross-attention": {"dim": 16, "heads": 2, "hidden": [16]},
     "temporal": {"dim": 16, "heads": 2, "layers": 1, "hidden": [16]},
@@ -46,9 +53,23 @@ def make_batch(seed: int = 0):
     return pooled, sequences, masks
 
 
+def shapes_for(name: str, shapes: dict | None = None) -> dict:
+    return INPUTS.get(name, shapes if shapes is not None else SHAPES)
+
+
+def perturbed(name: str, module: torch.nn.Module, seed: int) -> torch.nn.Module:
+    """``module`` with seeded noise on every weight when ``name`` starts as a fixed function."""
+    if name in IDENTITY_INIT:
+        g = torch.Generator().manual_seed(1000 + seed)
+        with torch.no_grad():
+            for p in module.parameters():
+                p.add_(0.1 * torch.randn(p.shape, generator=g))
+    return module
+
+
 def build_fusion(name: str, seed: int, small: bool = True):
     torch.manual_seed(seed)
-    return FUSIONS.build(name, inputs=SHAPES, **(SMALL.get(name, {}) if small else {}))
+    return perturbed(name, FUSIONS.build(name, inputs=shapes_for(name), **(SMALL.get(name, {}) if small else {})), seed)
 
 
 def build_head(name: str, seed: int, in_dim: int = 16):
@@ -144,7 +165,7 @@ def test_fusion_pooled_only_inputs(name):
     shapes = {k: FeatureShape(s.dim, False) for k, s in SHAPES.items()}
     torch.manual_seed(0)
     try:
-        fusion = FUSIONS.build(name, inputs=shapes, **SMALL.get(name, {}))
+        fusion = FUSIONS.build(name, inputs=shapes_for(name, shapes), **SMALL.get(name, {}))
     except ConfigError as exc:
         assert "sequence" in str(exc)
         return
@@ -225,7 +246,7 @@ def test_score_model_every_combination(fusion, head, tmp_path):
 
     def build(seed):
         torch.manual_seed(seed)
-        return build_model(config, SHAPES, TARGETS)
+        return perturbed(fusion, build_model(config, shapes_for(fusion), TARGETS), seed)
 
     pooled, sequences, masks = make_batch()
     model = build(0).train()

@@ -16,7 +16,7 @@ TARGETS = [TargetSpec()]
 
 
 def test_unknown_fusion_lists_known_ones():
-    with pytest.raises(ConfigError, match=r"unknown fusion 'gated'; expected one of: bilinear, concat, cross-attention, temporal"):
+    with pytest.raises(ConfigError, match=r"unknown fusion 'gated'; expected one of: bilinear, concat, cross-attention, siamese, temporal"):
         FUSIONS.build("gated", inputs=SHAPES)
 
 

@@ -15,6 +15,7 @@ import warnings
 import lightning as L
 import numpy as np
 import torch
+from torch import nn
 
 from scorecast.config import TargetSpec, TrainingConfig
 from scorecast.errors import ConfigError
@@ -201,9 +202,24 @@ class ScoreModule(L.LightningModule):
 
     # ------------------------------------------------------------------ optimisers
     def configure_optimizers(self):
-        params = [p for p in self.parameters() if p.requires_grad]
-        opt = torch.optim.AdamW(params, lr=self.cfg.lr, weight_decay=self.cfg.weight_decay)
+        opt = torch.optim.AdamW(parameter_groups(self, self.cfg.lr, self.cfg.lr_multipliers),
+                                weight_decay=self.cfg.weight_decay)
         return with_scheduler(self, opt, self.cfg.scheduler)
+
+
+def parameter_groups(module: nn.Module, lr: float, multipliers: dict[str, float]) -> list[dict]:
+    """AdamW parameter groups: the trainable parameters under ``model.<part>`` for each part in
+    ``multipliers`` at ``lr * multiplier``, every other trainable parameter at ``lr``."""
+    groups: dict[str, list] = {part: [] for part in multipliers}
+    rest = []
+    for name, p in module.named_parameters():
+        if not p.requires_grad:
+            continue
+        part = name.split(".")[1] if name.startswith("model.") else None
+        (groups[part] if part in groups else rest).append(p)
+    out = [{"params": rest, "lr": lr}] if rest else []
+    out += [{"params": ps, "lr": lr * multipliers[part]} for part, ps in groups.items() if ps]
+    return out
 
 
 def with_scheduler(module: L.LightningModule, opt: torch.optim.Optimizer, kind: str):

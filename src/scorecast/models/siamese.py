@@ -1,0 +1,111 @@
+"""``siamese``: one shared adapter on two inputs of the same kind, scored by their cosine (sentence pairs)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from scorecast.errors import ConfigError
+from scorecast.models.base import FUSIONS, FeatureShape, Fusion
+from scorecast.models.layers import check_dropout, check_positive_int, get_pooled, resolve_input
+
+ADAPTERS = ("linear", "low-rank", "mlp", "none")
+OUTPUTS = ("cosine", "product", "difference")
+
+
+class ResidualAdapter(nn.Module):
+    """``x + delta(x)`` with ``delta`` initialised to zero: at the start the adapter is the identity, so the
+    fused cosine is exactly the encoder's own; weight decay pulls ``delta`` back towards it.
+
+    ``kind``: ``linear`` (a full D x D map), ``low-rank`` (D -> rank -> D), ``mlp`` (D -> hidden -> D with
+    GELU), ``none`` (the identity, nothing trained: the head learns a calibration of the raw cosine).
+    """
+
+    def __init__(self, dim: int, kind: str, rank: int, hidden: int) -> None:
+        super().__init__()
+        if kind == "linear":
+            self.delta: nn.Module | None = nn.Linear(dim, dim, bias=False)
+        elif kind == "low-rank":
+            self.delta = nn.Sequential(nn.Linear(dim, rank, bias=False), nn.Linear(rank, dim, bias=False))
+        elif kind == "mlp":
+            self.delta = nn.Sequential(nn.Linear(dim, hidden), nn.GELU(), nn.Linear(hidden, dim))
+        else:
+            self.delta = None
+        if self.delta is not None:
+            last = self.delta if isinstance(self.delta, nn.Linear) else self.delta[-1]
+            nn.init.zeros_(last.weight)
+            if last.bias is not None:
+                nn.init.zeros_(last.bias)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x if self.delta is None else x + self.delta(x)
+
+
+@FUSIONS.register("siamese")
+class SiameseFusion(Fusion):
+    """Maps ``left`` and ``right`` (pooled, same size) through ONE residual adapter (identity at
+    initialisation) and outputs ``cos(f(left), f(right))`` (B, 1); ``outputs`` may add ``product``
+    (``f(l)/|f(l)| * f(r)/|f(r)|``, B x D) and ``difference`` (``|f(l) - f(r)|`` of the unit vectors, B x D).
+
+    This is the way a sentence encoder scores a pair, made trainable: the model starts exactly at the
+    encoder's cosine and learns a correction from the data, so a few thousand pairs adapt it without
+    throwing away what it learned. Train with ``training.standardize_features: false`` so that the
+    cosine is taken of the encoder's own vectors (per-feature standardisation changes it).
+
+    Params: ``left``, ``right`` (feature names; default the first two inputs), ``adapter``
+    (linear | low-rank | mlp | none; default linear), ``rank`` (64, low-rank), ``hidden`` (512, mlp),
+    ``outputs`` (default ``[cosine]``), ``dropout`` on the inputs while training (0.0).
+    """
+
+    uses_sequences: tuple[str, ...] = ()
+
+    def __init__(
+        self,
+        inputs: dict[str, FeatureShape],
+        left: str | None = None,
+        right: str | None = None,
+        adapter: str = "linear",
+        rank: int = 64,
+        hidden: int = 512,
+        outputs: Sequence[str] = ("cosine",),
+        dropout: float = 0.0,
+    ) -> None:
+        super().__init__(inputs)
+        where = "fusion 'siamese'"
+        names = list(inputs)
+        if len(names) < 2:
+            raise ConfigError(f"{where}: expected two input features, got {len(names)}: {', '.join(names) or '(none)'}")
+        self.left = resolve_input(where, inputs, left, "left", names[0])
+        self.right = resolve_input(where, inputs, right, "right", next(n for n in names if n != self.left))
+        if self.left == self.right:
+            raise ConfigError(f"{where}: expected two different features for 'left' and 'right', got '{self.left}' twice")
+        others = [n for n in names if n not in (self.left, self.right)]
+        if others:
+            raise ConfigError(f"{where}: scores a pair of features and reads no others; got extra inputs "
+                              f"{', '.join(others)} (use 'bilinear' or 'concat' to add them)")
+        dim = inputs[self.left].dim
+        if inputs[self.right].dim != dim:
+            raise ConfigError(f"{where}: expected 'left' and 'right' of the same size (one encoder on both "
+                              f"sides), got '{self.left}' {dim} and '{self.right}' {inputs[self.right].dim}")
+        if adapter not in ADAPTERS:
+            raise ConfigError(f"{where}: unknown adapter {adapter!r}; expected one of: {', '.join(ADAPTERS)}")
+        outputs = [outputs] if isinstance(outputs, str) else list(outputs)
+        unknown = [o for o in outputs if o not in OUTPUTS]
+        if not outputs or unknown or len(set(outputs)) != len(outputs):
+            raise ConfigError(f"{where}: expected 'outputs' to be distinct names from {', '.join(OUTPUTS)}, got {outputs!r}")
+        self.outputs = outputs
+        self.adapter = ResidualAdapter(dim, adapter, check_positive_int(rank, "rank", where),
+                                       check_positive_int(hidden, "hidden", where))
+        self.dropout = nn.Dropout(check_dropout(dropout, where))
+        self.out_dim = sum(1 if o == "cosine" else dim for o in outputs)
+
+    def forward(self, pooled, sequences=None, masks=None) -> torch.Tensor:
+        where = "fusion 'siamese'"
+        a = F.normalize(self.adapter(self.dropout(get_pooled(where, pooled, self.left))), dim=-1, eps=1e-8)
+        b = F.normalize(self.adapter(self.dropout(get_pooled(where, pooled, self.right))), dim=-1, eps=1e-8)
+        parts = {"cosine": lambda: (a * b).sum(-1, keepdim=True), "product": lambda: a * b,
+                 "difference": lambda: (a - b).abs()}
+        return torch.cat([parts[o]() for o in self.outputs], dim=-1)

@@ -1,0 +1,124 @@
+"""The ``siamese`` fusion (one identity-initialised adapter on both sides of a pair, scored by cosine)
+and ``training.lr_multipliers``."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from scorecast.config import load_recipe
+from scorecast.errors import ConfigError
+from scorecast.features import FeatureSet
+from scorecast.models import FUSIONS, FeatureShape
+from scorecast.training.module import parameter_groups
+from scorecast.training.trainer import fit_member
+
+PAIR = {"s1": FeatureShape(16), "s2": FeatureShape(16)}
+
+
+def numpy_cosine(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    return (a * b).sum(1) / (np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1))
+
+
+@pytest.mark.parametrize("adapter", ["linear", "low-rank", "mlp", "none"])
+def test_starts_as_the_encoders_own_cosine(adapter):
+    rng = np.random.default_rng(0)
+    a, b = rng.normal(size=(5, 16)), rng.normal(size=(5, 16))
+    fusion = FUSIONS.build("siamese", inputs=PAIR, adapter=adapter, rank=4, hidden=8)
+    out = fusion({"s1": torch.tensor(a, dtype=torch.float32), "s2": torch.tensor(b, dtype=torch.float32)})
+    assert out.shape == (5, 1)
+    np.testing.assert_allclose(out[:, 0].detach().numpy(), numpy_cosine(a, b), rtol=1e-5, atol=1e-6)
+
+
+def test_outputs_product_and_difference_are_of_the_unit_vectors():
+    rng = np.random.default_rng(1)
+    a, b = rng.normal(size=(3, 16)), rng.normal(size=(3, 16))
+    fusion = FUSIONS.build("siamese", inputs=PAIR, adapter="none", outputs=["product", "difference", "cosine"])
+    out = fusion({"s1": torch.tensor(a, dtype=torch.float32), "s2": torch.tensor(b, dtype=torch.float32)}).numpy()
+    ua, ub = a / np.linalg.norm(a, axis=1, keepdims=True), b / np.linalg.norm(b, axis=1, keepdims=True)
+    np.testing.assert_allclose(out, np.hstack([ua * ub, np.abs(ua - ub), numpy_cosine(a, b)[:, None]]), rtol=1e-5, atol=1e-6)
+    assert fusion.out_dim == 33
+
+
+def test_one_adapter_serves_both_sides():
+    fusion = FUSIONS.build("siamese", inputs=PAIR, adapter="linear")
+    assert [n for n, _ in fusion.named_parameters()] == ["adapter.delta.weight"]
+    with torch.no_grad():
+        fusion.adapter.delta.weight.normal_()
+    x = torch.randn(4, 16)
+    # the same vector on both sides stays at cosine 1 whatever the adapter learned
+    torch.testing.assert_close(fusion({"s1": x, "s2": x})[:, 0], torch.ones(4))
+
+
+@pytest.mark.parametrize(
+    "inputs, params, match",
+    [
+        ({"s1": FeatureShape(16), "s2": FeatureShape(8)}, {}, r"expected 'left' and 'right' of the same size .* got 's1' 16 and 's2' 8"),
+        ({**PAIR, "meta": FeatureShape(4)}, {}, r"reads no others; got extra inputs meta"),
+        ({"s1": FeatureShape(16)}, {}, r"expected two input features, got 1: s1"),
+        (PAIR, {"adapter": "conv"}, r"unknown adapter 'conv'; expected one of: linear, low-rank, mlp, none"),
+        (PAIR, {"outputs": ["cosine", "angle"]}, r"expected 'outputs' to be distinct names from cosine, product, difference"),
+        (PAIR, {"outputs": []}, r"expected 'outputs' to be distinct names"),
+        (PAIR, {"left": "s2", "right": "s2"}, r"got 's2' twice"),
+        (PAIR, {"rank": 0}, r"expected 'rank' to be a positive integer, got 0"),
+    ],
+)
+def test_errors(inputs, params, match):
+    with pytest.raises(ConfigError, match=match):
+        FUSIONS.build("siamese", inputs=inputs, **params)
+
+
+def _pairs(n: int, seed: int):
+    """Pairs whose true similarity is the cosine in a space the raw vectors distort: the scores
+    depend on the first 4 dimensions only, the other 12 are nuisance of larger variance."""
+    rng = np.random.default_rng(seed)
+    base = rng.normal(size=(n, 16))
+    other = base + rng.normal(scale=1.0, size=(n, 16))
+    base[:, 4:] *= 3.0
+    other[:, 4:] = rng.normal(scale=3.0, size=(n, 12))
+    score = 2.5 + 2.5 * numpy_cosine(base[:, :4], other[:, :4])
+    return FeatureSet([f"p{i}" for i in range(n)], {"s1": base.astype(np.float32), "s2": other.astype(np.float32)}), score
+
+
+def test_training_learns_past_the_raw_cosine(tmp_path):
+    """On pairs where the raw cosine is distorted, the trained siamese head ranks test pairs better."""
+    from scipy.stats import spearmanr
+
+    recipe = load_recipe({
+        "targets": [{"name": "score", "low": 0, "high": 5}],
+        "model": {"fusion": {"name": "siamese", "params": {"left": "s1", "right": "s2"}},
+                  "head": {"name": "regression", "params": {"bounded": True}}},
+        "training": {"max_epochs": 25, "batch_size": 32, "lr": 0.03, "lr_multipliers": {"head": 10}, "weight_decay": 0.0,
+                     "standardize_features": False, "early_stopping": {"monitor": "val_srcc", "patience": 25}},
+    })
+    fs, y = _pairs(600, 0)
+    test_fs, test_y = _pairs(300, 1)
+    member = fit_member(recipe, fs, y[:, None], np.arange(500), np.arange(500, 600), seed=0, log_dir=tmp_path)
+    trained = spearmanr(member.predict(test_fs).mean[:, 0], test_y)[0]
+    raw = spearmanr(numpy_cosine(test_fs.pooled["s1"], test_fs.pooled["s2"]), test_y)[0]
+    assert raw < 0.3 and trained > 0.8, (trained, raw)
+
+
+def test_lr_multipliers_make_parameter_groups():
+    class Wrapper(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.model = torch.nn.ModuleDict({"fusion": torch.nn.Linear(2, 2), "head": torch.nn.Linear(2, 1)})
+            self.extra = torch.nn.Linear(1, 1)
+
+    w = Wrapper()
+    w.model["fusion"].bias.requires_grad_(False)
+    groups = parameter_groups(w, 0.01, {"head": 100.0})
+    by_lr = {round(g["lr"], 9): {id(p) for p in g["params"]} for g in groups}
+    assert by_lr[1.0] == {id(p) for p in w.model["head"].parameters()}
+    assert by_lr[0.01] == {id(w.model["fusion"].weight), id(w.extra.weight), id(w.extra.bias)}
+    # without multipliers: one group holding every trainable parameter
+    (only,) = parameter_groups(w, 0.01, {})
+    assert len(only["params"]) == 5 and only["lr"] == 0.01
+
+
+@pytest.mark.parametrize("value, match", [({"head": 0}, "expected positive numbers"), ({"trunk": 2}, "'fusion' or 'head'")])
+def test_lr_multipliers_are_checked(value, match):
+    with pytest.raises(ConfigError, match=match):
+        load_recipe({"training": {"lr_multipliers": value}})
