@@ -280,7 +280,7 @@ def make_mushra(root: Path, signals: int = 4, seconds: float = 1.5, seed: int = 
     participant_ids, file``; lists written as ``[41.0, 32.0]``; the hidden ``Anchor`` row has an
     empty ``file``) and 24 kHz FLAC audio at ``audio/stim_XX/<name>.flac`` while the table names
     ``<name>.wav``, as the published set does. Ratings fall with the noise each condition adds."""
-    from scorecast.synth import add_noise
+    from scorecast.impairments import add_noise
 
     rng = np.random.default_rng(seed)
     voices = make_voices(signals, seed=seed)

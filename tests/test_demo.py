@@ -16,7 +16,8 @@ from scorecast.config import DataConfig
 from scorecast.data.readers import read_items
 from scorecast.demo import TABLE_OPTIONS, make_clip, make_corpus
 from scorecast.errors import ConfigError
-from scorecast.synth import SAMPLE_RATE, impair, make_voices, quality_score, synth_speech
+from scorecast.impairments import impair, quality_score
+from scorecast.synth import SAMPLE_RATE, make_voices, synth_speech
 
 
 @pytest.fixture(scope="module")

@@ -12,7 +12,8 @@ import pytest
 
 from scorecast.encoders import ENCODERS
 from scorecast.errors import ConfigError, DataError
-from scorecast.synth import add_noise, band_limit, make_voices, synth_speech
+from scorecast.impairments import add_noise, band_limit
+from scorecast.synth import make_voices, synth_speech
 
 
 @pytest.fixture(scope="module")

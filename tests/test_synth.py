@@ -6,23 +6,21 @@ import numpy as np
 import pytest
 from scipy import signal
 
-from scorecast import synth
+from scorecast import impairments
 from scorecast.errors import ConfigError
-from scorecast.synth import (
+from scorecast.impairments import (
     IMPAIRMENTS,
-    SAMPLE_RATE,
     add_noise,
     add_reverb,
     band_limit,
     drop_frames,
     hard_clip,
     impair,
-    make_voices,
     quality_score,
     quantise,
     stoi_to_score,
-    synth_speech,
 )
+from scorecast.synth import SAMPLE_RATE, make_voices, synth_speech
 
 SR = SAMPLE_RATE
 
@@ -192,7 +190,7 @@ def test_impair_unknown_condition_lists_the_known_ones(clean):
 
 
 def test_stoi_to_score_mapping():
-    floor = synth.STOI_FLOOR
+    floor = impairments.STOI_FLOOR
     assert stoi_to_score(1.0) == 5.0
     assert stoi_to_score(floor) == 1.0
     assert stoi_to_score(0.1) == 1.0  # clipped below

@@ -1,14 +1,14 @@
 """The built-in demo: a scored speech corpus made on the spot, then embed -> cv -> report -> predict.
 
 :func:`make_corpus` writes ``n`` speech-like clips (:mod:`scorecast.synth`), each put through one
-impairment condition at a random severity, and a table ``corpus.csv``::
+impairment condition (:mod:`scorecast.impairments`) at a random severity, and a table ``corpus.csv``::
 
     id, audio (path relative to the table), score (1-5), stoi, condition, level, params, voice, duration_s
 
 Clips are 32-bit float WAVs at 16 kHz, so the samples on disk are exactly the ones labelled (STOI
 of a band-limited clip depends on what is left far above the cut-off, which 16-bit rounding alters).
 
-``score`` is :func:`scorecast.synth.stoi_to_score` of the clip's STOI against its clean original,
+``score`` is :func:`scorecast.impairments.stoi_to_score` of the clip's STOI against its clean original,
 a label the model never sees the inputs of. The table reads with the generic ``table`` reader
 (:data:`TABLE_OPTIONS`; ``condition`` is the item group, so system-level metrics are per condition).
 
@@ -30,15 +30,8 @@ from typing import Any
 import numpy as np
 
 from scorecast.errors import ConfigError
-from scorecast.synth import (
-    IMPAIRMENTS,
-    SAMPLE_RATE,
-    Voice,
-    impair,
-    make_voices,
-    quality_score,
-    synth_speech,
-)
+from scorecast.impairments import IMPAIRMENTS, impair, quality_score
+from scorecast.synth import SAMPLE_RATE, Voice, make_voices, synth_speech
 
 CORPUS_FILE = "corpus.csv"
 TABLE_OPTIONS: dict[str, Any] = {
