@@ -14,12 +14,14 @@ import os
 import platform
 import subprocess
 import warnings
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+# torch's intra-op threads inside a block (None: unchanged); the package's own, used by run_accuracy.py
+from scorecast.training.trainer import torch_threads  # noqa: F401
 
 REPO = Path(__file__).resolve().parents[1]
 RECIPES = REPO / "recipes"
@@ -70,21 +72,6 @@ def machine_info() -> dict[str, Any]:
 
 def now_iso() -> str:
     return _dt.datetime.now(_dt.timezone.utc).replace(microsecond=0).isoformat()
-
-
-@contextmanager
-def torch_threads(n: int | None):
-    """torch's intra-op threads set to ``n`` inside the block (None: unchanged). Small heads train far
-    faster on one thread than on a pool that competes with other work for 2 cores."""
-    import torch
-
-    old = torch.get_num_threads()
-    if n:
-        torch.set_num_threads(n)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(old)
 
 
 # ------------------------------------------------------------------------------ recipes -> features

@@ -110,7 +110,7 @@ def describe(recipe) -> str:
 # ------------------------------------------------------------------------------ STS-B
 
 
-STSB_VARIANTS = (None, "heteroscedastic", "ranking", "ridge")
+STSB_VARIANTS = (None, "ranking", "heteroscedastic", "bilinear", "ridge")
 #: seeds of the train -> dev -> test protocol (the recipe's cv.seeds are for `scorecast cv`); --seeds overrides
 STSB_SEEDS = [0, 1, 2]
 

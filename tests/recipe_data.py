@@ -254,17 +254,19 @@ PAIRS = [
 
 
 def make_stsb(root: Path, n_train: int = 32, n_test: int = 12, seed: int = 0) -> Path:
-    """STS-B files (``sts-train.csv``, ``sts-test.csv``: tab-separated, no header, quoting off:
+    """STS-B files (``sts-train.csv``, ``sts-dev.csv``, ``sts-test.csv``: tab-separated, no header, quoting off:
     genre, file, year, id, score, sentence1, sentence2, and on some rows two attribution fields)."""
     rng = np.random.default_rng(seed)
     root.mkdir(parents=True, exist_ok=True)
-    for split, n in (("train", n_train), ("test", n_test)):
+    for split, n in (("train", n_train), ("dev", n_test), ("test", n_test)):
         lines = []
         for i in range(n):
             s1, s2, score = PAIRS[i % len(PAIRS)]
             score = float(np.clip(score + rng.normal(0, 0.3), 0, 5))
             genre, file = ("main-captions", "MSRvid") if i % 2 else ("main-news", "headlines")
-            fields = [genre, file, "2012test", f"{i + 1:04d}", f"{score:.3f}", s1, s2]
+            # ids are file-year-number: dev numbers differ from train's, as in the real files
+            number = f"{i + 1:04d}" if split != "dev" else f"{5000 + i:04d}"
+            fields = [genre, file, "2012test", number, f"{score:.3f}", s1, s2]
             if i % 5 == 0:
                 fields += ["attribution-a", "attribution-b"]
             lines.append("\t".join(fields))

@@ -400,11 +400,18 @@ def test_shl_grammar_audio_on_real_subset(shl_real, cache, tmp_path):
 
 @pytest.mark.slow
 def test_stsb_on_real_subset(cache, tmp_path):
-    src = real_set("stsb", "sts-train.csv", "sts-test.csv")
+    src = real_set("stsb", "sts-train.csv", "sts-dev.csv", "sts-test.csv")
     dst = mirror(src, tmp_path / "stsb", {"sts-train.csv": first_lines(src / "sts-train.csv", 40),
+                                          "sts-dev.csv": first_lines(src / "sts-dev.csv", 20),
                                           "sts-test.csv": first_lines(src / "sts-test.csv", 20)}, ())
     out = cv("stsb", tmp_path / "run", cache, {"DATA": dst})
     check_run(out, ["score"], 40, test=True)
+    # `train` early-stops on the recipe's val_data (sts-dev.csv): the held-out rows are exactly dev's
+    run = tmp_path / "train"
+    invoke("train", recipe_path("stsb"), "-o", run, "--cache", cache, *QUICK, "--var", f"DATA={dst}")
+    held = pd.read_csv(run / "oof.csv")
+    dev_ids = [f"{f[1]}-{f[2]}-{f[3]}" for f in (line.split("\t") for line in (dst / "sts-dev.csv").read_text().splitlines())]
+    assert sorted(held["id"]) == sorted(dev_ids) and len(dev_ids) == 20
 
 
 @pytest.mark.slow

@@ -186,7 +186,8 @@ class Scorer:
         """Train on ``data`` (a table read with the recipe's reader, an ItemSet, a list of Items, or
         None for the recipe's ``data.path``): ``cv=False`` trains the final scorer (``scorecast
         train``), ``cv=True`` cross-validates and keeps the fold ensemble (``scorecast cv``). The run
-        folder goes to ``out_dir`` (default: a temporary folder kept while this object lives)."""
+        folder goes to ``out_dir`` (default: a temporary folder kept while this object lives). With the
+        recipe's ``val_data``, ``cv=False`` early-stops on that split (``cv=True`` does not use it)."""
         from scorecast.bundle import Bundle
         from scorecast.training.cv import run_cv, run_train
         from scorecast.workflow import prepare_training_data
@@ -200,13 +201,16 @@ class Scorer:
             cache = MemoryCache()
         self._workdir = tempfile.TemporaryDirectory(prefix="scorecast-fit-")
         ready = prepare_training_data(recipe, items, cache, work_dir=self._workdir.name, progress=False,
-                                      where=f"recipe '{recipe.name}'")
+                                      where=f"recipe '{recipe.name}'", with_val=not cv)
         items, features, identities = ready["items"], ready["features"], ready["identities"]
         augmented = ready["augmented"]
         if out_dir is None:
             out_dir = Path(self._workdir.name) / "run"
-        runner = run_cv if cv else run_train
-        self.run_ = runner(recipe, items, features, out_dir, encoder_identities=identities, augmented=augmented)
+        if cv:
+            self.run_ = run_cv(recipe, items, features, out_dir, encoder_identities=identities, augmented=augmented)
+        else:
+            self.run_ = run_train(recipe, items, features, out_dir, encoder_identities=identities, augmented=augmented,
+                                  val=ready["val"])
         r = self.run_
         bundle = Bundle(r.bundle_path, recipe, r.members, r.weights, identities, features.dims(), r.stacker, r.metrics)
         self._attach(bundle)

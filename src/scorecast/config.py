@@ -148,6 +148,9 @@ class TrainingConfig(Strict):
     max_epochs: int = 50
     batch_size: int = 32
     lr: float = 1e-3
+    #: learning rate of a part of the model as a multiple of ``lr``: ``{head: 100}`` lets a one-number head
+    #: calibrate fast while an identity-initialised fusion (``siamese``) moves slowly
+    lr_multipliers: dict[Literal["fusion", "head"], float] = Field(default_factory=dict)
     weight_decay: float = 1e-2
     scheduler: Literal["none", "onecycle", "cosine", "plateau"] = "cosine"
     early_stopping: EarlyStopping | None = Field(default_factory=EarlyStopping)
@@ -169,6 +172,22 @@ class TrainingConfig(Strict):
     standardize_features: bool = True
     loggers: list[Literal["csv", "tensorboard", "mlflow"]] = Field(default_factory=lambda: ["csv"])
     progress: bool = False
+    #: torch intra-op threads while training (None: torch's default). On a small or busy CPU the default
+    #: pool spins under contention and small heads train many times slower than on 1 thread
+    threads: int | None = None
+
+    @model_validator(mode="after")
+    def _check_multipliers(self) -> TrainingConfig:
+        bad = {k: v for k, v in self.lr_multipliers.items() if not v > 0}
+        if bad:
+            raise ValueError(f"training.lr_multipliers: expected positive numbers, got {bad}")
+        return self
+
+    @model_validator(mode="after")
+    def _check_threads(self) -> TrainingConfig:
+        if self.threads is not None and self.threads < 1:
+            raise ValueError(f"training.threads: expected a whole number >= 1 (or null for torch's default), got {self.threads}")
+        return self
 
 
 class CVConfig(Strict):
@@ -199,6 +218,10 @@ class Recipe(Strict):
     description: str = ""
     data: DataConfig = Field(default_factory=DataConfig)
     test_data: DataConfig | None = None
+    #: a separate validation split (e.g. STS-B's sts-dev.csv): `train` trains every member on all of
+    #: ``data`` and early-stops and reports on this split instead of holding out ``training.val_fraction``;
+    #: `cv` ignores it (each fold carries its own validation)
+    val_data: DataConfig | None = None
     targets: list[TargetSpec] = Field(default_factory=lambda: [TargetSpec()])
     asr: ASRConfig | None = None
     encoders: list[EncoderSpec] = Field(default_factory=list)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from scorecast.config import Recipe
+from scorecast.config import DataConfig, Recipe
 from scorecast.data.items import ItemSet
 
 
@@ -50,11 +50,13 @@ def align_items(items: ItemSet, features) -> ItemSet:
 
 
 def prepare_training_data(recipe: Recipe, items: ItemSet, cache: Any, *, work_dir: Any = None,
-                          progress: bool = True, where: str = "recipe") -> dict[str, Any]:
+                          progress: bool = True, where: str = "recipe", with_val: bool = True) -> dict[str, Any]:
     """Everything `train`/`cv`/`Scorer.fit` need before training: ASR (if the recipe has it),
     features through the cache, items aligned to the features, augmented copies (training folds
-    only), and the test split. Returns a dict with keys ``items``, ``features``, ``identities``,
-    ``augmented`` (FeatureSet | None) and ``test`` ((items, features) | None)."""
+    only), and the validation and test splits. Returns a dict with keys ``items``, ``features``,
+    ``identities``, ``augmented`` (FeatureSet | None), ``val`` and ``test`` ((items, features) | None:
+    the recipe's ``val_data`` / ``test_data``, read, transcribed and encoded like the items;
+    ``with_val=False`` leaves ``val_data`` unread, for cross-validation, which does not use it)."""
     from pathlib import Path
 
     from scorecast.errors import ConfigError
@@ -80,12 +82,20 @@ def prepare_training_data(recipe: Recipe, items: ItemSet, cache: Any, *, work_di
         augmented = build_features(copies, recipe.encoders, cache, progress=progress)
         if len(augmented) != len(copies):
             raise ConfigError(f"augmentation: {len(copies) - len(augmented)} augmented copies could not be encoded")
-    test = None
-    if recipe.test_data is not None:
-        from scorecast.data.readers import read_items
+    val = _read_split(recipe, recipe.val_data, cache, progress) if with_val else None
+    test = _read_split(recipe, recipe.test_data, cache, progress)
+    return {"items": items, "features": features, "identities": identities, "augmented": augmented,
+            "val": val, "test": test}
 
-        test_items = read_items(recipe.test_data)
-        transcribe_if_needed(recipe, test_items, cache)
-        test_features = build_features(test_items, recipe.encoders, cache, progress=progress)
-        test = (align_items(test_items, test_features), test_features)
-    return {"items": items, "features": features, "identities": identities, "augmented": augmented, "test": test}
+
+def _read_split(recipe: Recipe, data: DataConfig | None, cache: Any, progress: bool):
+    """A second split (``val_data`` / ``test_data``) read, transcribed and encoded: (items, features) | None."""
+    if data is None:
+        return None
+    from scorecast.data.readers import read_items
+    from scorecast.encoders.pipeline import build_features
+
+    split_items = read_items(data)
+    transcribe_if_needed(recipe, split_items, cache)
+    split_features = build_features(split_items, recipe.encoders, cache, progress=progress)
+    return align_items(split_items, split_features), split_features

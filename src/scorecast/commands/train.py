@@ -21,6 +21,8 @@ VariantOpt = Annotated[str | None, typer.Option("--variant", help="Apply the rec
 OutOpt = Annotated[Path | None, typer.Option("--out", "-o", help="Run folder (default runs/<recipe name>-<timestamp>).")]
 CacheOpt = Annotated[Path | None, typer.Option("--cache", help="Embedding cache folder (default: recipe cache_dir, $SCORECAST_CACHE or ~/.cache/scorecast).")]
 DataOpt = Annotated[Path | None, typer.Option("--data", help="Data table to read (overrides data.path).")]
+ThreadsOpt = Annotated[int | None, typer.Option(
+    "--threads", help="torch threads while training (sets training.threads; 1 is often fastest on a busy CPU).")]
 
 
 def parse_vars(values: list[str] | None) -> dict[str, str]:
@@ -33,9 +35,10 @@ def parse_vars(values: list[str] | None) -> dict[str, str]:
     return out
 
 
-def prepare(recipe_path: Path, var, overrides, variant, data, cache_dir):
+def prepare(recipe_path: Path, var, overrides, variant, data, cache_dir, with_val: bool = True):
     """Load the recipe, read items, transcribe (if the recipe has ASR), encode features (and
-    augmented copies, and test data) through the cache."""
+    augmented copies, and the validation and test data) through the cache. Returns the recipe and
+    :func:`scorecast.workflow.prepare_training_data`'s dict."""
     from scorecast.cache import EmbeddingCache
     from scorecast.data.readers import read_items
     from scorecast.workflow import prepare_training_data
@@ -43,8 +46,12 @@ def prepare(recipe_path: Path, var, overrides, variant, data, cache_dir):
     recipe = load_with_data(recipe_path, parse_vars(var), list(overrides or []), variant, data)
     cache = EmbeddingCache(cache_dir or recipe.cache_dir)
     items = read_items(recipe.data)
-    ready = prepare_training_data(recipe, items, cache, where=str(recipe_path))
-    return recipe, ready["items"], ready["features"], ready["identities"], ready["augmented"], ready["test"]
+    return recipe, prepare_training_data(recipe, items, cache, where=str(recipe_path), with_val=with_val)
+
+
+def with_threads(overrides: list[str] | None, threads: int | None) -> list[str]:
+    """The ``--set`` overrides, plus ``training.threads=N`` for ``--threads N``."""
+    return list(overrides or []) + ([f"training.threads={threads}"] if threads is not None else [])
 
 
 def load_with_data(recipe_path: Path, variables: dict[str, str], overrides: list[str], variant: str | None, data: Path | None):
@@ -94,15 +101,19 @@ def _interval(entry: dict) -> str:
     return f"[{low:.4f}, {high:.4f}]"
 
 
-def _run(verb: str, recipe_path, var, overrides, variant, out, cache, data) -> None:
+def _run(verb: str, recipe_path, var, overrides, variant, out, cache, data, threads) -> None:
     start = time.perf_counter()
-    recipe, items, features, identities, augmented, test = prepare(recipe_path, var, overrides, variant, data, cache)
+    overrides = with_threads(overrides, threads)
+    recipe, ready = prepare(recipe_path, var, overrides, variant, data, cache, with_val=verb == "train")
     out_dir = out or Path("runs") / f"{recipe.name}-{time.strftime('%Y%m%d-%H%M%S')}"
     from scorecast.training.cv import run_cv, run_train
     from scorecast.training.run import is_global_zero
 
-    runner = run_cv if verb == "cv" else run_train
-    result = runner(recipe, items, features, out_dir, encoder_identities=identities, augmented=augmented, test=test)
+    common = dict(encoder_identities=ready["identities"], augmented=ready["augmented"], test=ready["test"])
+    if verb == "cv":
+        result = run_cv(recipe, ready["items"], ready["features"], out_dir, **common)
+    else:
+        result = run_train(recipe, ready["items"], ready["features"], out_dir, val=ready["val"], **common)
     if is_global_zero():
         print_summary(result, verb, time.perf_counter() - start)
 
@@ -117,9 +128,11 @@ def register(app: typer.Typer) -> None:
         out: OutOpt = None,
         cache: CacheOpt = None,
         data: DataOpt = None,
+        threads: ThreadsOpt = None,
     ) -> None:
-        """Train the final scorer on all the data (early stopping on a held-out part) and write a run folder."""
-        _run("train", recipe, var, set_, variant, out, cache, data)
+        """Train the final scorer on all the data (early stopping on a held-out part, or on the recipe's
+        val_data) and write a run folder."""
+        _run("train", recipe, var, set_, variant, out, cache, data, threads)
 
     @app.command("cv")
     def cv(
@@ -130,6 +143,7 @@ def register(app: typer.Typer) -> None:
         out: OutOpt = None,
         cache: CacheOpt = None,
         data: DataOpt = None,
+        threads: ThreadsOpt = None,
     ) -> None:
         """Cross-validate a recipe: out-of-fold metrics, and the fold ensemble as the scorer, in a run folder."""
-        _run("cv", recipe, var, set_, variant, out, cache, data)
+        _run("cv", recipe, var, set_, variant, out, cache, data, threads)

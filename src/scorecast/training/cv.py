@@ -7,7 +7,9 @@ the ensemble of all fold members, weighted by ``cv.ensemble`` (fold validation m
 ridge stacker fitted on the out-of-fold predictions of each seed x repeat).
 
 ``run_train``: each seed trains one member on all items but a ``val_fraction`` held out for early
-stopping; the held-out predictions give the run's metrics.
+stopping; the held-out predictions give the run's metrics. Given a validation split (the recipe's
+``val_data``), every member trains on all items instead, early-stops on that split, and its
+predictions there give the metrics.
 
 Under DDP every rank runs the same loop (the fits synchronise); only rank 0 writes files.
 """
@@ -75,11 +77,14 @@ def _augmented_part(augmented: FeatureSet | None, n_items: int, train_idx: np.nd
 
 
 class _Context:
-    """What every fit of a run shares."""
+    """What every fit of a run shares. ``n_train_items``: how many of the first items are training
+    items, the ones augmented copies belong to (all of them unless a validation split follows)."""
 
-    def __init__(self, recipe: Recipe, items: ItemSet, features: FeatureSet, out_dir: Path, augmented: FeatureSet | None):
+    def __init__(self, recipe: Recipe, items: ItemSet, features: FeatureSet, out_dir: Path, augmented: FeatureSet | None,
+                 n_train_items: int | None = None):  # fmt: skip
         check_alignment(items, features)
         self.recipe, self.items, self.features, self.out_dir = recipe, items, features, Path(out_dir)
+        self.n_train_items = len(items) if n_train_items is None else n_train_items
         self.targets = training_targets(recipe, items)
         self.groups = items.groups()
         self.target_dist = target_distributions(items, recipe.targets)
@@ -93,7 +98,7 @@ class _Context:
         member = fit_member(
             self.recipe, self.features, self.targets, train_idx, val_idx,
             groups=self.groups, target_dist=self.target_dist, seed=seed, log_dir=self.out_dir / "logs", name=name,
-            augmented=_augmented_part(self.augmented, len(self.items), train_idx, self.targets),
+            augmented=_augmented_part(self.augmented, self.n_train_items, train_idx, self.targets),
         )
         self.history += [{**tags, **row} for row in member.history]
         return member
@@ -120,6 +125,8 @@ def run_cv(
     test: tuple[ItemSet, FeatureSet] | None = None,
 ) -> RunResult:
     """Cross-validate ``recipe`` on ``items`` / ``features`` (aligned) and write the run folder."""
+    if recipe.val_data is not None:
+        log.info("cv: the recipe's val_data is not used; each fold validates on its own items (train uses val_data)")
     ctx = _Context(recipe, items, features, Path(out_dir), augmented)
     cv = recipe.cv
     n, n_t = ctx.targets.shape
@@ -175,17 +182,26 @@ def run_train(
     encoder_identities: dict[str, dict] | None = None,
     augmented: FeatureSet | None = None,
     test: tuple[ItemSet, FeatureSet] | None = None,
+    val: tuple[ItemSet, FeatureSet] | None = None,
 ) -> RunResult:
-    """Train the final scorer on all items (a ``val_fraction`` held out for early stopping) per seed."""
-    ctx = _Context(recipe, items, features, Path(out_dir), augmented)
+    """Train the final scorer per seed: on all items but a ``val_fraction`` held out for early
+    stopping, or, given ``val`` (items, features) of a separate validation split, on all items with
+    early stopping and the reported metrics on ``val``."""
+    n_train = len(items)
+    if val is not None:
+        items, features = _with_validation_split(recipe, items, features, val)
+    ctx = _Context(recipe, items, features, Path(out_dir), augmented, n_train_items=n_train)
     cfg = recipe.training
     n, n_t = ctx.targets.shape
     members, scores, folds_out = [], [], []
     held_mean = np.zeros((n, n_t))
     held_count = np.zeros(n)
     for seed in recipe.cv.seeds:
-        frac = cfg.val_fraction if cfg.early_stopping is not None else 0.0
-        tr, va = holdout_split(n, frac, seed, ctx.labels)
+        if val is not None:
+            tr, va = np.arange(n_train), np.arange(n_train, n)
+        else:
+            frac = cfg.val_fraction if cfg.early_stopping is not None else 0.0
+            tr, va = holdout_split(n, frac, seed, ctx.labels)
         tags = {"fold": 0, "seed": seed, "repeat": 0}
         member = ctx.fit(tr, va, seed, f"train-seed{seed}", tags)
         members.append(member)
@@ -216,6 +232,38 @@ def run_train(
     return _finish(ctx, members, weights, None, metrics, oof_frame, encoder_identities, test)
 
 
+def _with_validation_split(
+    recipe: Recipe, items: ItemSet, features: FeatureSet, val: tuple[ItemSet, FeatureSet]
+) -> tuple[ItemSet, FeatureSet]:
+    """The training items followed by the validation split's, and their features (one run context)."""
+    val_items, val_features = val
+    check_alignment(val_items, val_features, "val_data features")
+    train_src, val_src = items.source or "the training data", val_items.source or "val_data"
+    if len(val_items) == 0:
+        raise DataError(f"val_data: expected at least one item, got none from {val_src}")
+    shared = sorted(set(items.ids) & set(val_items.ids))
+    if shared:
+        raise DataError(
+            f"val_data: expected ids distinct from the training data's, got {len(shared)} id(s) in both "
+            f"{train_src} and {val_src} (first: {', '.join(shared[:5])})"
+        )
+    if features.dims() != val_features.dims() or set(features.sequences) != set(val_features.sequences):
+        raise DataError(
+            f"val_data features: expected the training features {features.dims()} (sequences: "
+            f"{sorted(features.sequences)}), got {val_features.dims()} (sequences: {sorted(val_features.sequences)})",
+            file=val_items.source or None,
+        )
+    for spec in recipe.targets:
+        if not np.isfinite(val_items.targets(spec.name)).any():
+            raise DataError(
+                f"val_data: expected scores of target '{spec.name}' to validate on, got none "
+                f"(the split holds targets {val_items.target_names})",
+                file=val_items.source or None,
+            )
+    merged = ItemSet(items.items + val_items.items, f"{train_src} + {val_src}", list(items.target_names))
+    return merged, FeatureSet.concat([features, val_features])
+
+
 def clip_to_targets(recipe: Recipe, mean: np.ndarray) -> np.ndarray:
     low = np.array([t.low for t in recipe.targets])
     high = np.array([t.high for t in recipe.targets])
@@ -240,8 +288,12 @@ def _finish(ctx: _Context, members, weights, stacker, metrics, oof_frame, encode
     history = history_frame(ctx.history)
     result = RunResult(out, metrics, oof_frame, members, weights, stacker, history, None, predictions)
     if is_global_zero():
-        write_run_folder(out, recipe, ctx.items, oof_frame, metrics, history, predictions)
-        data_summary = {"items": len(ctx.items), "groups": len({g for g in ctx.groups if g is not None})}
+        n_train = ctx.n_train_items
+        train_items = ctx.items if n_train == len(ctx.items) else ctx.items.subset(range(n_train))
+        write_run_folder(out, recipe, train_items, oof_frame, metrics, history, predictions)
+        data_summary = {"items": n_train, "groups": len({g for g in ctx.groups[:n_train] if g is not None})}
+        if n_train < len(ctx.items):
+            data_summary["val_items"] = len(ctx.items) - n_train
         result.bundle_path = save_bundle(
             out / "bundle", recipe, members, weights, dict(encoder_identities or {}), dims,
             metrics=metrics, stacker=stacker, data_summary=data_summary,

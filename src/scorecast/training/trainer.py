@@ -12,6 +12,8 @@ import copy
 import importlib.util
 import logging
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -26,6 +28,25 @@ from scorecast.training.members import EstimatorMember, Member, NeuralMember
 log = logging.getLogger(__name__)
 
 _QUIET_LOGGERS = ("lightning.pytorch.utilities.rank_zero", "lightning.pytorch.accelerators.cuda", "lightning.fabric")
+
+
+@contextmanager
+def torch_threads(n: int | None) -> Iterator[None]:
+    """torch's intra-op threads set to ``n`` inside the block and restored after it (None: unchanged).
+
+    Small heads train far faster on one thread than on a default pool that competes with other work
+    for a few cores (the pool spins under contention). ``training.threads`` sets ``n`` for each fit.
+    """
+    if n is not None and (isinstance(n, bool) or not isinstance(n, int) or n < 1):
+        raise ConfigError(f"torch threads: expected a whole number >= 1 or None, got {n!r}")
+    old = torch.get_num_threads()
+    if n is not None and n != old:
+        torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        if torch.get_num_threads() != old:
+            torch.set_num_threads(old)
 
 
 def choose_precision(cfg: TrainingConfig) -> str:
@@ -156,7 +177,8 @@ def fit_member(
     name: str = "member",
     augmented: tuple[FeatureSet, np.ndarray] | None = None,
 ) -> Member:
-    """Train one member on ``train_idx`` (early stopping on ``val_idx``) of ``features`` / ``targets`` (N, T).
+    """Train one member on ``train_idx`` (early stopping on ``val_idx``) of ``features`` / ``targets`` (N, T),
+    on ``training.threads`` torch threads (restored afterwards).
 
     ``groups`` (N,) feed negatives (partners from other groups) and system-level validation metrics;
     ``target_dist`` (N, T, K) per-rater histograms; ``augmented`` = (features, targets) of extra
@@ -179,17 +201,18 @@ def fit_member(
     scaler = FeatureScaler.fit(train_fs) if cfg.standardize_features else FeatureScaler.identity()
     dims = features.dims()
 
-    if is_estimator(recipe.model.head.name):
-        x = np.concatenate([scaler.transform(train_fs).pooled[k].astype(np.float64) for k in dims], axis=1)
-        estimators = []
-        for j in range(train_y.shape[1]):
-            ok = np.isfinite(train_y[:, j])
-            est = ESTIMATORS.build(recipe.model.head.name, **recipe.model.head.params)
-            estimators.append(est.fit(x[ok], train_y[ok, j]))
-        return EstimatorMember(recipe.model.head.name, estimators, recipe.targets, dims, scaler)
-    return _fit_neural(
-        recipe, features, targets, train_idx, val_idx, scaler, groups, target_dist, seed, log_dir, name, augmented
-    )
+    with torch_threads(cfg.threads):
+        if is_estimator(recipe.model.head.name):
+            x = np.concatenate([scaler.transform(train_fs).pooled[k].astype(np.float64) for k in dims], axis=1)
+            estimators = []
+            for j in range(train_y.shape[1]):
+                ok = np.isfinite(train_y[:, j])
+                est = ESTIMATORS.build(recipe.model.head.name, **recipe.model.head.params)
+                estimators.append(est.fit(x[ok], train_y[ok, j]))
+            return EstimatorMember(recipe.model.head.name, estimators, recipe.targets, dims, scaler)
+        return _fit_neural(
+            recipe, features, targets, train_idx, val_idx, scaler, groups, target_dist, seed, log_dir, name, augmented
+        )
 
 
 def _fit_neural(recipe, features, targets, train_idx, val_idx, scaler, groups, target_dist, seed, log_dir, name, augmented):
