@@ -21,6 +21,15 @@ import pytest  # noqa: E402
 REPO = Path(__file__).resolve().parents[1]
 
 
+@pytest.fixture(autouse=True)
+def _one_torch_thread():
+    """Every test starts on one torch thread, whatever an earlier test set (tiny models are fastest on
+    one thread and immune to a busy machine)."""
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(1)
+
+
 def shared_data_dir() -> Path:
     return Path(os.environ.get("SCORECAST_DATA", REPO.parent / "shared" / "data"))
 

@@ -10,7 +10,6 @@ import shutil
 import numpy as np
 import pandas as pd
 import pytest
-import torch
 import yaml
 from scipy.stats import pearsonr
 from sklearn.linear_model import Ridge
@@ -25,14 +24,6 @@ from scorecast.training.ensemble_runs import ensemble_runs
 from ddp_script import TARGET, known_function
 
 N = 120
-
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 def _vectors(rng, n, d):
@@ -243,7 +234,6 @@ def test_runs_with_other_targets_ids_or_truth_are_refused(runs, tmp_path):
     frame.to_csv(moved / "oof.csv", index=False)
     with pytest.raises(DataError, match=rf"other-truth.*item '{frame.loc[4, 'id']}' has true score"):
         ensemble_runs([runs["neural"], moved], tmp_path / "x")
-
 
 
 def test_cli_refusal_exits_2_with_the_message(runs, tmp_path, capsys, monkeypatch):

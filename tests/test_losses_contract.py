@@ -14,14 +14,6 @@ from scorecast.models import HEADS
 TARGETS = [TargetSpec(name="mos", low=1, high=5, step=1), TargetSpec(name="align", low=0, high=10, step=1)]
 
 
-@pytest.fixture(autouse=True)
-def _one_torch_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 def compatible_heads(loss_name: str) -> list[str]:
     needs = set(LOSSES.get(loss_name).requires)
     return [h for h in HEADS.names() if needs <= set(HEADS.get(h).provides)]

@@ -17,14 +17,6 @@ TARGETS = [TargetSpec(name="mos", low=1, high=5, step=1), TargetSpec(name="align
 B, T, K = 9, 2, 6
 
 
-@pytest.fixture(autouse=True)
-def _one_torch_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 def random_case(seed: int):
     """Random head outputs and targets as plain float lists (for the loops) and tensors (for the losses)."""
     rng = np.random.default_rng(seed)

@@ -33,15 +33,6 @@ SMALL = {
 }
 
 
-@pytest.fixture(autouse=True)
-def _one_torch_thread():
-    """Tiny tensors: one thread is faster, and avoids spin-waiting when the 2 cores are busy."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 def make_batch(seed: int = 0):
     g = torch.Generator().manual_seed(seed)
     b = len(LENGTHS["audio"])

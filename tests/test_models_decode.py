@@ -18,15 +18,6 @@ T15 = TargetSpec(name="mos", low=1, high=5, step=1)  # levels 1..5
 T010 = TargetSpec(name="align", low=0, high=10, step=2)  # levels 0,2,...,10
 
 
-@pytest.fixture(autouse=True)
-def _one_torch_thread():
-    """Tiny tensors: one thread is faster, and avoids spin-waiting when the 2 cores are busy."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 def sigmoid(x: float) -> float:
     return 1.0 / (1.0 + math.exp(-x))
 

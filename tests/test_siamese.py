@@ -56,7 +56,7 @@ def test_one_adapter_serves_both_sides():
     [
         ({"s1": FeatureShape(16), "s2": FeatureShape(8)}, {}, r"expected 'left' and 'right' of the same size .* got 's1' 16 and 's2' 8"),
         ({**PAIR, "meta": FeatureShape(4)}, {}, r"reads no others; got extra inputs meta"),
-        ({"s1": FeatureShape(16)}, {}, r"expected two input features, got 1: s1"),
+        ({"s1": FeatureShape(16)}, {}, r"expected at least two input features, got 1: s1"),
         (PAIR, {"adapter": "conv"}, r"unknown adapter 'conv'; expected one of: linear, low-rank, mlp, none"),
         (PAIR, {"outputs": ["cosine", "angle"]}, r"expected 'outputs' to be distinct names from cosine, product, difference"),
         (PAIR, {"outputs": []}, r"expected 'outputs' to be distinct names"),

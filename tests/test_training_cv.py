@@ -19,14 +19,6 @@ from scorecast.training.cv import run_cv, run_train
 from ddp_script import base_recipe, known_function, make_dataset
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 @pytest.fixture(scope="module")
 def cv_run(tmp_path_factory):
     torch.set_num_threads(1)

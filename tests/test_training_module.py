@@ -16,14 +16,6 @@ from scorecast.training.trainer import build_trainer, choose_precision, fit_memb
 from ddp_script import base_recipe, make_dataset
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)  # tiny models: one thread is fastest and immune to a busy machine
-    yield
-    torch.set_num_threads(before)
-
-
 def test_validation_metrics_match_scipy_and_system_level():
     rng = np.random.default_rng(0)
     t = rng.normal(size=(40, 2))

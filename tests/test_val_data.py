@@ -27,14 +27,6 @@ from test_cli_train import _recipe as cli_recipe
 from test_cli_train import _table
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 def renamed(items: ItemSet, fs: FeatureSet, prefix: str, source: str) -> tuple[ItemSet, FeatureSet]:
     """The same items and features under ids ``<prefix><n>`` (make_dataset always names them item0000...)."""
     ids = [f"{prefix}{i:04d}" for i in range(len(items))]

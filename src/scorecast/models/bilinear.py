@@ -9,7 +9,7 @@ from torch import nn
 
 from scorecast.errors import ConfigError
 from scorecast.models.base import FUSIONS, FeatureShape, Fusion
-from scorecast.models.layers import check_positive_int, get_pooled, mlp, mlp_out_dim, resolve_input
+from scorecast.models.layers import check_positive_int, get_pooled, mlp, mlp_out_dim, resolve_pair
 
 
 class LowRankBilinear(nn.Module):
@@ -52,17 +52,10 @@ class BilinearFusion(Fusion):
     ) -> None:
         super().__init__(inputs)
         where = "fusion 'bilinear'"
-        names = list(inputs)
-        if len(names) < 2:
-            raise ConfigError(f"{where}: expected at least two input features, got {len(names)}: {', '.join(names) or '(none)'}")
-        self.left = resolve_input(where, inputs, left, "left", names[0])
-        default_right = next(n for n in names if n != self.left)
-        self.right = resolve_input(where, inputs, right, "right", default_right)
-        if self.left == self.right:
-            raise ConfigError(f"{where}: expected two different features for 'left' and 'right', got '{self.left}' twice")
+        self.left, self.right = resolve_pair(where, inputs, left, right)
         dim = check_positive_int(dim, "dim", where)
         bilinear_dim = check_positive_int(bilinear_dim if bilinear_dim is not None else dim, "bilinear_dim", where)
-        self.others = [n for n in names if n not in (self.left, self.right)] if use_others else []
+        self.others = [n for n in inputs if n not in (self.left, self.right)] if use_others else []
         self.proj_left = nn.Sequential(nn.LayerNorm(inputs[self.left].dim), nn.Linear(inputs[self.left].dim, dim))
         self.proj_right = nn.Sequential(nn.LayerNorm(inputs[self.right].dim), nn.Linear(inputs[self.right].dim, dim))
         if rank is None:

@@ -142,6 +142,19 @@ def resolve_input(where: str, inputs: dict, value: Any, role: str, default: str 
     return name
 
 
+def resolve_pair(where: str, inputs: dict, left: Any, right: Any) -> tuple[str, str]:
+    """The two different features a pair fusion reads as ``left`` and ``right`` (default: the first two
+    inputs); at least two inputs are required."""
+    names = list(inputs)
+    if len(names) < 2:
+        raise ConfigError(f"{where}: expected at least two input features, got {len(names)}: {', '.join(names) or '(none)'}")
+    first = resolve_input(where, inputs, left, "left", names[0])
+    second = resolve_input(where, inputs, right, "right", next(n for n in names if n != first))
+    if first == second:
+        raise ConfigError(f"{where}: expected two different features for 'left' and 'right', got '{first}' twice")
+    return first, second
+
+
 def get_pooled(where: str, pooled: dict[str, torch.Tensor], name: str) -> torch.Tensor:
     if name not in pooled:
         raise ConfigError(f"{where}: the batch has no pooled feature '{name}'; got: {', '.join(pooled) or '(none)'}")

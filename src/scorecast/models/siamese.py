@@ -10,7 +10,7 @@ from torch.nn import functional as F
 
 from scorecast.errors import ConfigError
 from scorecast.models.base import FUSIONS, FeatureShape, Fusion
-from scorecast.models.layers import check_dropout, check_positive_int, get_pooled, resolve_input
+from scorecast.models.layers import check_dropout, check_positive_int, get_pooled, resolve_pair
 
 ADAPTERS = ("linear", "low-rank", "mlp", "none")
 OUTPUTS = ("cosine", "product", "difference")
@@ -75,14 +75,8 @@ class SiameseFusion(Fusion):
     ) -> None:
         super().__init__(inputs)
         where = "fusion 'siamese'"
-        names = list(inputs)
-        if len(names) < 2:
-            raise ConfigError(f"{where}: expected two input features, got {len(names)}: {', '.join(names) or '(none)'}")
-        self.left = resolve_input(where, inputs, left, "left", names[0])
-        self.right = resolve_input(where, inputs, right, "right", next(n for n in names if n != self.left))
-        if self.left == self.right:
-            raise ConfigError(f"{where}: expected two different features for 'left' and 'right', got '{self.left}' twice")
-        others = [n for n in names if n not in (self.left, self.right)]
+        self.left, self.right = resolve_pair(where, inputs, left, right)
+        others = [n for n in inputs if n not in (self.left, self.right)]
         if others:
             raise ConfigError(f"{where}: scores a pair of features and reads no others; got extra inputs "
                               f"{', '.join(others)} (use 'bilinear' or 'concat' to add them)")
