@@ -158,3 +158,46 @@ def test_audio_table_with_a_bad_row_skipped(tmp_path_factory, tmp_path):
     assert "left out 1 row(s)" in r.output
     alone = scorecast.load(bundle, cache=False).predict(audio=[str(clips / "c1.wav")])
     np.testing.assert_allclose(frame["score"].iloc[1], alone.mean[0, 0], atol=1e-5)
+
+
+def test_a_challenge_readers_error_says_how_to_read_a_plain_table(tmp_path):
+    """A bundle trained with a challenge reader (STS-B's) given a plain JSONL: the reader's error, plus
+    the --reader table flags that read the inputs this scorer needs."""
+    from types import SimpleNamespace
+
+    from scorecast.commands.predict import read_table
+    from scorecast.config import DataConfig
+    from scorecast.errors import DataError
+    from scorecast.predictor import InputSpec
+
+    path = tmp_path / "pairs.jsonl"
+    path.write_text(json.dumps({"id": "a", "sentence1": "a cat", "sentence2": "a dog"}) + "\n")
+    recipe = SimpleNamespace(data=DataConfig(reader="stsb"))
+    inputs = InputSpec(False, ("sentence1", "sentence2"), ())
+    with pytest.raises(DataError, match=r"expected 7 fields .* reader 'stsb'; for a plain table with an id column and "
+                       r"sentence1 and sentence2 column\(s\): --reader table --option 'text=\[sentence1, sentence2\]'") as info:
+        read_table(recipe, inputs, path, None, {}, "raise")
+    assert info.value.file == str(path) and info.value.row == 1
+    # the flags it names do read the file
+    items = read_table(recipe, inputs, path, "table", {"text": ["sentence1", "sentence2"]}, "raise")
+    assert items[0].texts == {"sentence1": "a cat", "sentence2": "a dog"}
+    # an explicit --reader gets the reader's own error, unchanged
+    with pytest.raises(DataError) as info:
+        read_table(recipe, inputs, path, "stsb", {}, "raise")
+    assert "--reader table" not in str(info.value)
+
+
+def test_error_messages_are_printed_verbatim(monkeypatch, capsys):
+    """Square brackets in a message are values, not rich markup: they reach the terminal as written."""
+    from scorecast import cli
+    from scorecast.errors import ConfigError
+
+    def fail():
+        raise ConfigError("expected 'hidden' to be a list of positive integers, got [8, -1]; try 'text=[a, b]'")
+
+    monkeypatch.setattr(cli, "app", fail)
+    with pytest.raises(SystemExit) as info:
+        cli.main()
+    assert info.value.code == 2
+    err = " ".join(capsys.readouterr().err.split())
+    assert "got [8, -1]; try 'text=[a, b]'" in err

@@ -50,8 +50,10 @@ def main() -> None:
         app()
     except ScorecastError as exc:
         from rich.console import Console
+        from rich.markup import escape
 
-        Console(stderr=True).print(f"[bold red]error:[/] {exc}", highlight=False, markup=True)
+        # escaped: messages quote values such as [8, -1] or 'text=[a, b]', which are not markup
+        Console(stderr=True).print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, markup=True)
         sys.exit(2)
 
 

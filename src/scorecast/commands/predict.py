@@ -65,6 +65,32 @@ def reader_for(recipe, reader: str | None, options: dict[str, Any]):
     return READERS.build(name, **base)
 
 
+def read_table(recipe, inputs, table: Path, reader: str | None, options: dict[str, Any], on_error: str):
+    """The items of ``table``. When the recipe's own challenge reader (not ``table``) cannot read it, the
+    error says how to read a plain table with the inputs the scorer needs instead."""
+    from scorecast.errors import DataError
+
+    try:
+        return reader_for(recipe, reader, options).read(table, on_error=on_error)
+    except DataError as exc:
+        if reader is not None or recipe.data.reader == "table":
+            raise
+        hint = table_reader_hint(inputs)
+        raise DataError(f"{exc.message} (read with the recipe's reader '{recipe.data.reader}'; for a plain table "
+                        f"with an id column{hint})", file=exc.file, row=exc.row, field=exc.field) from exc
+
+
+def table_reader_hint(inputs) -> str:
+    """``, sentence1 and sentence2 columns: --reader table --option 'text=[sentence1, sentence2]'`` and the like."""
+    columns = (["audio"] if inputs.audio else []) + list(inputs.texts) + list(inputs.vectors)
+    flags = ["--reader table"]
+    if inputs.texts:
+        flags.append(f"--option 'text=[{', '.join(inputs.texts)}]'")
+    if inputs.vectors:
+        flags.append(f"--option 'vectors=[{', '.join(inputs.vectors)}]'")
+    return f" and {' and '.join(columns)} column(s): {' '.join(flags)}" if columns else ": --reader table"
+
+
 def predictions_frame(ids, prediction, target_names):
     """id, <target>..., std.<target>... as a pandas DataFrame."""
     import pandas as pd
@@ -127,7 +153,7 @@ def run_predict(
     predictor = Predictor(
         loaded, cache=cache, encoder_paths=parse_encoder_paths(encoder_paths), batch_size=batch_size, progress=progress
     )
-    items = reader_for(recipe, reader, parse_options(options)).read(table, on_error=on_error)
+    items = read_table(recipe, predictor.inputs, table, reader, parse_options(options), on_error)
     usable = [predictor.inputs.restrict(item) for item in items]  # the reader fills every field its format has
     ids, prediction, skipped = predictor.predict_report(usable, on_error=on_error)
     skipped = list(items.skipped) + [f"item '{k}': {v}" for k, v in skipped.items()]
