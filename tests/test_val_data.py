@@ -195,7 +195,7 @@ def test_torch_threads_sets_and_restores():
 
 
 @pytest.mark.parametrize(("threads", "inside"), [(2, 2), (None, 1)])
-def test_fit_member_trains_on_the_configured_threads(threads, inside, monkeypatch):
+def test_fit_member_trains_on_the_configured_threads(threads, inside, monkeypatch, tmp_path):
     items, fs = make_dataset(40)
     seen = []
     original = trainer._fit_neural
@@ -206,7 +206,7 @@ def test_fit_member_trains_on_the_configured_threads(threads, inside, monkeypatc
 
     monkeypatch.setattr(trainer, "_fit_neural", spy)
     recipe = load_recipe(base_recipe(max_epochs=1, threads=threads))
-    trainer.fit_member(recipe, fs, items.targets("score"), np.arange(30), np.arange(30, 40), log_dir=None)
+    trainer.fit_member(recipe, fs, items.targets("score"), np.arange(30), np.arange(30, 40), log_dir=tmp_path)
     assert seen == [inside] and torch.get_num_threads() == 1
 
 

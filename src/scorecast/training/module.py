@@ -226,13 +226,20 @@ def with_scheduler(module: L.LightningModule, opt: torch.optim.Optimizer, kind: 
     """What ``configure_optimizers`` returns for ``training.scheduler`` ``kind``: ``opt`` alone
     (``none``); with ReduceLROnPlateau on ``module.monitor`` (``plateau``, stepped per epoch); or with
     OneCycle (every parameter group peaking at its own rate, so layer-wise ratios hold) or cosine
-    annealing over the run's optimiser steps (stepped per step)."""
+    annealing over the run's optimiser steps (stepped per step; per epoch under SWA, which supports
+    only per-epoch schedules)."""
     if kind == "none":
         return opt
     if kind == "plateau":
         monitor = module.monitor or "train_loss"
         sched = torch.optim.lr_scheduler.ReduceLROnPlateau(opt, mode=monitor_mode(monitor), factor=0.5, patience=2)
         return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "monitor": monitor, "interval": "epoch"}}
+    cfg = getattr(module, "cfg", None)
+    if kind == "cosine" and cfg is not None and cfg.swa.enabled:
+        # SWA swaps in its own per-epoch schedule when averaging starts, and Lightning supports only
+        # per-epoch schedules under it: anneal per epoch over the run instead of per step
+        sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(1, int(cfg.max_epochs)))
+        return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "epoch"}}
     total = max(1, int(module.trainer.estimated_stepping_batches))
     if kind == "onecycle":
         sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=[g["lr"] for g in opt.param_groups], total_steps=total)
