@@ -4,9 +4,9 @@ Features: the STS-B MiniLM embeddings (sentence1, sentence2: two 384-d vectors p
 first 1x / 2x / 4x ``--base`` rows of sts-train.csv, read through the embedding cache (encoded
 once if the cache lacks them); ``--synthetic`` uses random unit vectors of the same shape with a
 known target instead (no data needed). Each size runs ``scorecast.training.cv.run_cv`` with
-recipes/stsb.yaml (bilinear fusion + regression head) for a fixed number of epochs (early stopping
-off, so every size trains the same number of epochs and time should grow linearly with the rows),
-and with its ridge variant. The median of ``--repeats`` runs is reported, with the time ratio to
+recipes/stsb.yaml (siamese fusion + regression head), its bilinear variant (bilinear fusion + MLP:
+the heaviest head) and its ridge variant, each for a fixed number of epochs (early stopping off, so
+every size trains the same number of epochs and time should grow linearly with the rows). The median of ``--repeats`` runs is reported, with the time ratio to
 1x and the time per row. Writes bench/results/training.json and training.md.
 
     .venv/bin/python bench/bench_training.py [--base 1000] [--epochs 5] [--repeats 2] [--synthetic]
@@ -99,7 +99,8 @@ def main(argv: list[str] | None = None) -> dict:
     items, features = synthetic_features(n_max) if synthetic else real_features(args.data, n_max, args.cache)
     overrides = {"training.max_epochs": args.epochs, "training.early_stopping": None, "cv.seeds": [0], "cv.folds": 5}
     recipes = {
-        "bilinear + regression (recipes/stsb.yaml)": lib.load("stsb.yaml", args.data / "stsb", overrides=overrides),
+        "siamese + regression (recipes/stsb.yaml)": lib.load("stsb.yaml", args.data / "stsb", overrides=overrides),
+        "bilinear + regression (recipes/stsb.yaml [bilinear])": lib.load("stsb.yaml", args.data / "stsb", "bilinear", overrides=overrides),
         "ridge (recipes/stsb.yaml [ridge])": lib.load("stsb.yaml", args.data / "stsb", "ridge", overrides=overrides),
     }
     load_before = os.getloadavg()
