@@ -165,3 +165,21 @@ def test_report_cli_error_exits_2(tmp_path):
     finally:
         sys.argv = argv
     assert exc.value.code == 2
+
+
+@pytest.mark.parametrize("val_data", [True, False])
+def test_a_train_run_is_reported_as_held_out(tmp_path, val_data):
+    """A `train` run (metrics.holdout) says where its held-out items came from, not "folds"."""
+    run = fabricate_run(tmp_path, folds=1)
+    metrics = json.loads((run / "metrics.json").read_text())
+    (run / "metrics.json").write_text(json.dumps({**metrics, "holdout": True}))
+    raw = {"name": "fabricated", "targets": [{"name": "score", "low": 1, "high": 5, "step": 0.5}],
+           "encoders": [{"name": "egemaps", "input": "audio"}], "training": {"val_fraction": 0.2}}
+    if val_data:
+        raw["val_data"] = {"reader": "table", "path": "/data/dev.csv"}
+    save_recipe(load_recipe(raw), run / "recipe.yaml")
+    page = write_report(run).read_text()
+    where = "val_data dev.csv" if val_data else "training.val_fraction 0.2 of the data"
+    assert f"60 items held out from training ({where})" in page
+    assert "Held-out predictions against the truth" in page
+    assert "in 1 folds" not in page and "Out-of-fold" not in page

@@ -260,10 +260,23 @@ def _metrics_rows(block: dict[str, Any], label: str = "") -> list[list[Any]]:
     return rows
 
 
+def _predictions_kind(data: RunData) -> str:
+    return "Held-out predictions" if data.metrics.get("holdout") else "Out-of-fold predictions"
+
+
+def _holdout_source(data: RunData) -> str:
+    """Where a `train` run's held-out items came from: the recipe's val_data, or a val_fraction of the data."""
+    recipe = data.recipe
+    if recipe is not None and getattr(recipe, "val_data", None) is not None:
+        return f"val_data {Path(recipe.val_data.path).name}"
+    fraction = recipe.training.val_fraction if recipe is not None else None
+    return f"training.val_fraction {fraction:g} of the data" if fraction is not None else "a held-out part"
+
+
 def _sections(data: RunData, figs: list[tuple[str, Path, str]]) -> list[str]:
     m = data.metrics
     parts = ['<section id="metrics"><h2>Metrics</h2>',
-             "<p>Out-of-fold predictions against the truth; intervals are percentile bootstrap 95 % intervals.</p>",
+             f"<p>{_predictions_kind(data)} against the truth; intervals are percentile bootstrap 95 % intervals.</p>",
              _table(["target", "level", "metric", "value", "95% interval", "n"],
                     _metrics_rows(m) + _metrics_rows(m.get("test") or {}, "test "))]
     folds = m.get("folds") or []
@@ -302,13 +315,13 @@ def write_report(run_dir: str | Path, out_dir: str | Path | None = None) -> Path
     figs = make_figures(data, out)
     name = data.recipe.name if data.recipe is not None else data.run_dir.name
     n = len(data.oof)
-    folds = data.oof["fold"].nunique() if "fold" in data.oof.columns else None
+    folds = data.oof["fold"].nunique() if "fold" in data.oof.columns and not data.metrics.get("holdout") else None
     head = [
         "<!doctype html><html lang='en'><head><meta charset='utf-8'>",
         f"<title>scorecast report: {html.escape(name)}</title><style>{_STYLE}</style></head><body>",
         f"<h1>scorecast report: {html.escape(name)}</h1>",
         f"<p>Run folder <code>{html.escape(str(data.run_dir.resolve()))}</code>; {n} items"
-        + (f" in {folds} folds" if folds else "")
+        + (f" in {folds} folds" if folds else f" held out from training ({_holdout_source(data)})" if data.metrics.get("holdout") else "")
         + f"; targets: {html.escape(', '.join(t.name for t in data.targets))}; written {time.strftime('%Y-%m-%d %H:%M')}.</p>",
     ]
     head += [f"<p class='note'>{html.escape(note)}</p>" for note in data.notes]
