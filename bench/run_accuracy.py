@@ -264,7 +264,7 @@ SHL_COLUMNS = [("CV Pearson", "cv", "lcc"), ("CV RMSE", "cv", "rmse"), ("CV Spea
 
 def run_shl_transcripts(s: Settings) -> dict[str, Any]:
     rows, (recipe, items, _), timing = cv_rows(
-        s, "shl-grammar-transcripts.yaml", s.data / "shl-grammar", (None, "regression", "ridge", "svr"), "shl")
+        s, "shl-grammar-transcripts.yaml", s.data / "shl-grammar", (None, "regression", "ridge", "svr", "stats", "svr-stats"), "shl")
     rows = [mean_anchor(s, recipe, items)] + rows + [published_row()]
     return {
         "title": "SHL grammar from the given ASR transcripts",

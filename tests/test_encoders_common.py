@@ -18,7 +18,7 @@ from scorecast.errors import ConfigError
 
 def test_every_encoder_is_registered_and_the_import_is_light():
     assert set(ENCODERS.names()) >= {"hf-audio", "hf-text", "sentence", "egemaps", "compare", "dnsmos",
-                                     "distillmos", "music", "lookup", "asr"}
+                                     "distillmos", "music", "lookup", "asr", "text-stats"}
     heavy = ["torch", "transformers", "sentence_transformers", "opensmile", "essentia", "onnxruntime", "librosa"]
     code = f"import sys, scorecast.encoders; print([m for m in {heavy!r} if m in sys.modules])"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

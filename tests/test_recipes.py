@@ -390,6 +390,10 @@ def test_shl_grammar_transcripts_on_real_subset(cache, tmp_path):
     check_run(out, ["score"], 40)
     out = cv("shl-grammar-transcripts", tmp_path / "ridge", cache, {"DATA": dst}, variant="ridge")
     check_run(out, ["score"], 40)
+    out = cv("shl-grammar-transcripts", tmp_path / "svr-stats", cache, {"DATA": dst}, variant="svr-stats")
+    check_run(out, ["score"], 40)
+    encoders = json.loads((out / "bundle" / "scorecast.json").read_text())["encoders"]
+    assert {e["feature"]: e["dim"] for e in encoders} == {"text": 384, "stats": 11}
 
 
 @pytest.mark.slow

@@ -15,6 +15,7 @@ from scorecast.encoders import (  # noqa: F401  (imported for registration)
     music,
     opensmile_features,
     sentence,
+    text_stats,
 )
 from scorecast.encoders.base import ENCODERS, Encoded, Encoder
 
