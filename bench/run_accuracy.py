@@ -276,7 +276,7 @@ def run_shl_transcripts(s: Settings) -> dict[str, Any]:
 
 def run_shl_audio(s: Settings) -> dict[str, Any]:
     rows, (recipe, items, _), timing = cv_rows(
-        s, "shl-grammar-audio.yaml", s.data / "shl-grammar", (None, "text-only", "audio-only"), "shl-audio")
+        s, "shl-grammar-audio.yaml", s.data / "shl-grammar", (None, "text-only", "audio-only", "stats"), "shl-audio")
     rows = [mean_anchor(s, recipe, items)] + rows + [published_row()]
     return {
         "title": "SHL grammar on the clips with audio (fused, text-only, audio-only)",
