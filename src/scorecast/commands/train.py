@@ -119,23 +119,17 @@ def _run(verb: str, recipe_path, var, overrides, variant, out, cache, data, thre
 
 
 def register(app: typer.Typer) -> None:
-    @app.command("train")
-    def train(
-        recipe: RecipeArg,
-        var: VarOpt = None,
-        set_: SetOpt = None,
-        variant: VariantOpt = None,
-        out: OutOpt = None,
-        cache: CacheOpt = None,
-        data: DataOpt = None,
-        threads: ThreadsOpt = None,
-    ) -> None:
-        """Train the final scorer on all the data (early stopping on a held-out part, or on the recipe's
-        val_data) and write a run folder."""
-        _run("train", recipe, var, set_, variant, out, cache, data, threads)
+    # The help texts were these commands' docstrings; the line break is kept as `scorecast --help` shows it.
+    _register_verb(app, "train", "Train the final scorer on all the data (early stopping on a held-out part, or on the "
+                   "recipe's\nval_data) and write a run folder.")
+    _register_verb(app, "cv", "Cross-validate a recipe: out-of-fold metrics, and the fold ensemble as the scorer, "
+                   "in a run folder.")
 
-    @app.command("cv")
-    def cv(
+
+def _register_verb(app: typer.Typer, verb: str, doc: str) -> None:
+    """Register ``scorecast VERB RECIPE`` (``train`` and ``cv`` take the same options) with help ``doc``."""
+
+    def command(
         recipe: RecipeArg,
         var: VarOpt = None,
         set_: SetOpt = None,
@@ -145,5 +139,7 @@ def register(app: typer.Typer) -> None:
         data: DataOpt = None,
         threads: ThreadsOpt = None,
     ) -> None:
-        """Cross-validate a recipe: out-of-fold metrics, and the fold ensemble as the scorer, in a run folder."""
-        _run("cv", recipe, var, set_, variant, out, cache, data, threads)
+        _run(verb, recipe, var, set_, variant, out, cache, data, threads)
+
+    command.__doc__ = doc
+    app.command(verb)(command)

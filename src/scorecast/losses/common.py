@@ -56,6 +56,28 @@ class ScoreLoss(Loss):
         raise NotImplementedError  # pragma: no cover
 
 
+class PerTargetLoss(ScoreLoss):
+    """Base of the losses over a whole batch (correlation, ranking): for each target ``t``,
+    ``target_loss(t, p, y, w)`` gets the predictions, targets and weights (N,) of the items where that
+    target is present (at least two) and returns a scalar, or None when they give nothing to learn
+    from; the loss is the mean over the targets that gave one (zero, attached to the graph, if none)."""
+
+    def compute(self, out: dict[str, torch.Tensor], batch: Batch, extra: dict[str, Any]) -> torch.Tensor:
+        mean = out["mean"].float()
+        parts = []
+        for t in range(mean.shape[1]):
+            sel = batch.items(t)
+            if int(sel.sum()) < 2:
+                continue
+            part = self.target_loss(t, mean[sel, t], batch.target[sel, t], batch.weight[sel])
+            if part is not None:
+                parts.append(part)
+        return mean_over_targets(parts, mean)
+
+    def target_loss(self, t: int, p: torch.Tensor, y: torch.Tensor, w: torch.Tensor) -> torch.Tensor | None:
+        raise NotImplementedError  # pragma: no cover
+
+
 def check_requires(loss: Loss, out: dict[str, torch.Tensor]) -> None:
     """Raise a ConfigError naming the loss, the keys it needs, and the keys the head gave."""
     missing = [k for k in loss.requires if k not in out]

@@ -8,22 +8,15 @@ import torch
 
 from scorecast.config import TargetSpec
 from scorecast.losses.base import LOSSES
-from scorecast.losses.common import Batch, ScoreLoss, check_number, mean_over_targets, weighted_pearson
+from scorecast.losses.common import PerTargetLoss, check_number, weighted_pearson
 
 
 @LOSSES.register("correlation")
-class CorrelationLoss(ScoreLoss):
+class CorrelationLoss(PerTargetLoss):
     """``1 - r`` with r the (weighted) Pearson correlation of predictions and targets in the batch."""
 
-    def compute(self, out, batch: Batch, extra) -> torch.Tensor:
-        mean = out["mean"].float()
-        parts = []
-        for t in range(mean.shape[1]):
-            sel = batch.items(t)
-            if int(sel.sum()) < 2:
-                continue
-            parts.append(1.0 - weighted_pearson(mean[sel, t], batch.target[sel, t], batch.weight[sel]))
-        return mean_over_targets(parts, mean)
+    def target_loss(self, t, p, y, w) -> torch.Tensor:
+        return 1.0 - weighted_pearson(p, y, w)
 
 
 def soft_ranks(x: torch.Tensor, temperature: float) -> torch.Tensor:
@@ -40,7 +33,7 @@ def average_ranks(y: torch.Tensor) -> torch.Tensor:
 
 
 @LOSSES.register("spearman")
-class SpearmanLoss(ScoreLoss):
+class SpearmanLoss(PerTargetLoss):
     """``1 - Pearson(soft_ranks(mean / range, temperature), ranks(y))``: the targets' ranks are exact
     (ties averaged); the predictions' are soft, with ``temperature`` a fraction of the score range."""
 
@@ -49,14 +42,5 @@ class SpearmanLoss(ScoreLoss):
         self.temperature = check_number(temperature, "temperature", self.where, low=0.0, low_open=True)
         self.ranges = [t.high - t.low for t in self.targets]
 
-    def compute(self, out, batch: Batch, extra) -> torch.Tensor:
-        mean = out["mean"].float()
-        parts = []
-        for t in range(mean.shape[1]):
-            sel = batch.items(t)
-            if int(sel.sum()) < 2:
-                continue
-            rp = soft_ranks(mean[sel, t] / self.ranges[t], self.temperature)
-            ry = average_ranks(batch.target[sel, t])
-            parts.append(1.0 - weighted_pearson(rp, ry, batch.weight[sel]))
-        return mean_over_targets(parts, mean)
+    def target_loss(self, t, p, y, w) -> torch.Tensor:
+        return 1.0 - weighted_pearson(soft_ranks(p / self.ranges[t], self.temperature), average_ranks(y), w)

@@ -10,11 +10,11 @@ import torch
 
 from scorecast.config import TargetSpec
 from scorecast.losses.base import LOSSES
-from scorecast.losses.common import Batch, ScoreLoss, check_number, mean_over_targets
+from scorecast.losses.common import PerTargetLoss, check_number
 
 
 @LOSSES.register("pairwise-ranking")
-class PairwiseRankingLoss(ScoreLoss):
+class PairwiseRankingLoss(PerTargetLoss):
     """Margin ranking: for each pair with ``y_i - y_j > threshold``,
     ``max(0, margin - (p_i - p_j))``; the weighted mean over those pairs (score units)."""
 
@@ -23,24 +23,18 @@ class PairwiseRankingLoss(ScoreLoss):
         self.margin = check_number(margin, "margin", self.where, low=0.0)
         self.threshold = check_number(threshold, "threshold", self.where, low=0.0)
 
-    def compute(self, out, batch: Batch, extra) -> torch.Tensor:
-        mean = out["mean"].float()
-        parts = []
-        for t in range(mean.shape[1]):
-            sel = batch.items(t)
-            p, y, w = mean[sel, t], batch.target[sel, t], batch.weight[sel]
-            pairs = (y.unsqueeze(1) - y.unsqueeze(0)) > self.threshold  # (N, N): y_i - y_j > threshold
-            pair_w = (w.unsqueeze(1) * w.unsqueeze(0)) * pairs
-            den = pair_w.sum()
-            if not bool(den > 0):
-                continue
-            hinge = torch.relu(self.margin - (p.unsqueeze(1) - p.unsqueeze(0)))
-            parts.append((hinge * pair_w).sum() / den)
-        return mean_over_targets(parts, mean)
+    def target_loss(self, t, p, y, w) -> torch.Tensor | None:
+        pairs = (y.unsqueeze(1) - y.unsqueeze(0)) > self.threshold  # (N, N): y_i - y_j > threshold
+        pair_w = (w.unsqueeze(1) * w.unsqueeze(0)) * pairs
+        den = pair_w.sum()
+        if not bool(den > 0):
+            return None
+        hinge = torch.relu(self.margin - (p.unsqueeze(1) - p.unsqueeze(0)))
+        return (hinge * pair_w).sum() / den
 
 
 @LOSSES.register("cosent")
-class CoSENTLoss(ScoreLoss):
+class CoSENTLoss(PerTargetLoss):
     """CoSENT-style ranking: ``log(1 + sum_{y_i > y_j} w_ij exp(scale * (q_j - q_i)))`` where
     ``q = mean / (high - low)`` (so ``scale`` does not depend on the score range) and the pair weights
     ``w_ij = w_i w_j`` are normalised to average 1 over the pairs."""
@@ -50,18 +44,13 @@ class CoSENTLoss(ScoreLoss):
         self.scale = check_number(scale, "scale", self.where, low=0.0, low_open=True)
         self.ranges = [t.high - t.low for t in self.targets]
 
-    def compute(self, out, batch: Batch, extra) -> torch.Tensor:
-        mean = out["mean"].float()
-        parts = []
-        for t in range(mean.shape[1]):
-            sel = batch.items(t)
-            q, y, w = mean[sel, t] / self.ranges[t], batch.target[sel, t], batch.weight[sel]
-            pairs = (y.unsqueeze(1) - y.unsqueeze(0)) > 0  # y_i > y_j
-            pair_w = (w.unsqueeze(1) * w.unsqueeze(0))[pairs]
-            if pair_w.numel() == 0 or not bool(pair_w.sum() > 0):
-                continue
-            pair_w = pair_w / pair_w.mean()
-            diff = self.scale * (q.unsqueeze(0) - q.unsqueeze(1))[pairs]  # q_j - q_i
-            terms = torch.cat([diff.new_zeros(1), diff + torch.log(pair_w)])
-            parts.append(torch.logsumexp(terms, dim=0))
-        return mean_over_targets(parts, mean)
+    def target_loss(self, t, p, y, w) -> torch.Tensor | None:
+        q = p / self.ranges[t]
+        pairs = (y.unsqueeze(1) - y.unsqueeze(0)) > 0  # y_i > y_j
+        pair_w = (w.unsqueeze(1) * w.unsqueeze(0))[pairs]
+        if pair_w.numel() == 0 or not bool(pair_w.sum() > 0):
+            return None
+        pair_w = pair_w / pair_w.mean()
+        diff = self.scale * (q.unsqueeze(0) - q.unsqueeze(1))[pairs]  # q_j - q_i
+        terms = torch.cat([diff.new_zeros(1), diff + torch.log(pair_w)])
+        return torch.logsumexp(terms, dim=0)
