@@ -9,7 +9,6 @@ except the literature references, which are constants with their source.
 from __future__ import annotations
 
 import datetime as _dt
-import math
 import os
 import platform
 import subprocess
@@ -236,15 +235,3 @@ def render_markdown(report: dict[str, Any]) -> str:
             lines += ["", "Rows:"] + [f"- {r['name']}: {r['description']}"
                                        + (f" (seeds {r['seeds']})" if r.get("seeds") else "") for r in described]
     return "\n".join(lines) + "\n"
-
-
-def clean(value: Any) -> Any:
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, dict):
-        return {str(k): clean(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [clean(v) for v in value]
-    if isinstance(value, np.generic):
-        return clean(value.item())
-    return value

@@ -374,7 +374,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "set_seconds": set_seconds, "command": "python bench/run_accuracy.py " + " ".join(argv if argv is not None else sys.argv[1:]),
         "references": {"shl_published": SHL_PUBLISHED},
     }
-    report = lib.clean(report)
+    from scorecast.jsonsafe import clean_json
+
+    report = clean_json(report)
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps(report, indent=2) + "\n")
     args.md.parent.mkdir(parents=True, exist_ok=True)
