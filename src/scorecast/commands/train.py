@@ -119,9 +119,8 @@ def _run(verb: str, recipe_path, var, overrides, variant, out, cache, data, thre
 
 
 def register(app: typer.Typer) -> None:
-    # The help texts were these commands' docstrings; the line break is kept as `scorecast --help` shows it.
     _register_verb(app, "train", "Train the final scorer on all the data (early stopping on a held-out part, or on the "
-                   "recipe's\nval_data) and write a run folder.")
+                   "recipe's val_data) and write a run folder.")
     _register_verb(app, "cv", "Cross-validate a recipe: out-of-fold metrics, and the fold ensemble as the scorer, "
                    "in a run folder.")
 
