@@ -149,22 +149,11 @@ def scores(preds, target, names, n_boot: int, seed: int = 0, groups=None) -> dic
 
 def paired_difference(metric: str, preds_a, preds_b, target, n_boot: int, seed: int = 0) -> dict[str, float]:
     """metric(a) - metric(b) on the same items, with a paired percentile bootstrap interval (the same
-    resampled items score both systems)."""
-    from scorecast.metrics import METRICS, MetricWarning
+    resampled items score both systems): ``scorecast.metrics.paired_bootstrap``."""
+    from scorecast.metrics import paired_bootstrap
 
-    fn = METRICS.get(metric)
-    a, b, t = (np.asarray(x, float).reshape(-1) for x in (preds_a, preds_b, target))
-    value = fn(a, t) - fn(b, t)
-    rng = np.random.default_rng(seed)
-    draws = np.empty(n_boot)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", MetricWarning)
-        for k in range(n_boot):
-            i = rng.integers(0, t.size, size=t.size)
-            draws[k] = fn(a[i], t[i]) - fn(b[i], t[i])
-    low, high = np.nanpercentile(draws, [2.5, 97.5]) if n_boot > 0 else (np.nan, np.nan)
-    return {"value": float(value), "low": float(low), "high": float(high),
-            "p_not_better": float(np.mean(draws <= 0)) if n_boot > 0 else float("nan")}
+    out = paired_bootstrap(metric, preds_a, preds_b, target, n=n_boot, seed=seed)
+    return {key: float(out[key]) for key in ("value", "low", "high", "p_not_better")}
 
 
 def row(name: str, kind: str, metrics: dict[str, Any], **extra: Any) -> dict[str, Any]:

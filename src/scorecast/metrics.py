@@ -10,6 +10,9 @@ fewer than 2 pairs (1 for error metrics) the result is NaN with a warning. Warni
 
 System level (VoiceMOS/AudioMOS): predictions and targets are averaged per system (group), or the
 system targets come from a given table (``system_truth``), and the metric is taken over systems.
+
+Two systems on the same items: :func:`paired_bootstrap` (the difference, its interval, and how often
+a resample finds the first not better).
 """
 
 from __future__ import annotations
@@ -251,6 +254,60 @@ def bootstrap_ci(
         return value, math.nan, math.nan
     low, high = np.nanpercentile(draws, [100 * alpha / 2, 100 * (1 - alpha / 2)])
     return value, float(low), float(high)
+
+
+def paired_bootstrap(
+    metric: Metric | str,
+    preds_a: Any,
+    preds_b: Any,
+    target: Any,
+    n: int = 1000,
+    seed: int = 0,
+    alpha: float = 0.05,
+) -> dict[str, Any]:
+    """Is system a better than system b on the same items? A paired percentile bootstrap::
+
+        {"value": metric(a) - metric(b), "low", "high", "p_not_better", "higher_is_better"}
+
+    ``low``/``high``: the interval at level 1 - alpha of the difference over ``n`` resamples of the
+    items, the same resampled items scoring both systems (draws as in :func:`bootstrap_ci`).
+    ``p_not_better``: the share of resamples (with a finite difference) where a is not better than b,
+    "better" following the metric's ``higher_is_better``; ties count as not better. An item is dropped
+    (with a warning) when a, b or the target is NaN or infinite, so both are scored on the same items.
+    ``n <= 0`` or fewer than 2 items: NaN interval and p_not_better.
+    """
+    fn = _resolve(metric)
+    name = getattr(fn, "__name__", "metric")
+    higher = getattr(fn, "higher_is_better", None)
+    if higher is None:
+        raise ValueError(f"paired_bootstrap: expected a metric with a higher_is_better attribute (as METRICS have), got {name}")
+    if not 0 < alpha < 1:
+        raise ValueError(f"paired_bootstrap: expected 0 < alpha < 1, got {alpha}")
+    a_all = np.asarray(preds_a, dtype=float).reshape(-1)
+    b_all = np.asarray(preds_b, dtype=float).reshape(-1)
+    if a_all.shape != b_all.shape:
+        raise ValueError(f"{name}: expected preds_a and preds_b of the same length, got {a_all.size} and {b_all.size}")
+    # a is hidden where b is missing, so clean_pairs drops (and counts) every item missing anywhere
+    a, t = clean_pairs(np.where(np.isfinite(b_all), a_all, np.nan), target, name)
+    b = b_all[np.isfinite(a_all) & np.isfinite(b_all) & np.isfinite(np.asarray(target, dtype=float).reshape(-1))]
+    out: dict[str, Any] = {"value": fn(a, t) - fn(b, t), "low": math.nan, "high": math.nan,
+                           "p_not_better": math.nan, "higher_is_better": bool(higher)}
+    if n <= 0 or t.size < 2:
+        return out
+    rng = np.random.default_rng(seed)
+    draws = np.empty(n)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", MetricWarning)
+        for k in range(n):
+            i = rng.integers(0, t.size, size=t.size)
+            draws[k] = fn(a[i], t[i]) - fn(b[i], t[i])
+    draws = draws[np.isfinite(draws)]
+    if draws.size == 0:
+        return out
+    low, high = np.percentile(draws, [100 * alpha / 2, 100 * (1 - alpha / 2)])
+    not_better = draws <= 0 if higher else draws >= 0
+    out.update(low=float(low), high=float(high), p_not_better=float(np.mean(not_better)))
+    return out
 
 
 def compute_metrics(

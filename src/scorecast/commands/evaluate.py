@@ -5,7 +5,8 @@ pairs, NaN pairs dropped) and the VoiceMOS/AudioMOS system-level protocol (per-s
 Columns are detected where not given: ids from ``wav_file_name``, ``wav``, ``filename``, ``id``...;
 predictions from ``prediction``, ``pred_score``...; truth from ``average_score``, ``MOS``,
 ``score``...; in header-less lists (``answer.txt``, MusicEval lists) the first column is the id and
-the others are scores, paired in order.
+the others are scores, paired in order. ``--baseline OTHER`` compares against a second predictions
+table (read like PREDICTIONS, same prediction columns) on the ids of all three (``scorecast.compare``).
 """
 
 from __future__ import annotations
@@ -147,8 +148,12 @@ def evaluate_files(
     metrics: list[str] | None = None,
     bootstrap: int = 0,
     bins: int | list[float] | None = None,
+    baseline: str | Path | None = None,
+    baseline_bootstrap: int = 1000,
 ) -> dict[str, Any]:
-    """Join the two tables and compute the metrics; returns the JSON-able result (see the CLI)."""
+    """Join the two tables and compute the metrics; returns the JSON-able result (see the CLI).
+    With ``baseline`` (predictions read like ``predictions``), also ``"comparison"``: the paired
+    bootstrap of the two on the ids of all three, ``baseline_bootstrap`` resamples."""
     from scorecast.jsonsafe import clean_json
     from scorecast.metrics import METRICS, MetricWarning, compute_metrics, per_bin_rmse
 
@@ -220,6 +225,18 @@ def evaluate_files(
         for k in common:
             found = regex.search(ttab.view(ti[k]).ident(tid))
             groups.append(None if found is None else found.group(group_ref))
+    if baseline is not None:
+        from scorecast.compare import compare_target, shared_items
+
+        if baseline_bootstrap <= 0:
+            raise ConfigError(f"--bootstrap: a comparison with --baseline needs resamples (e.g. 1000), got {baseline_bootstrap}")
+        btab = _read(Path(baseline))
+        bid = _pick(btab, pred_id_col or id_col, ID_CANDIDATES, "baseline ids")
+        btab.require(pcols, f"the baseline predictions (the prediction column{'s' * (len(pcols) > 1)} of {predictions})")
+        bi = _index(btab, bid, mode)
+        if bi is None:
+            raise DataError(f"--match {mode}: two baseline rows share an id once reduced to their {mode}", file=baseline)
+        shared, result["comparison"] = shared_items(baseline, bid, common, bi, baseline_bootstrap)
     sys_truth = _system_truth(Path(system_truth), len(tcols)) if system_truth is not None else [None] * len(tcols)
     for k, (pc, tc) in enumerate(zip(pcols, tcols)):
         preds = [_value(ptab, pi[key], pc) for key in common]
@@ -232,6 +249,11 @@ def evaluate_files(
                 warnings.simplefilter("ignore", MetricWarning)
                 entry["per_bin"] = per_bin_rmse(preds, target, bins)
         result["targets"][name] = entry
+        if baseline is not None:
+            result["comparison"]["targets"][name] = compare_target(
+                [_value(ptab, pi[key], pc) for key in shared], [_value(btab, bi[key], pc) for key in shared],
+                [_value(ttab, ti[key], tc) for key in shared], names, baseline_bootstrap,
+            )
     return clean_json(result)
 
 
@@ -271,6 +293,10 @@ def print_result(result: dict[str, Any]) -> None:
         for b in entry.get("per_bin", []):
             rmse = "-" if b["rmse"] is None else f"{b['rmse']:.4f}"
             console.print(f"  bin {b['bin']}: n={b['n']}, rmse={rmse}")
+    if result.get("comparison"):
+        from scorecast.compare import print_comparison
+
+        print_comparison(result["comparison"], console)
 
 
 def _parse_bins(text: str | None) -> int | list[float] | None:
@@ -295,19 +321,21 @@ def evaluate(
     system_regex: Annotated[str | None, typer.Option("--system-regex", help="Regex on the id; group 'system' (or 1) is the system.")] = None,
     system_truth: Annotated[Path | None, typer.Option("--system-truth", help="Table of system-level truth: system,score[,score...].")] = None,
     metrics: Annotated[str | None, typer.Option(help="Comma-separated metrics (default srcc,lcc,ktau,mse,rmse,mae).")] = None,
-    bootstrap: Annotated[int, typer.Option(help="Bootstrap resamples for 95% intervals (0: none).")] = 0,
+    bootstrap: Annotated[int | None, typer.Option(help="Bootstrap resamples for 95% intervals (0: none; 1000 for --baseline).")] = None,
     bins: Annotated[str | None, typer.Option(help="Per-bin RMSE: a number of bins or comma-separated edges.")] = None,
     output: Annotated[Path | None, typer.Option("-o", "--output", help="Write the result as JSON here.")] = None,
+    baseline: Annotated[Path | None, typer.Option(help="Predictions of a baseline: a paired bootstrap of the two on the same items.")] = None,
 ) -> None:
-    """Score PREDICTIONS against TRUTH (joined on id): SRCC, LCC, KTAU, MSE, ... at utterance and system level."""
+    """Score PREDICTIONS against TRUTH (joined on id): SRCC, LCC, KTAU, MSE, ... at utterance and system level;
+    with --baseline, whether PREDICTIONS are better than the baseline's (paired bootstrap)."""
     names = [m.strip() for m in metrics.split(",") if m.strip()] if metrics else None
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         result = evaluate_files(
             predictions, truth, id_col=id_col, pred_id_col=pred_id_col, truth_id_col=truth_id_col,
             pred_cols=pred_col or None, truth_cols=truth_col or None, match=match, system_col=system_col,
-            system_regex=system_regex, system_truth=system_truth, metrics=names, bootstrap=bootstrap,
-            bins=_parse_bins(bins),
+            system_regex=system_regex, system_truth=system_truth, metrics=names, bootstrap=bootstrap or 0,
+            bins=_parse_bins(bins), baseline=baseline, baseline_bootstrap=1000 if bootstrap is None else bootstrap,
         )
     if caught:
         from rich.console import Console
