@@ -102,3 +102,27 @@ def test_bad_recipe_exits_2_with_a_message(tmp_path, capsys, monkeypatch):
         main()
     assert info.value.code == 2
     assert "cv.folds" in capsys.readouterr().err
+
+
+def test_the_cli_prints_scorecast_notes(tmp_path, capsys, monkeypatch):
+    """Info notes of scorecast's loggers reach the terminal through the CLI (a library call stays silent)."""
+    import logging
+
+    from scorecast.cli import main, show_log_messages
+
+    recipe = yaml.safe_load(_recipe(tmp_path).read_text())
+    recipe["val_data"] = {**recipe["data"], "path": str(tmp_path / "train.csv")}
+    path = tmp_path / "with-val.yaml"
+    path.write_text(yaml.safe_dump(recipe))
+    argv = ["scorecast", "cv", str(path), "--var", f"DATA={tmp_path / 'train.csv'}", "--variant", "quick",
+            "-o", str(tmp_path / "run")]
+    monkeypatch.setattr("sys.argv", argv)
+    with pytest.raises(SystemExit) as info:
+        main()
+    assert info.value.code in (0, None)
+    err = " ".join(capsys.readouterr().err.split())
+    assert "val_data is not used; each fold validates on its own items" in err
+    handlers = [h for h in logging.getLogger("scorecast").handlers if getattr(h, "_scorecast_cli", False)]
+    assert len(handlers) == 1
+    show_log_messages()  # once per process: a second call adds no second handler
+    assert len([h for h in logging.getLogger("scorecast").handlers if getattr(h, "_scorecast_cli", False)]) == 1

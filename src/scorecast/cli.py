@@ -7,6 +7,7 @@ Command modules keep heavy imports (torch, lightning, transformers) inside their
 from __future__ import annotations
 
 import importlib
+import logging
 import os
 import sys
 
@@ -45,7 +46,25 @@ for _name in COMMAND_MODULES:
     _module.register(app)
 
 
+def show_log_messages(level: int = logging.INFO) -> None:
+    """Print scorecast's own log messages (notes such as "SWA is on: early stopping is off", and
+    warnings) on stderr through rich, once per process. Only the CLI does this: a library leaves
+    logging to its host program."""
+    logger = logging.getLogger("scorecast")
+    if any(getattr(h, "_scorecast_cli", False) for h in logger.handlers):
+        return
+    from rich.console import Console
+    from rich.logging import RichHandler
+
+    handler = RichHandler(console=Console(stderr=True), show_time=False, show_path=False, markup=False,
+                          rich_tracebacks=False)
+    handler._scorecast_cli = True  # type: ignore[attr-defined]
+    logger.addHandler(handler)
+    logger.setLevel(level)
+
+
 def main() -> None:
+    show_log_messages()
     try:
         app()
     except ScorecastError as exc:
