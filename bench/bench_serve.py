@@ -12,12 +12,12 @@ the server's own batching counters (``GET /model``).
 * audio: a bundle with the ``egemaps`` encoder (openSMILE, CPU) and a ridge head, trained here on
   synthetic speech; requests upload a 5 s 16-bit WAV as multipart.
 
-Each is run with micro-batching (``--max-batch 32 --batch-wait-ms 5``, the defaults) and with
+Each is run with micro-batching (``--max-batch 32 --batch-wait-ms 10``, the defaults) and with
 ``--max-batch 1``. Goal: micro-batching gives at least 2x the text throughput of batch size 1.
 Bounded: fixed request counts, a per-configuration deadline, 127.0.0.1 only. Writes
 bench/results/serve.json and serve.md.
 
-    .venv/bin/python bench/bench_serve.py [--text-requests 320] [--audio-requests 48] [--clients 8]
+    .venv/bin/python bench/bench_serve.py [--text-requests 960] [--audio-requests 48] [--clients 8]
 """
 
 from __future__ import annotations
@@ -42,6 +42,8 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "bench" / "results"
+sys.path.insert(0, str(REPO / "src"))
+from scorecast.microbatch import DEFAULT_MAX_BATCH, DEFAULT_WAIT_MS  # noqa: E402  (light: no torch)
 WORDS = ("a the one small large old young loud quiet red blue green bright dark dog cat bird horse child man woman car "
          "train river wind rain bell engine piano guitar drum voice crowd street forest kitchen barks sings runs rings "
          "plays falls blows passes speaks laughs slowly quickly softly loudly far near under over behind beside").split()  # fmt: skip
@@ -264,13 +266,16 @@ def audio_requests(n: int, seed: int, base) -> list[dict]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--text-requests", type=int, default=320)
+    parser.add_argument("--text-requests", type=int, default=960)
     parser.add_argument("--audio-requests", type=int, default=48)
     parser.add_argument("--clients", type=int, default=8)
     parser.add_argument("--audio-seconds", type=float, default=5.0)
     parser.add_argument("--deadline-s", type=float, default=120.0, help="per configuration: stop sending after this long")
+    parser.add_argument("--batch-wait-ms", type=float, default=DEFAULT_WAIT_MS,
+                        help=f"the micro-batching configurations' --batch-wait-ms (default: serve's own, {DEFAULT_WAIT_MS:g})")
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args()
+    wait = f"{args.batch_wait_ms:g}"
 
     started = time.time()
     load_before = os.getloadavg()
@@ -282,12 +287,12 @@ def main() -> None:
         texts = captions(args.text_requests, seed=7)
         warm_texts = text_requests(captions(2 * args.clients, seed=8))
         configs = [
-            run_config("text, micro-batching", text_bundle, text_requests(texts), warm_texts, args, work, "--max-batch", "32", "--batch-wait-ms", "5"),
+            run_config("text, micro-batching", text_bundle, text_requests(texts), warm_texts, args, work, "--max-batch", str(DEFAULT_MAX_BATCH), "--batch-wait-ms", wait),
             run_config("text, batch size 1", text_bundle, text_requests(texts), warm_texts, args, work, "--max-batch", "1"),
         ]
         warm_audio = audio_requests(args.clients, 98, base)
         configs += [
-            run_config("audio 5 s, micro-batching", audio_bundle, audio_requests(args.audio_requests, 1, base), warm_audio, args, work, "--max-batch", "32", "--batch-wait-ms", "5"),
+            run_config("audio 5 s, micro-batching", audio_bundle, audio_requests(args.audio_requests, 1, base), warm_audio, args, work, "--max-batch", str(DEFAULT_MAX_BATCH), "--batch-wait-ms", wait),
             run_config("audio 5 s, batch size 1", audio_bundle, audio_requests(args.audio_requests, 1, base), warm_audio, args, work, "--max-batch", "1"),
         ]  # fmt: skip
     speed = {
@@ -302,7 +307,8 @@ def main() -> None:
                     "load_average_before": [round(x, 2) for x in load_before],
                     "load_average_after": [round(x, 2) for x in os.getloadavg()]},  # fmt: skip
         "settings": {"clients": args.clients, "text_requests": args.text_requests, "audio_requests": args.audio_requests,
-                     "audio_seconds": args.audio_seconds, "text_encoder": "sentence (packaged all-MiniLM-L6-v2)",
+                     "audio_seconds": args.audio_seconds, "batch_wait_ms": args.batch_wait_ms,
+                     "max_batch": DEFAULT_MAX_BATCH, "text_encoder": "sentence (packaged all-MiniLM-L6-v2)",
                      "audio_encoder": "egemaps (openSMILE eGeMAPSv02)", "head": "ridge"},  # fmt: skip
         "configs": configs,
         "speedup_micro_batching": speed,
@@ -323,6 +329,7 @@ def markdown(r: dict) -> str:
         "",
         f"{r['date']}; {r['machine']['cpus']} CPUs, load average before/after "
         f"{r['machine']['load_average_before'][0]} / {r['machine']['load_average_after'][0]}; {s['clients']} concurrent clients; "
+        f"micro-batching: --max-batch {s.get('max_batch', 32)} --batch-wait-ms {s.get('batch_wait_ms', 5):g}; "
         f"text: {s['text_encoder']}, audio ({s['audio_seconds']:g} s clips): {s['audio_encoder']}; head {s['head']}.",
         "Written by bench/bench_serve.py.",
         "",

@@ -1,6 +1,6 @@
 """Micro-batching for the HTTP server: many concurrent requests, one batched predict call.
 
-    batcher = MicroBatcher(predict_many, max_batch=32, wait_ms=5)
+    batcher = MicroBatcher(predict_many, max_batch=32, wait_ms=10)
     await batcher.start()
     result = await batcher.submit(item)        # from any number of concurrent requests
     await batcher.stop()
@@ -62,6 +62,11 @@ class BatchStats:
         }
 
 
+#: serve's defaults: the most items in one call, and how long the first request of a batch waits for company
+DEFAULT_MAX_BATCH = 32
+DEFAULT_WAIT_MS = 10.0
+
+
 class MicroBatcher(Generic[In, Out]):
     """Collects concurrent :meth:`submit` calls into batches for ``fn`` (see the module docstring).
 
@@ -73,8 +78,8 @@ class MicroBatcher(Generic[In, Out]):
         self,
         fn: Callable[[list[In]], Sequence[Out]],
         *,
-        max_batch: int = 32,
-        wait_ms: float = 5.0,
+        max_batch: int = DEFAULT_MAX_BATCH,
+        wait_ms: float = DEFAULT_WAIT_MS,
         name: str = "predict",
     ) -> None:
         if max_batch < 1:

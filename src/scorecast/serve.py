@@ -40,7 +40,7 @@ from starlette.concurrency import run_in_threadpool
 
 from scorecast.data.items import Item
 from scorecast.errors import DataError, ScorecastError
-from scorecast.microbatch import MicroBatcher
+from scorecast.microbatch import DEFAULT_MAX_BATCH, DEFAULT_WAIT_MS, MicroBatcher
 from scorecast.serve_requests import (
     FORM_TYPES,
     READABLE_AUDIO,
@@ -66,8 +66,8 @@ def create_app(
     max_upload_mb: float = 20.0,
     max_duration_s: float = 60.0,
     timeout_s: float = 30.0,
-    batch_wait_ms: float = 5.0,
-    max_batch: int = 32,
+    batch_wait_ms: float = DEFAULT_WAIT_MS,
+    max_batch: int = DEFAULT_MAX_BATCH,
     *,
     cache_dir: str | None = None,
     encoder_paths: dict[str, str] | None = None,

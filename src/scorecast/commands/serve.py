@@ -14,6 +14,8 @@ from typing import Annotated
 
 import typer
 
+from scorecast.microbatch import DEFAULT_MAX_BATCH, DEFAULT_WAIT_MS
+
 
 def _is_loopback(host: str) -> bool:
     if host == "localhost":
@@ -34,8 +36,8 @@ def register(app: typer.Typer) -> None:
         max_upload_mb: Annotated[float, typer.Option("--max-upload-mb", help="Largest request body, in MiB (413 above).")] = 20.0,
         max_duration_s: Annotated[float, typer.Option("--max-duration-s", help="Longest audio accepted, in seconds (413 above).")] = 60.0,
         timeout_s: Annotated[float, typer.Option("--timeout-s", help="Longest a request may take, in seconds (504 above).")] = 30.0,
-        batch_wait_ms: Annotated[float, typer.Option("--batch-wait-ms", help="How long a request waits for others to share a batch.")] = 5.0,
-        max_batch: Annotated[int, typer.Option("--max-batch", help="Most items scored in one call (1: no batching).")] = 32,
+        batch_wait_ms: Annotated[float, typer.Option("--batch-wait-ms", help="How long a request waits for others to share a batch.")] = DEFAULT_WAIT_MS,
+        max_batch: Annotated[int, typer.Option("--max-batch", help="Most items scored in one call (1: no batching).")] = DEFAULT_MAX_BATCH,
         cache: Annotated[Path | None, typer.Option("--cache", help="Embedding cache folder (default: in memory only, nothing written).")] = None,
         encoder_path: Annotated[list[str] | None, typer.Option("--encoder-path", help="OLD=NEW: a model folder the bundle names, and where it is here; repeatable.")] = None,
         log_level: Annotated[str, typer.Option("--log-level", help="uvicorn log level.")] = "info",
