@@ -93,15 +93,19 @@ def test_train_with_variant_data_flag_and_test_data(tmp_path):
     assert "test" in json.loads((out / "metrics.json").read_text())
 
 
-def test_bad_recipe_exits_2_with_a_message(tmp_path, capsys, monkeypatch):
+@pytest.mark.parametrize("flags, message", [
+    (["--set", "cv.folds=zero"], "cv.folds"),
+    (["--threads", "0"], "training.threads: expected a whole number >= 1"),
+])
+def test_bad_recipe_exits_2_with_a_message(tmp_path, capsys, monkeypatch, flags, message):
     from scorecast.cli import main
 
     recipe = _recipe(tmp_path)
-    monkeypatch.setattr("sys.argv", ["scorecast", "cv", str(recipe), "--set", "cv.folds=zero", "--var", "DATA=x.csv"])
+    monkeypatch.setattr("sys.argv", ["scorecast", "cv", str(recipe), *flags, "--var", "DATA=x.csv"])
     with pytest.raises(SystemExit) as info:
         main()
     assert info.value.code == 2
-    assert "cv.folds" in capsys.readouterr().err
+    assert message in " ".join(capsys.readouterr().err.split())
 
 
 def test_the_cli_prints_scorecast_notes(tmp_path, capsys, monkeypatch):

@@ -259,14 +259,3 @@ def test_scorer_fit_early_stops_on_val_data_and_cv_does_not_read_it(tmp_path):
     raw["val_data"]["path"] = str(tmp_path / "missing.csv")  # cv would fail if it read val_data
     cv = Scorer(raw, cache=False).fit(out_dir=tmp_path / "cv", cv=True)
     assert cv.run_.oof["id"].tolist() == [f"r0_{i}" for i in range(150)]
-
-
-def test_cli_threads_zero_exits_2_with_a_message(tmp_path, capsys, monkeypatch):
-    from scorecast.cli import main
-
-    recipe = cli_recipe(tmp_path)
-    monkeypatch.setattr("sys.argv", ["scorecast", "cv", str(recipe), "--threads", "0", "--var", "DATA=x.csv"])
-    with pytest.raises(SystemExit) as info:
-        main()
-    assert info.value.code == 2
-    assert "training.threads: expected a whole number >= 1" in capsys.readouterr().err

@@ -226,6 +226,18 @@ def _resolve(metric: Metric | str) -> Metric:
     return METRICS.get(metric) if isinstance(metric, str) else metric
 
 
+def _bootstrap_draws(statistic: Callable[[np.ndarray], float], size: int, n: int, seed: int) -> np.ndarray:
+    """``statistic(i)`` on ``n`` resamples ``i`` (``size`` indices drawn with replacement, one
+    ``rng.integers`` call per resample from ``default_rng(seed)``), MetricWarnings silenced."""
+    rng = np.random.default_rng(seed)
+    draws = np.empty(n)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", MetricWarning)
+        for k in range(n):
+            draws[k] = statistic(rng.integers(0, size, size=size))
+    return draws
+
+
 def bootstrap_ci(
     metric: Metric | str,
     preds: Any,
@@ -243,13 +255,7 @@ def bootstrap_ci(
     value = fn(p, t)
     if n <= 0 or p.size < 2:
         return value, math.nan, math.nan
-    rng = np.random.default_rng(seed)
-    draws = np.empty(n)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", MetricWarning)
-        for b in range(n):
-            i = rng.integers(0, p.size, size=p.size)
-            draws[b] = fn(p[i], t[i])
+    draws = _bootstrap_draws(lambda i: fn(p[i], t[i]), p.size, n, seed)
     if np.all(np.isnan(draws)):
         return value, math.nan, math.nan
     low, high = np.nanpercentile(draws, [100 * alpha / 2, 100 * (1 - alpha / 2)])
@@ -294,13 +300,7 @@ def paired_bootstrap(
                            "p_not_better": math.nan, "higher_is_better": bool(higher)}
     if n <= 0 or t.size < 2:
         return out
-    rng = np.random.default_rng(seed)
-    draws = np.empty(n)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", MetricWarning)
-        for k in range(n):
-            i = rng.integers(0, t.size, size=t.size)
-            draws[k] = fn(a[i], t[i]) - fn(b[i], t[i])
+    draws = _bootstrap_draws(lambda i: fn(a[i], t[i]) - fn(b[i], t[i]), t.size, n, seed)
     draws = draws[np.isfinite(draws)]
     if draws.size == 0:
         return out
