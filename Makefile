@@ -22,6 +22,9 @@ demo: $(STAMP)
 	ORT_DISABLE_TELEMETRY=1 HF_HUB_OFFLINE=1 $(BIN)/scorecast demo
 
 test: $(STAMP)
+	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff format --check src tests bench
+	$(BIN)/lint-imports
 	ORT_DISABLE_TELEMETRY=1 HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -q
 
 clean:

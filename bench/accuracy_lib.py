@@ -1,6 +1,6 @@
 """Helpers of ``bench/run_accuracy.py``: the machine and commit the run happened on, recipes turned
 into items and cached features (the same steps as ``scorecast cv``), metrics with bootstrap
-intervals (``scorecast.metrics``), and the markdown table.
+intervals (``scorecast.metrics.functional``), and the markdown table.
 
 Nothing here types a figure: every number in the output comes from a measurement of the run,
 except the literature references, which are constants with their source.
@@ -70,7 +70,7 @@ def machine_info() -> dict[str, Any]:
 
 
 def now_iso() -> str:
-    return _dt.datetime.now(_dt.timezone.utc).replace(microsecond=0).isoformat()
+    return _dt.datetime.now(_dt.UTC).replace(microsecond=0).isoformat()
 
 
 # ------------------------------------------------------------------------------ recipes -> features
@@ -139,18 +139,24 @@ def featurize_splits(recipe, splits: dict[str, Any], cache) -> dict[str, tuple[A
 def scores(preds, target, names, n_boot: int, seed: int = 0, groups=None) -> dict[str, Any]:
     """``scorecast.metrics.compute_metrics`` (every value with its bootstrap interval):
     {"n", "utterance": {m: {value, low, high}}, ["n_systems", "system": {...}]}."""
-    from scorecast.metrics import MetricWarning, compute_metrics
+    from scorecast.metrics.functional import MetricWarning, compute_metrics
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", MetricWarning)
-        return compute_metrics(np.asarray(preds, float), np.asarray(target, float), names=list(names),
-                               groups=groups, bootstrap=n_boot, seed=seed)
+        return compute_metrics(
+            np.asarray(preds, float),
+            np.asarray(target, float),
+            names=list(names),
+            groups=groups,
+            bootstrap=n_boot,
+            seed=seed,
+        )
 
 
 def paired_difference(metric: str, preds_a, preds_b, target, n_boot: int, seed: int = 0) -> dict[str, float]:
     """metric(a) - metric(b) on the same items, with a paired percentile bootstrap interval (the same
     resampled items score both systems): ``scorecast.metrics.paired_bootstrap``."""
-    from scorecast.metrics import paired_bootstrap
+    from scorecast.metrics.functional import paired_bootstrap
 
     out = paired_bootstrap(metric, preds_a, preds_b, target, n=n_boot, seed=seed)
     return {key: float(out[key]) for key in ("value", "low", "high", "p_not_better")}
@@ -200,7 +206,8 @@ def render_markdown(report: dict[str, Any]) -> str:
         f"{' in --quick mode (tiny subsets; not results)' if meta['quick'] else ''}.",
         f"Machine: {m['cores']} CPU cores ({m['cpu']}), {m['platform']}, Python {m['python']}, torch {m['torch']}"
         f"{', GPU ' + m['gpu'] if m['gpu'] else ', no GPU'}. Commit `{commit[:12]}`{dirty}.",
-        f"Total run time {meta['seconds']:.0f} s (" + ", ".join(f"{k} {v:.0f} s" for k, v in meta["set_seconds"].items())
+        f"Total run time {meta['seconds']:.0f} s ("
+        + ", ".join(f"{k} {v:.0f} s" for k, v in meta["set_seconds"].items())
         + f"); embeddings came from the cache where present; training on {meta['train_threads'] or 'default'} torch "
         f"thread(s); load average at the end {meta['load_average'][0]:.1f} (other work shares the machine).",
         f"Every figure: value [95 % percentile bootstrap interval, {meta['bootstrap']} resamples of the scored items].",
@@ -212,15 +219,20 @@ def render_markdown(report: dict[str, Any]) -> str:
         lines += table(res["rows"], res["columns"])
         if key == "stsb":
             g = res["best_minus_anchor"]
-            lines += ["", f"Best head ({res['best_rule']}): **{res['best']}**. Its test Spearman minus the cosine's: "
-                      f"{fmt_entry(g['srcc'], 4)} (paired bootstrap); Pearson: {fmt_entry(g['lcc'], 4)}. "
-                      f"Goal ({res['goal']['text']}): **{'met' if res['goal']['met'] else 'not met'}**"
-                      f"{', interval above 0' if res['goal']['significant'] else ''}."]
+            lines += [
+                "",
+                f"Best head ({res['best_rule']}): **{res['best']}**. Its test Spearman minus the cosine's: "
+                f"{fmt_entry(g['srcc'], 4)} (paired bootstrap); Pearson: {fmt_entry(g['lcc'], 4)}. "
+                f"Goal ({res['goal']['text']}): **{'met' if res['goal']['met'] else 'not met'}**"
+                f"{', interval above 0' if res['goal']['significant'] else ''}.",
+            ]
         refs = [r for r in res["rows"] if r["kind"] == "reference"]
         for r in refs:
             lines += ["", f"Reference row: {r['source']}."]
         described = [r for r in res["rows"] if r.get("description")]
         if described:
-            lines += ["", "Rows:"] + [f"- {r['name']}: {r['description']}"
-                                       + (f" (seeds {r['seeds']})" if r.get("seeds") else "") for r in described]
+            lines += ["", "Rows:"] + [
+                f"- {r['name']}: {r['description']}" + (f" (seeds {r['seeds']})" if r.get("seeds") else "")
+                for r in described
+            ]
     return "\n".join(lines) + "\n"

@@ -38,14 +38,16 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=2000, help="sentences to embed")
     parser.add_argument("--repeats", type=int, default=5, help="warm repeats (median reported)")
     parser.add_argument("--batch-size", type=int, default=64)
-    parser.add_argument("--data", type=Path, default=Path(os.environ.get("SCORECAST_DATA", REPO.parent / "shared" / "data")))
+    parser.add_argument(
+        "--data", type=Path, default=Path(os.environ.get("SCORECAST_DATA", REPO.parent / "shared" / "data"))
+    )
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args()
 
     import numpy as np
     import torch
 
-    from scorecast.cache import EmbeddingCache
+    from scorecast.cache.store import EmbeddingCache
     from scorecast.config import DataConfig, EncoderSpec
     from scorecast.data.items import Item
     from scorecast.data.readers import read_items
@@ -101,11 +103,17 @@ def main() -> None:
         "warm_entries_cpu_ratio": round(cpu_entries / cold_cpu, 5),
         "warm_packed_cpu_ratio": round(cpu_packed / cold_cpu, 5),
         "goal_ratio": 0.02,
-        "goal_met": bool(max(warm_entries / cold_s, warm_packed / cold_s, cpu_entries / cold_cpu, cpu_packed / cold_cpu) < 0.02),
+        "goal_met": bool(
+            max(warm_entries / cold_s, warm_packed / cold_s, cpu_entries / cold_cpu, cpu_packed / cold_cpu) < 0.02
+        ),
         "cache_bytes": disk,
         "repeats": args.repeats,
-        "machine": {"cpus": os.cpu_count(), "torch_threads": torch.get_num_threads(), "python": platform.python_version(),
-                    "load_average_1min_before_after": [load_before, round(os.getloadavg()[0], 2)]},
+        "machine": {
+            "cpus": os.cpu_count(),
+            "torch_threads": torch.get_num_threads(),
+            "python": platform.python_version(),
+            "load_average_1min_before_after": [load_before, round(os.getloadavg()[0], 2)],
+        },
         "date": time.strftime("%Y-%m-%d %H:%M"),
     }
     args.out.mkdir(parents=True, exist_ok=True)

@@ -103,17 +103,25 @@ def bench_sentence(sentences: list[str], batch_size: int, repeats: int) -> dict:
 
     t_naive, c_naive = best_of(repeats, naive)
     t_fast, c_fast = best_of(repeats, scorecast)
-    return {"items": len(sentences), "batch_size": batch_size, "naive_s": t_naive, "scorecast_s": t_fast,
-            "naive_cpu_s": c_naive, "scorecast_cpu_s": c_fast,
-            "naive_items_per_s": len(sentences) / t_naive, "scorecast_items_per_s": len(sentences) / t_fast,
-            "speedup": t_naive / t_fast, "goal": GOALS["sentence"]}
+    return {
+        "items": len(sentences),
+        "batch_size": batch_size,
+        "naive_s": t_naive,
+        "scorecast_s": t_fast,
+        "naive_cpu_s": c_naive,
+        "scorecast_cpu_s": c_fast,
+        "naive_items_per_s": len(sentences) / t_naive,
+        "scorecast_items_per_s": len(sentences) / t_fast,
+        "speedup": t_naive / t_fast,
+        "goal": GOALS["sentence"],
+    }
 
 
 def bench_egemaps(clips: list[Path], workers: int, repeats: int) -> dict:
     import soundfile as sf
     import soxr
 
-    from scorecast.cache import EmbeddingCache
+    from scorecast.cache.store import EmbeddingCache
     from scorecast.config import EncoderSpec
     from scorecast.data.items import Item
     from scorecast.encoders import ENCODERS
@@ -141,9 +149,19 @@ def bench_egemaps(clips: list[Path], workers: int, repeats: int) -> dict:
     assert naive_probe[0].pooled.shape == (88,)
     t_naive, c_naive = best_of(repeats, naive)
     t_fast, c_fast = best_of(repeats, scorecast)
-    return {"items": len(clips), "audio_s": seconds_audio, "workers": workers, "naive_s": t_naive,
-            "scorecast_s": t_fast, "naive_cpu_s": c_naive, "scorecast_cpu_s": c_fast, "naive_items_per_s": len(clips) / t_naive,
-            "scorecast_items_per_s": len(clips) / t_fast, "speedup": t_naive / t_fast, "goal": GOALS["egemaps"]}
+    return {
+        "items": len(clips),
+        "audio_s": seconds_audio,
+        "workers": workers,
+        "naive_s": t_naive,
+        "scorecast_s": t_fast,
+        "naive_cpu_s": c_naive,
+        "scorecast_cpu_s": c_fast,
+        "naive_items_per_s": len(clips) / t_naive,
+        "scorecast_items_per_s": len(clips) / t_fast,
+        "speedup": t_naive / t_fast,
+        "goal": GOALS["egemaps"],
+    }
 
 
 def write_results(result: dict, out: Path) -> None:
@@ -163,13 +181,19 @@ def write_results(result: dict, out: Path) -> None:
         "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for name, r in result["encoders"].items():
-        lines.append(f"| {name} | {r['items']} | {r['naive_s']:.2f} | {r['scorecast_s']:.2f} | {r['naive_cpu_s']:.2f} | "
-                     f"{r['scorecast_cpu_s']:.2f} | {r['naive_items_per_s']:.2f} | "
-                     f"{r['scorecast_items_per_s']:.2f} | {r['speedup']:.2f}x | {r['goal']}x | {'yes' if r['speedup'] >= r['goal'] else 'NO'} |")
-    lines += ["", "sentence: STS-B sentence1, packaged MiniLM, batches of "
-              f"{result['encoders'].get('sentence', {}).get('batch_size', '-')} vs `SentenceTransformer.encode` per sentence.",
-              "egemaps: SHL clips of 45-60 s, `encode_items(workers="
-              f"{result['encoders'].get('egemaps', {}).get('workers', '-')})` with a fresh cache vs read + openSMILE per clip in one process.", ""]
+        lines.append(
+            f"| {name} | {r['items']} | {r['naive_s']:.2f} | {r['scorecast_s']:.2f} | {r['naive_cpu_s']:.2f} | "
+            f"{r['scorecast_cpu_s']:.2f} | {r['naive_items_per_s']:.2f} | "
+            f"{r['scorecast_items_per_s']:.2f} | {r['speedup']:.2f}x | {r['goal']}x | {'yes' if r['speedup'] >= r['goal'] else 'NO'} |"
+        )
+    lines += [
+        "",
+        "sentence: STS-B sentence1, packaged MiniLM, batches of "
+        f"{result['encoders'].get('sentence', {}).get('batch_size', '-')} vs `SentenceTransformer.encode` per sentence.",
+        "egemaps: SHL clips of 45-60 s, `encode_items(workers="
+        f"{result['encoders'].get('egemaps', {}).get('workers', '-')})` with a fresh cache vs read + openSMILE per clip in one process.",
+        "",
+    ]
     (out / "extract.md").write_text("\n".join(lines))
 
 
@@ -182,7 +206,9 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--only", choices=["sentence", "egemaps"], default=None)
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
-    parser.add_argument("--data", type=Path, default=Path(os.environ.get("SCORECAST_DATA", REPO.parent / "shared" / "data")))
+    parser.add_argument(
+        "--data", type=Path, default=Path(os.environ.get("SCORECAST_DATA", REPO.parent / "shared" / "data"))
+    )
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args()
 
@@ -194,11 +220,22 @@ def main() -> None:
 
     if args.threads:
         torch.set_num_threads(args.threads)
-    result = {"repeats": args.repeats, "encoders": {}, "torch_threads": torch.get_num_threads(),
-              "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version(),
-                          "nice": os.nice(0), "load_before": [round(v, 2) for v in os.getloadavg()]}}
+    result = {
+        "repeats": args.repeats,
+        "encoders": {},
+        "torch_threads": torch.get_num_threads(),
+        "machine": {
+            "cpus": os.cpu_count(),
+            "platform": platform.platform(),
+            "python": platform.python_version(),
+            "nice": os.nice(0),
+            "load_before": [round(v, 2) for v in os.getloadavg()],
+        },
+    }
     if args.only in (None, "sentence"):
-        result["encoders"]["sentence"] = bench_sentence(read_stsb_sentences(stsb, args.n), args.batch_size, args.repeats)
+        result["encoders"]["sentence"] = bench_sentence(
+            read_stsb_sentences(stsb, args.n), args.batch_size, args.repeats
+        )
         print("sentence", json.dumps(result["encoders"]["sentence"]))
     if args.only in (None, "egemaps"):
         clips = pick_clips(shl, args.clips, 45.0, 60.0)

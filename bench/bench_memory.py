@@ -64,7 +64,7 @@ def rss_peak_mb() -> float:
 def child(args: argparse.Namespace) -> None:
     import numpy as np  # noqa: F401  (imports first: the baseline RSS includes them)
 
-    from scorecast.cache import EmbeddingCache
+    from scorecast.cache.store import EmbeddingCache
     from scorecast.config import DataConfig, EncoderSpec
     from scorecast.data.audio import load_audio
     from scorecast.data.readers import read_items
@@ -88,7 +88,13 @@ def child(args: argparse.Namespace) -> None:
         pooled = np.stack([e.pooled for i in range(0, len(waves), 16) for e in enc.encode_batch(waves[i : i + 16])])
         n = len(pooled)
     seconds = time.perf_counter() - t0
-    out = {"mode": args.mode, "items": n, "seconds": seconds, "rss_after_imports_mb": base, "rss_peak_mb": rss_peak_mb()}
+    out = {
+        "mode": args.mode,
+        "items": n,
+        "seconds": seconds,
+        "rss_after_imports_mb": base,
+        "rss_peak_mb": rss_peak_mb(),
+    }
     if args.trace:
         out["traced_peak_mb"] = tracemalloc.get_traced_memory()[1] / 2**20
     print("RESULT " + json.dumps(out))
@@ -187,16 +193,24 @@ def main() -> None:
         "|---|---:|---:|---:|---:|---:|",
     ]
     for r in runs:
-        md.append(f"| {r['mode']} | {r['clips']} | {r['seconds']:.2f} | {r['rss_peak_mb']:.0f} | {r['rss_growth_mb']:.1f} | {r['traced_peak_mb']:.1f} |")
+        md.append(
+            f"| {r['mode']} | {r['clips']} | {r['seconds']:.2f} | {r['rss_peak_mb']:.0f} | {r['rss_growth_mb']:.1f} | {r['traced_peak_mb']:.1f} |"
+        )
     md += [
         "",
         "| mode | peak RSS ratio 10x/1x | RSS growth ratio | traced peak ratio |",
         "|---|---:|---:|---:|",
     ]
     for mode, r in ratios.items():
-        md.append(f"| {mode} | {r['rss_peak_ratio']:.2f} | {r['rss_growth_ratio']:.2f} | {r['traced_peak_ratio']:.2f} |")
-    md += ["", f"Streamed peak stays flat: **{'yes' if result['flat'] else 'NO'}** "
-           "(traced peak ratio < 1.5 and peak RSS ratio < 1.2).", ""]  # fmt: skip
+        md.append(
+            f"| {mode} | {r['rss_peak_ratio']:.2f} | {r['rss_growth_ratio']:.2f} | {r['traced_peak_ratio']:.2f} |"
+        )
+    md += [
+        "",
+        f"Streamed peak stays flat: **{'yes' if result['flat'] else 'NO'}** "
+        "(traced peak ratio < 1.5 and peak RSS ratio < 1.2).",
+        "",
+    ]
     (args.out / "memory.md").write_text("\n".join(md))
     print("\n".join(md))
 

@@ -43,10 +43,13 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "bench" / "results"
 sys.path.insert(0, str(REPO / "src"))
-from scorecast.microbatch import DEFAULT_MAX_BATCH, DEFAULT_WAIT_MS  # noqa: E402  (light: no torch)
-WORDS = ("a the one small large old young loud quiet red blue green bright dark dog cat bird horse child man woman car "
-         "train river wind rain bell engine piano guitar drum voice crowd street forest kitchen barks sings runs rings "
-         "plays falls blows passes speaks laughs slowly quickly softly loudly far near under over behind beside").split()  # fmt: skip
+from scorecast.serve.microbatch import DEFAULT_MAX_BATCH, DEFAULT_WAIT_MS  # noqa: E402  (light: no torch)
+
+WORDS = (
+    "a the one small large old young loud quiet red blue green bright dark dog cat bird horse child man woman car "
+    "train river wind rain bell engine piano guitar drum voice crowd street forest kitchen barks sings runs rings "
+    "plays falls blows passes speaks laughs slowly quickly softly loudly far near under over behind beside"
+).split()
 
 
 # ---------------------------------------------------------------------------- bundles
@@ -60,7 +63,7 @@ def captions(n: int, seed: int) -> list[str]:
 
 
 def speech_clips(n: int, seconds: float, seed: int):
-    from scorecast.synth import make_voices, synth_speech
+    from scorecast.demo.synth import make_voices, synth_speech
 
     voices = make_voices(4, seed=seed)
     return [synth_speech(voices[i % 4], seconds, seed=seed * 1000 + i) for i in range(n)]
@@ -74,13 +77,20 @@ def build_text_bundle(root: Path) -> Path:
     from scorecast.data.items import Item, ItemSet
 
     texts = captions(64, seed=1)
-    items = [Item(id=f"c{i}", texts={"caption": t}, targets={"score": float(np.clip(1 + len(t) / 20, 1, 5))}) for i, t in enumerate(texts)]
+    items = [
+        Item(id=f"c{i}", texts={"caption": t}, targets={"score": float(np.clip(1 + len(t) / 20, 1, 5))})
+        for i, t in enumerate(texts)
+    ]
     recipe = {
-        "name": "bench-text", "targets": [{"name": "score", "low": 1, "high": 5}],
+        "name": "bench-text",
+        "targets": [{"name": "score", "low": 1, "high": 5}],
         "encoders": [{"name": "sentence", "input": "text.caption"}],
-        "model": {"head": {"name": "ridge"}}, "training": {"early_stopping": None, "val_fraction": 0.0},
-    }  # fmt: skip
-    scorer = Scorer(recipe, cache_dir=root / "cache").fit(ItemSet(items, target_names=["score"]), out_dir=root / "run-text")
+        "model": {"head": {"name": "ridge"}},
+        "training": {"early_stopping": None, "val_fraction": 0.0},
+    }
+    scorer = Scorer(recipe, cache_dir=root / "cache").fit(
+        ItemSet(items, target_names=["score"]), out_dir=root / "run-text"
+    )
     return Path(scorer.bundle_.path)
 
 
@@ -102,11 +112,15 @@ def build_audio_bundle(root: Path) -> Path:
         sf.write(path, wave + level * rng.standard_normal(wave.size).astype("float32"), 16000)
         items.append(Item(id=path.name, audio=str(path), targets={"score": float(5 - 60 * level)}))
     recipe = {
-        "name": "bench-audio", "targets": [{"name": "score", "low": 1, "high": 5}],
+        "name": "bench-audio",
+        "targets": [{"name": "score", "low": 1, "high": 5}],
         "encoders": [{"name": "egemaps", "input": "audio"}],
-        "model": {"head": {"name": "ridge"}}, "training": {"early_stopping": None, "val_fraction": 0.0},
-    }  # fmt: skip
-    scorer = Scorer(recipe, cache_dir=root / "cache").fit(ItemSet(items, target_names=["score"]), out_dir=root / "run-audio")
+        "model": {"head": {"name": "ridge"}},
+        "training": {"early_stopping": None, "val_fraction": 0.0},
+    }
+    scorer = Scorer(recipe, cache_dir=root / "cache").fit(
+        ItemSet(items, target_names=["score"]), out_dir=root / "run-audio"
+    )
     return Path(scorer.bundle_.path)
 
 
@@ -136,10 +150,24 @@ def healthy(port: int) -> bool:
 class Server:
     """``scorecast serve`` in a subprocess on 127.0.0.1; ``url`` once /healthz answers."""
 
-    def __init__(self, bundle: Path, *extra: str, log: Path, start_timeout_s: float = 180.0, python_flags: tuple[str, ...] = ()) -> None:
+    def __init__(
+        self, bundle: Path, *extra: str, log: Path, start_timeout_s: float = 180.0, python_flags: tuple[str, ...] = ()
+    ) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        cmd = [sys.executable, *python_flags, "-m", "scorecast.cli", "serve", str(bundle), "--port", str(self.port), "--log-level", "warning", *extra]
+        cmd = [
+            sys.executable,
+            *python_flags,
+            "-m",
+            "scorecast.cli",
+            "serve",
+            str(bundle),
+            "--port",
+            str(self.port),
+            "--log-level",
+            "warning",
+            *extra,
+        ]
         self._log = open(log, "wb")
         t0 = time.perf_counter()
         self.proc = subprocess.Popen(cmd, stdout=self._log, stderr=subprocess.STDOUT, env=dict(os.environ))
@@ -213,7 +241,9 @@ def batching(url: str) -> dict:
     return httpx.get(f"{url}/model", timeout=30).json()["batching"]
 
 
-def run_config(name: str, bundle: Path, requests: list[dict], warmup: list[dict], args, work: Path, *serve_args: str) -> dict:
+def run_config(
+    name: str, bundle: Path, requests: list[dict], warmup: list[dict], args, work: Path, *serve_args: str
+) -> dict:
     import numpy as np
 
     server = Server(bundle, *serve_args, log=work / f"{name}.log")
@@ -234,12 +264,15 @@ def run_config(name: str, bundle: Path, requests: list[dict], warmup: list[dict]
         "requests": len(requests),
         "completed": n_ok,
         "errors": len(res["errors"]) + res["unsent"],
-        "error_examples": res["errors"][:3] + ([f"{res['unsent']} request(s) not sent before the deadline"] if res["unsent"] else []),
+        "error_examples": res["errors"][:3]
+        + ([f"{res['unsent']} request(s) not sent before the deadline"] if res["unsent"] else []),
         "clients": args.clients,
         "wall_s": round(res["wall_s"], 3),
         "throughput_rps": round(n_ok / res["wall_s"], 2) if res["wall_s"] > 0 else None,
         "latency_ms": {k: round(float(np.percentile(lat, q)), 1) for k, q in (("p50", 50), ("p95", 95), ("p99", 99))}
-        | {"mean": round(float(lat.mean()), 1), "max": round(float(lat.max()), 1)} if n_ok else {},
+        | {"mean": round(float(lat.mean()), 1), "max": round(float(lat.max()), 1)}
+        if n_ok
+        else {},
         "server_batches": batches,
         "mean_batch": round(items / batches, 2) if batches else None,
         "server_ready_s": round(server.ready_s, 2),
@@ -260,7 +293,9 @@ def audio_requests(n: int, seed: int, base) -> list[dict]:
         wave = base[i % len(base)] + 1e-4 * rng.standard_normal(base[0].size).astype("float32")  # distinct bytes
         buf = io.BytesIO()
         sf.write(buf, wave, 16000, format="WAV", subtype="PCM_16")
-        out.append({"path": "/score", "kwargs": {"files": {"audio": (f"r{seed}-{i}.wav", buf.getvalue(), "audio/wav")}}})
+        out.append(
+            {"path": "/score", "kwargs": {"files": {"audio": (f"r{seed}-{i}.wav", buf.getvalue(), "audio/wav")}}}
+        )
     return out
 
 
@@ -270,9 +305,15 @@ def main() -> None:
     parser.add_argument("--audio-requests", type=int, default=48)
     parser.add_argument("--clients", type=int, default=8)
     parser.add_argument("--audio-seconds", type=float, default=5.0)
-    parser.add_argument("--deadline-s", type=float, default=120.0, help="per configuration: stop sending after this long")
-    parser.add_argument("--batch-wait-ms", type=float, default=DEFAULT_WAIT_MS,
-                        help=f"the micro-batching configurations' --batch-wait-ms (default: serve's own, {DEFAULT_WAIT_MS:g})")
+    parser.add_argument(
+        "--deadline-s", type=float, default=120.0, help="per configuration: stop sending after this long"
+    )
+    parser.add_argument(
+        "--batch-wait-ms",
+        type=float,
+        default=DEFAULT_WAIT_MS,
+        help=f"the micro-batching configurations' --batch-wait-ms (default: serve's own, {DEFAULT_WAIT_MS:g})",
+    )
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args()
     wait = f"{args.batch_wait_ms:g}"
@@ -287,33 +328,80 @@ def main() -> None:
         texts = captions(args.text_requests, seed=7)
         warm_texts = text_requests(captions(2 * args.clients, seed=8))
         configs = [
-            run_config("text, micro-batching", text_bundle, text_requests(texts), warm_texts, args, work, "--max-batch", str(DEFAULT_MAX_BATCH), "--batch-wait-ms", wait),
-            run_config("text, batch size 1", text_bundle, text_requests(texts), warm_texts, args, work, "--max-batch", "1"),
+            run_config(
+                "text, micro-batching",
+                text_bundle,
+                text_requests(texts),
+                warm_texts,
+                args,
+                work,
+                "--max-batch",
+                str(DEFAULT_MAX_BATCH),
+                "--batch-wait-ms",
+                wait,
+            ),
+            run_config(
+                "text, batch size 1", text_bundle, text_requests(texts), warm_texts, args, work, "--max-batch", "1"
+            ),
         ]
         warm_audio = audio_requests(args.clients, 98, base)
         configs += [
-            run_config("audio 5 s, micro-batching", audio_bundle, audio_requests(args.audio_requests, 1, base), warm_audio, args, work, "--max-batch", str(DEFAULT_MAX_BATCH), "--batch-wait-ms", wait),
-            run_config("audio 5 s, batch size 1", audio_bundle, audio_requests(args.audio_requests, 1, base), warm_audio, args, work, "--max-batch", "1"),
-        ]  # fmt: skip
+            run_config(
+                "audio 5 s, micro-batching",
+                audio_bundle,
+                audio_requests(args.audio_requests, 1, base),
+                warm_audio,
+                args,
+                work,
+                "--max-batch",
+                str(DEFAULT_MAX_BATCH),
+                "--batch-wait-ms",
+                wait,
+            ),
+            run_config(
+                "audio 5 s, batch size 1",
+                audio_bundle,
+                audio_requests(args.audio_requests, 1, base),
+                warm_audio,
+                args,
+                work,
+                "--max-batch",
+                "1",
+            ),
+        ]
     speed = {
         kind: round(configs[i]["throughput_rps"] / configs[i + 1]["throughput_rps"], 2)
-        if configs[i]["throughput_rps"] and configs[i + 1]["throughput_rps"] else None
+        if configs[i]["throughput_rps"] and configs[i + 1]["throughput_rps"]
+        else None
         for kind, i in (("text", 0), ("audio", 2))
-    }  # fmt: skip
+    }
     result = {
         "benchmark": "serve",
         "date": time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(started)),
-        "machine": {"platform": platform.platform(), "python": platform.python_version(), "cpus": os.cpu_count(),
-                    "load_average_before": [round(x, 2) for x in load_before],
-                    "load_average_after": [round(x, 2) for x in os.getloadavg()]},  # fmt: skip
-        "settings": {"clients": args.clients, "text_requests": args.text_requests, "audio_requests": args.audio_requests,
-                     "audio_seconds": args.audio_seconds, "batch_wait_ms": args.batch_wait_ms,
-                     "max_batch": DEFAULT_MAX_BATCH, "text_encoder": "sentence (packaged all-MiniLM-L6-v2)",
-                     "audio_encoder": "egemaps (openSMILE eGeMAPSv02)", "head": "ridge"},  # fmt: skip
+        "machine": {
+            "platform": platform.platform(),
+            "python": platform.python_version(),
+            "cpus": os.cpu_count(),
+            "load_average_before": [round(x, 2) for x in load_before],
+            "load_average_after": [round(x, 2) for x in os.getloadavg()],
+        },
+        "settings": {
+            "clients": args.clients,
+            "text_requests": args.text_requests,
+            "audio_requests": args.audio_requests,
+            "audio_seconds": args.audio_seconds,
+            "batch_wait_ms": args.batch_wait_ms,
+            "max_batch": DEFAULT_MAX_BATCH,
+            "text_encoder": "sentence (packaged all-MiniLM-L6-v2)",
+            "audio_encoder": "egemaps (openSMILE eGeMAPSv02)",
+            "head": "ridge",
+        },
         "configs": configs,
         "speedup_micro_batching": speed,
-        "goals": {"no_errors": all(c["errors"] == 0 for c in configs),
-                  "text_speedup_at_least_2x": speed["text"] is not None and speed["text"] >= 2.0},  # fmt: skip
+        "goals": {
+            "no_errors": all(c["errors"] == 0 for c in configs),
+            "text_speedup_at_least_2x": speed["text"] is not None and speed["text"] >= 2.0,
+        },
         "seconds": round(time.time() - started, 1),
     }
     args.out.mkdir(parents=True, exist_ok=True)

@@ -71,8 +71,20 @@ def cli(*args: str, importtime: bool = False) -> list[str]:
     return [sys.executable, *(["-X", "importtime"] if importtime else []), "-m", "scorecast.cli", *args]
 
 
-def time_predict(bundle: Path, table: Path, out: Path, options: list[str], importtime: bool = False) -> tuple[float, str]:
-    cmd = cli("predict", str(bundle), str(table), "-o", str(out), "--no-cache", "--no-progress", *options, importtime=importtime)
+def time_predict(
+    bundle: Path, table: Path, out: Path, options: list[str], importtime: bool = False
+) -> tuple[float, str]:
+    cmd = cli(
+        "predict",
+        str(bundle),
+        str(table),
+        "-o",
+        str(out),
+        "--no-cache",
+        "--no-progress",
+        *options,
+        importtime=importtime,
+    )
     t0 = time.perf_counter()
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
     wall = time.perf_counter() - t0
@@ -119,27 +131,57 @@ def main() -> None:
         text_bundle = build_text_bundle(work / "text")
         audio_bundle = build_audio_bundle(work / "audio")
         text_table = work / "texts.csv"
-        pd.DataFrame({"id": [f"t{i}" for i in range(args.items)], "caption": captions(args.items, seed=5)}).to_csv(text_table, index=False)
+        pd.DataFrame({"id": [f"t{i}" for i in range(args.items)], "caption": captions(args.items, seed=5)}).to_csv(
+            text_table, index=False
+        )
         clips = work / "clips"
         clips.mkdir()
         for i, wave in enumerate(speech_clips(args.items, 5.0, seed=6)):
             sf.write(clips / f"c{i}.wav", wave, 16000)
         audio_table = clips / "clips.csv"
-        pd.DataFrame({"id": [f"c{i}" for i in range(args.items)], "path": [f"c{i}.wav" for i in range(args.items)]}).to_csv(audio_table, index=False)
+        pd.DataFrame(
+            {"id": [f"c{i}" for i in range(args.items)], "path": [f"c{i}.wav" for i in range(args.items)]}
+        ).to_csv(audio_table, index=False)
 
         rows.append(measure("import scorecast.cli (the CLI itself)", time_cli_import, args.repeats))
-        rows.append(measure("serve, text bundle (sentence MiniLM)", lambda it: time_serve(text_bundle, work / "s-text.log", it), args.repeats))
-        rows.append(measure("serve, audio bundle (egemaps)", lambda it: time_serve(audio_bundle, work / "s-audio.log", it), args.repeats))
-        rows.append(measure(f"predict {args.items} texts (sentence MiniLM)",
-                            lambda it: time_predict(text_bundle, text_table, work / "p.csv", ["--option", "text=caption"], it), args.repeats))  # fmt: skip
-        rows.append(measure(f"predict {args.items} x 5 s audio (egemaps)",
-                            lambda it: time_predict(audio_bundle, audio_table, work / "p.csv", ["--option", "audio=path"], it), args.repeats))  # fmt: skip
+        rows.append(
+            measure(
+                "serve, text bundle (sentence MiniLM)",
+                lambda it: time_serve(text_bundle, work / "s-text.log", it),
+                args.repeats,
+            )
+        )
+        rows.append(
+            measure(
+                "serve, audio bundle (egemaps)",
+                lambda it: time_serve(audio_bundle, work / "s-audio.log", it),
+                args.repeats,
+            )
+        )
+        rows.append(
+            measure(
+                f"predict {args.items} texts (sentence MiniLM)",
+                lambda it: time_predict(text_bundle, text_table, work / "p.csv", ["--option", "text=caption"], it),
+                args.repeats,
+            )
+        )
+        rows.append(
+            measure(
+                f"predict {args.items} x 5 s audio (egemaps)",
+                lambda it: time_predict(audio_bundle, audio_table, work / "p.csv", ["--option", "audio=path"], it),
+                args.repeats,
+            )
+        )
     result = {
         "benchmark": "startup",
         "date": time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(started)),
-        "machine": {"platform": platform.platform(), "python": platform.python_version(), "cpus": os.cpu_count(),
-                    "load_average_before": [round(x, 2) for x in load_before],
-                    "load_average_after": [round(x, 2) for x in os.getloadavg()]},  # fmt: skip
+        "machine": {
+            "platform": platform.platform(),
+            "python": platform.python_version(),
+            "cpus": os.cpu_count(),
+            "load_average_before": [round(x, 2) for x in load_before],
+            "load_average_after": [round(x, 2) for x in os.getloadavg()],
+        },
         "repeats": args.repeats,
         "rows": rows,
         "seconds": round(time.time() - started, 1),

@@ -40,7 +40,7 @@ SCALES = (1, 2, 4)
 
 def real_features(data: Path, n: int, cache_dir: Path | None):
     """(items, features) of the first n STS-B training pairs, through the cache."""
-    from scorecast.cache import EmbeddingCache
+    from scorecast.cache.store import EmbeddingCache
 
     recipe = lib.load("stsb.yaml", data / "stsb")
     items = lib.read_subset(recipe.data, None)
@@ -51,8 +51,8 @@ def real_features(data: Path, n: int, cache_dir: Path | None):
 
 def synthetic_features(n: int, dim: int = 384, seed: int = 0):
     """Two random unit vectors per item; target = 2.5 + 2.5 * cosine-like score, clipped to [0, 5]."""
+    from scorecast.data.features import FeatureSet
     from scorecast.data.items import Item, ItemSet
-    from scorecast.features import FeatureSet
 
     rng = np.random.default_rng(seed)
     a = rng.normal(size=(n, dim)).astype(np.float32)
@@ -66,7 +66,7 @@ def synthetic_features(n: int, dim: int = 384, seed: int = 0):
 
 
 def time_cv(recipe, items, features, repeats: int) -> list[float]:
-    from scorecast.training.cv import run_cv
+    from scorecast.runs.cv import run_cv
 
     out = []
     for _ in range(repeats):
@@ -87,7 +87,9 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--data", type=Path, default=Path(os.environ.get("SCORECAST_DATA", REPO.parent / "shared" / "data")))
     p.add_argument("--cache", type=Path, default=None)
     p.add_argument("--out", type=Path, default=RESULTS)
-    p.add_argument("--threads", type=int, default=1, help="torch threads (default 1, as run_accuracy trains; 0 = torch's choice)")
+    p.add_argument(
+        "--threads", type=int, default=1, help="torch threads (default 1, as run_accuracy trains; 0 = torch's choice)"
+    )
     args = p.parse_args(argv)
     if args.threads:
         import torch
@@ -100,13 +102,17 @@ def main(argv: list[str] | None = None) -> dict:
     overrides = {"training.max_epochs": args.epochs, "training.early_stopping": None, "cv.seeds": [0], "cv.folds": 5}
     recipes = {
         "siamese + regression (recipes/stsb.yaml)": lib.load("stsb.yaml", args.data / "stsb", overrides=overrides),
-        "bilinear + regression (recipes/stsb.yaml [bilinear])": lib.load("stsb.yaml", args.data / "stsb", "bilinear", overrides=overrides),
+        "bilinear + regression (recipes/stsb.yaml [bilinear])": lib.load(
+            "stsb.yaml", args.data / "stsb", "bilinear", overrides=overrides
+        ),
         "ridge (recipes/stsb.yaml [ridge])": lib.load("stsb.yaml", args.data / "stsb", "ridge", overrides=overrides),
     }
     load_before = os.getloadavg()
     results = {}
     for label, recipe in recipes.items():
-        time_cv(recipe, items.subset(list(range(args.base // 4))), features.subset(np.arange(args.base // 4)), 1)  # warm-up
+        time_cv(
+            recipe, items.subset(list(range(args.base // 4))), features.subset(np.arange(args.base // 4)), 1
+        )  # warm-up
         rows = []
         for scale in SCALES:
             n = args.base * scale
@@ -124,9 +130,16 @@ def main(argv: list[str] | None = None) -> dict:
         results[label] = {"rows": rows, "fit": {"fixed_s": float(fixed), "ms_per_row": float(1000 * slope)}}
     report = {
         "what": "time of one 5-fold run_cv (one seed, fixed epochs, no early stopping) on cached features",
-        "features": "synthetic (2 x 384-d unit vectors)" if synthetic else "STS-B MiniLM embeddings (2 x 384-d), from the cache",
-        "epochs": args.epochs, "folds": 5, "repeats": args.repeats, "base_rows": args.base,
-        "date": lib.now_iso(), "machine": lib.machine_info(), "git": lib.git_commit(),
+        "features": "synthetic (2 x 384-d unit vectors)"
+        if synthetic
+        else "STS-B MiniLM embeddings (2 x 384-d), from the cache",
+        "epochs": args.epochs,
+        "folds": 5,
+        "repeats": args.repeats,
+        "base_rows": args.base,
+        "date": lib.now_iso(),
+        "machine": lib.machine_info(),
+        "git": lib.git_commit(),
         "load_average": {"before": load_before, "after": os.getloadavg()},
         "results": results,
     }
@@ -153,12 +166,21 @@ def render(report: dict) -> str:
     ]
     for label, res in report["results"].items():
         rows, fit = res["rows"], res["fit"]
-        lines += ["", f"## {label}", "", "| scale | rows | seconds | ratio | ms per row | ratio per row | ms per added row |",
-                  "|---:|---:|---:|---:|---:|---:|---:|"]
-        lines += [f"| {r['scale']}x | {r['rows']} | {r['seconds']:.2f} | {r['ratio']:.2f} | {r['ms_per_row']:.3f} | "
-                  f"{r['ratio_per_row']:.2f} | {r['ms_per_added_row']:.3f} |" if "ms_per_added_row" in r else
-                  f"| {r['scale']}x | {r['rows']} | {r['seconds']:.2f} | {r['ratio']:.2f} | {r['ms_per_row']:.3f} | "
-                  f"{r['ratio_per_row']:.2f} | – |" for r in rows]
+        lines += [
+            "",
+            f"## {label}",
+            "",
+            "| scale | rows | seconds | ratio | ms per row | ratio per row | ms per added row |",
+            "|---:|---:|---:|---:|---:|---:|---:|",
+        ]
+        lines += [
+            f"| {r['scale']}x | {r['rows']} | {r['seconds']:.2f} | {r['ratio']:.2f} | {r['ms_per_row']:.3f} | "
+            f"{r['ratio_per_row']:.2f} | {r['ms_per_added_row']:.3f} |"
+            if "ms_per_added_row" in r
+            else f"| {r['scale']}x | {r['rows']} | {r['seconds']:.2f} | {r['ratio']:.2f} | {r['ms_per_row']:.3f} | "
+            f"{r['ratio_per_row']:.2f} | – |"
+            for r in rows
+        ]
         lines += ["", f"Least-squares line: {fit['fixed_s']:.2f} s fixed + {fit['ms_per_row']:.3f} ms per row."]
     return "\n".join(lines) + "\n"
 

@@ -13,7 +13,7 @@ human-scored sets in ../shared/data. Writes bench/RESULTS.md and bench/results/a
 * ``codec-mushra``: signal-grouped CV, clip- and condition-level SRCC/LCC of
   recipes/codec-mushra.yaml (+ ridge) against DNSMOS OVRL and DistillMOS used zero-shot.
 
-Every figure comes with its 95 % percentile bootstrap interval (scorecast.metrics). Encoded
+Every figure comes with its 95 % percentile bootstrap interval (scorecast.metrics.functional). Encoded
 features go through the embedding cache, so a rerun only trains.
 
     .venv/bin/python bench/run_accuracy.py [--quick] [--sets stsb,shl-transcripts,...]
@@ -97,14 +97,18 @@ def variant_label(recipe_file: str, variant: str | None) -> str:
 
 def describe(recipe) -> str:
     """Fusion, head and losses of a recipe in a few words."""
-    losses = " + ".join(f"{t.weight:g} {t.name}" + (f"({', '.join(f'{k}={v}' for k, v in t.params.items())})" if t.params else "")
-                        for t in recipe.losses)
+    losses = " + ".join(
+        f"{t.weight:g} {t.name}" + (f"({', '.join(f'{k}={v}' for k, v in t.params.items())})" if t.params else "")
+        for t in recipe.losses
+    )
     head = recipe.model.head.name
-    from scorecast.training.baselines import is_estimator
+    from scorecast.models.estimators import is_estimator
 
     if is_estimator(head):
         return f"{head} on {', '.join(e.feature_name for e in recipe.encoders)}"
-    return f"{recipe.model.fusion.name} -> {head}; {losses}; features {', '.join(e.feature_name for e in recipe.encoders)}"
+    return (
+        f"{recipe.model.fusion.name} -> {head}; {losses}; features {', '.join(e.feature_name for e in recipe.encoders)}"
+    )
 
 
 # ------------------------------------------------------------------------------ STS-B
@@ -117,8 +121,8 @@ STSB_SEEDS = [0, 1, 2]
 
 def run_stsb(s: Settings) -> dict[str, Any]:
     from scorecast.config import DataConfig
-    from scorecast.features import FeatureSet
-    from scorecast.training.cv import clip_to_targets, training_targets
+    from scorecast.data.features import FeatureSet
+    from scorecast.runs.cv import clip_to_targets, training_targets
     from scorecast.training.trainer import fit_member
 
     root = s.data / "stsb"
@@ -140,11 +144,15 @@ def run_stsb(s: Settings) -> dict[str, Any]:
     names = ["srcc", "lcc"]
     t = time.perf_counter()
     cos = {k: cosine(split[k][1]) for k in ("dev", "test")}
-    rows = [lib.row(
-        "cosine similarity of the frozen MiniLM embeddings (zero-shot)", "anchor",
-        {k: lib.scores(cos[k], truth[k], names, s.bootstrap)["utterance"] for k in ("test", "dev")},
-        seconds=time.perf_counter() - t, description="cos(s1, s2) of the `sentence` encoder's pooled vectors",
-    )]
+    rows = [
+        lib.row(
+            "cosine similarity of the frozen MiniLM embeddings (zero-shot)",
+            "anchor",
+            {k: lib.scores(cos[k], truth[k], names, s.bootstrap)["utterance"] for k in ("test", "dev")},
+            seconds=time.perf_counter() - t,
+            description="cos(s1, s2) of the `sentence` encoder's pooled vectors",
+        )
+    ]
     train_items, train_fs = split["train"]
     dev_items, dev_fs = split["dev"]
     fit_fs = FeatureSet.concat([train_fs, dev_fs])
@@ -161,38 +169,73 @@ def run_stsb(s: Settings) -> dict[str, Any]:
         dev_p, test_p = [], []
         for seed in seeds:
             with lib.torch_threads(s.train_threads):
-                member = fit_member(recipe, fit_fs, fit_y, train_idx, dev_idx, seed=seed,
-                                    log_dir=s.work / "stsb-logs", name=f"{recipe.name}-seed{seed}")
+                member = fit_member(
+                    recipe,
+                    fit_fs,
+                    fit_y,
+                    train_idx,
+                    dev_idx,
+                    seed=seed,
+                    log_dir=s.work / "stsb-logs",
+                    name=f"{recipe.name}-seed{seed}",
+                )
                 dev_p.append(member.predict(dev_fs).mean)
                 test_p.append(member.predict(split["test"][1]).mean)
         seconds = time.perf_counter() - t
-        preds = {"dev": clip_to_targets(recipe, np.mean(dev_p, 0))[:, 0],
-                 "test": clip_to_targets(recipe, np.mean(test_p, 0))[:, 0]}
+        preds = {
+            "dev": clip_to_targets(recipe, np.mean(dev_p, 0))[:, 0],
+            "test": clip_to_targets(recipe, np.mean(test_p, 0))[:, 0],
+        }
         preds_of[label] = preds
-        metrics = {k: lib.scores(preds[k], truth[k], names + ["rmse"], s.bootstrap)["utterance"] for k in ("test", "dev")}
-        rows.append(lib.row(label, "scorecast", metrics, seconds=seconds, seeds=seeds, description=describe(recipe),
-                            recipe="recipes/stsb.yaml", variant=variant))
-        s.log(f"stsb: {label}: dev srcc {metrics['dev']['srcc']['value']:.4f}, "
-              f"test srcc {metrics['test']['srcc']['value']:.4f} ({seconds:.1f} s)")
+        metrics = {
+            k: lib.scores(preds[k], truth[k], names + ["rmse"], s.bootstrap)["utterance"] for k in ("test", "dev")
+        }
+        rows.append(
+            lib.row(
+                label,
+                "scorecast",
+                metrics,
+                seconds=seconds,
+                seeds=seeds,
+                description=describe(recipe),
+                recipe="recipes/stsb.yaml",
+                variant=variant,
+            )
+        )
+        s.log(
+            f"stsb: {label}: dev srcc {metrics['dev']['srcc']['value']:.4f}, "
+            f"test srcc {metrics['test']['srcc']['value']:.4f} ({seconds:.1f} s)"
+        )
     heads = [r for r in rows if r["kind"] == "scorecast"]
     best = max(heads, key=lambda r: r["metrics"]["dev"]["srcc"]["value"])
     best["best"] = True
-    gain = {m: lib.paired_difference(m, preds_of[best["name"]]["test"], cos["test"], truth["test"], s.bootstrap)
-            for m in names}
+    gain = {
+        m: lib.paired_difference(m, preds_of[best["name"]]["test"], cos["test"], truth["test"], s.bootstrap)
+        for m in names
+    }
     return {
         "title": "STS-B: sentence-pair similarity (test split)",
-        "protocol": (f"Heads trained on the train split ({len(train_fs)} pairs), early stopping and model selection "
-                     f"on dev ({len(dev_fs)}), scored once on test ({len(split['test'][1])}); predictions "
-                     "averaged over the seeds listed; the cosine anchor uses the very same cached embeddings."),
+        "protocol": (
+            f"Heads trained on the train split ({len(train_fs)} pairs), early stopping and model selection "
+            f"on dev ({len(dev_fs)}), scored once on test ({len(split['test'][1])}); predictions "
+            "averaged over the seeds listed; the cosine anchor uses the very same cached embeddings."
+        ),
         "n": {k: len(v[1]) for k, v in split.items()},
-        "columns": [("test Spearman", "test", "srcc"), ("test Pearson", "test", "lcc"),
-                    ("test RMSE", "test", "rmse"), ("dev Spearman", "dev", "srcc")],
+        "columns": [
+            ("test Spearman", "test", "srcc"),
+            ("test Pearson", "test", "lcc"),
+            ("test RMSE", "test", "rmse"),
+            ("dev Spearman", "dev", "srcc"),
+        ],
         "rows": rows,
         "best": best["name"],
         "best_rule": "the head with the highest dev Spearman",
         "best_minus_anchor": gain,
-        "goal": {"text": "the trained head beats cosine on test Spearman",
-                 "met": bool(gain["srcc"]["value"] > 0), "significant": bool(gain["srcc"]["low"] > 0)},
+        "goal": {
+            "text": "the trained head beats cosine on test Spearman",
+            "met": bool(gain["srcc"]["value"] > 0),
+            "significant": bool(gain["srcc"]["low"] > 0),
+        },
         "encode_seconds": encode_s,
     }
 
@@ -200,10 +243,17 @@ def run_stsb(s: Settings) -> dict[str, Any]:
 # ------------------------------------------------------------------------------ CV sets
 
 
-def cv_rows(s: Settings, recipe_file: str, data_dir: Path, variants, limit_key: str, system_level: bool = False,
-            names=("lcc", "rmse", "srcc")) -> tuple[list[dict[str, Any]], Any, dict[str, float]]:
+def cv_rows(
+    s: Settings,
+    recipe_file: str,
+    data_dir: Path,
+    variants,
+    limit_key: str,
+    system_level: bool = False,
+    names=("lcc", "rmse", "srcc"),
+) -> tuple[list[dict[str, Any]], Any, dict[str, float]]:
     """One row per variant: ``run_cv`` out-of-fold predictions scored with intervals."""
-    from scorecast.training.cv import run_cv
+    from scorecast.runs.cv import run_cv
 
     rows, first, timing = [], None, {"encode": 0.0}
     for variant in s.variants(tuple(variants)):
@@ -226,18 +276,33 @@ def cv_rows(s: Settings, recipe_file: str, data_dir: Path, variants, limit_key: 
         metrics = {"cv": sc["utterance"]}
         if system_level:
             metrics["system"] = sc["system"]
-        rows.append(lib.row(label, "scorecast", metrics, seconds=seconds, seeds=list(recipe.cv.seeds),
-                            folds=recipe.cv.folds, cv_kind=recipe.cv.kind, description=describe(recipe),
-                            recipe=f"recipes/{recipe_file}", variant=variant, n=len(items),
-                            n_systems=sc.get("n_systems")))
-        s.log(f"{recipe_file}: {label}: " + ", ".join(f"{m} {e['value']:.4f}" for m, e in sc["utterance"].items())
-              + f" ({seconds:.1f} s)")
+        rows.append(
+            lib.row(
+                label,
+                "scorecast",
+                metrics,
+                seconds=seconds,
+                seeds=list(recipe.cv.seeds),
+                folds=recipe.cv.folds,
+                cv_kind=recipe.cv.kind,
+                description=describe(recipe),
+                recipe=f"recipes/{recipe_file}",
+                variant=variant,
+                n=len(items),
+                n_systems=sc.get("n_systems"),
+            )
+        )
+        s.log(
+            f"{recipe_file}: {label}: "
+            + ", ".join(f"{m} {e['value']:.4f}" for m, e in sc["utterance"].items())
+            + f" ({seconds:.1f} s)"
+        )
     return rows, first, timing
 
 
 def mean_anchor(s: Settings, recipe, items, names=("rmse",)) -> dict[str, Any]:
     """Predict each fold's training mean (the same folds as the recipe's first seed): the RMSE floor."""
-    from scorecast.training.cv import training_targets
+    from scorecast.runs.cv import training_targets
     from scorecast.training.splits import make_folds
 
     y = training_targets(recipe, items)
@@ -248,15 +313,21 @@ def mean_anchor(s: Settings, recipe, items, names=("rmse",)) -> dict[str, Any]:
     for fold in folds:
         if fold.repeat == 0:
             pred[fold.val] = np.nanmean(y[fold.train, 0])
-    return lib.row("predict the training folds' mean score", "anchor",
-                   {"cv": lib.scores(pred, y[:, 0], names, s.bootstrap)["utterance"]},
-                   description="a constant per fold: the floor any scorer must beat on RMSE")
+    return lib.row(
+        "predict the training folds' mean score",
+        "anchor",
+        {"cv": lib.scores(pred, y[:, 0], names, s.bootstrap)["utterance"]},
+        description="a constant per fold: the floor any scorer must beat on RMSE",
+    )
 
 
 def published_row() -> dict[str, Any]:
-    return lib.row("published: WavLM + BERT, Whisper-large transcripts, GPU (literature)", "reference",
-                   {"cv": {m: {"value": SHL_PUBLISHED[m], "low": None, "high": None} for m in ("lcc", "rmse")}},
-                   source=SHL_PUBLISHED["source"])
+    return lib.row(
+        "published: WavLM + BERT, Whisper-large transcripts, GPU (literature)",
+        "reference",
+        {"cv": {m: {"value": SHL_PUBLISHED[m], "low": None, "high": None} for m in ("lcc", "rmse")}},
+        source=SHL_PUBLISHED["source"],
+    )
 
 
 SHL_COLUMNS = [("CV Pearson", "cv", "lcc"), ("CV RMSE", "cv", "rmse"), ("CV Spearman", "cv", "srcc")]
@@ -264,25 +335,41 @@ SHL_COLUMNS = [("CV Pearson", "cv", "lcc"), ("CV RMSE", "cv", "rmse"), ("CV Spea
 
 def run_shl_transcripts(s: Settings) -> dict[str, Any]:
     rows, (recipe, items, _), timing = cv_rows(
-        s, "shl-grammar-transcripts.yaml", s.data / "shl-grammar", (None, "regression", "ridge", "svr", "stats", "svr-stats"), "shl")
+        s,
+        "shl-grammar-transcripts.yaml",
+        s.data / "shl-grammar",
+        (None, "regression", "ridge", "svr", "stats", "svr-stats"),
+        "shl",
+    )
     rows = [mean_anchor(s, recipe, items)] + rows + [published_row()]
     return {
         "title": "SHL grammar from the given ASR transcripts",
-        "protocol": (f"{recipe.cv.folds}-fold {recipe.cv.kind} CV on {len(items)} transcripts; out-of-fold predictions "
-                     "(averaged over the seeds listed) scored against the human grammar score."),
-        "n": {"cv": len(items)}, "columns": SHL_COLUMNS, "rows": rows, "encode_seconds": timing["encode"],
+        "protocol": (
+            f"{recipe.cv.folds}-fold {recipe.cv.kind} CV on {len(items)} transcripts; out-of-fold predictions "
+            "(averaged over the seeds listed) scored against the human grammar score."
+        ),
+        "n": {"cv": len(items)},
+        "columns": SHL_COLUMNS,
+        "rows": rows,
+        "encode_seconds": timing["encode"],
     }
 
 
 def run_shl_audio(s: Settings) -> dict[str, Any]:
     rows, (recipe, items, _), timing = cv_rows(
-        s, "shl-grammar-audio.yaml", s.data / "shl-grammar", (None, "text-only", "audio-only", "stats"), "shl-audio")
+        s, "shl-grammar-audio.yaml", s.data / "shl-grammar", (None, "text-only", "audio-only", "stats"), "shl-audio"
+    )
     rows = [mean_anchor(s, recipe, items)] + rows + [published_row()]
     return {
         "title": "SHL grammar on the clips with audio (fused, text-only, audio-only)",
-        "protocol": (f"{recipe.cv.folds}-fold {recipe.cv.kind} CV on the {len(items)} clips whose audio the source "
-                     "kept; every variant sees the same clips."),
-        "n": {"cv": len(items)}, "columns": SHL_COLUMNS, "rows": rows, "encode_seconds": timing["encode"],
+        "protocol": (
+            f"{recipe.cv.folds}-fold {recipe.cv.kind} CV on the {len(items)} clips whose audio the source "
+            "kept; every variant sees the same clips."
+        ),
+        "n": {"cv": len(items)},
+        "columns": SHL_COLUMNS,
+        "rows": rows,
+        "encode_seconds": timing["encode"],
     }
 
 
@@ -290,8 +377,14 @@ def run_codec(s: Settings) -> dict[str, Any]:
     from scorecast.encoders.dnsmos import SCORE_NAMES
 
     rows, (recipe, items, features), timing = cv_rows(
-        s, "codec-mushra.yaml", s.data / "codec-mushra", (None, "ridge"), "mushra", system_level=True,
-        names=("srcc", "lcc", "rmse"))
+        s,
+        "codec-mushra.yaml",
+        s.data / "codec-mushra",
+        (None, "ridge"),
+        "mushra",
+        system_level=True,
+        names=("srcc", "lcc", "rmse"),
+    )
     truth = items.targets(recipe.targets[0].name)
     groups = items.groups()
     zero_shot = {
@@ -304,25 +397,44 @@ def run_codec(s: Settings) -> dict[str, Any]:
     anchors = []
     for name, raw in zero_shot.items():
         sc = lib.scores(raw, truth, ("srcc", "lcc"), s.bootstrap, groups=groups)
-        anchors.append(lib.row(name, "anchor", {"cv": sc["utterance"], "system": sc["system"]},
-                               description="the model's raw score correlated with the human mean; no training"))
+        anchors.append(
+            lib.row(
+                name,
+                "anchor",
+                {"cv": sc["utterance"], "system": sc["system"]},
+                description="the model's raw score correlated with the human mean; no training",
+            )
+        )
     return {
         "title": "Codec MUSHRA: speech-codec quality (clip and condition level)",
-        "protocol": (f"{recipe.cv.folds}-fold CV grouped by signal ({len(items)} clips with audio, "
-                     f"{len(set(groups))} conditions); out-of-fold predictions averaged over the seeds listed; "
-                     "condition level = per-condition means of predictions and of human scores. The zero-shot "
-                     "anchors are scored on the same clips. The condition explains "
-                     f"{100 * share:.0f} % of the variance of the human clip scores; the rest lies between signals "
-                     "within a condition, which a no-reference score sees mixed with each signal's own content."),
-        "n": {"clips": len(items), "conditions": len(set(groups))}, "condition_variance_share": share,
-        "columns": [("clip SRCC", "cv", "srcc"), ("clip LCC", "cv", "lcc"), ("condition SRCC", "system", "srcc"),
-                    ("condition LCC", "system", "lcc"), ("clip RMSE", "cv", "rmse")],
-        "rows": anchors + rows, "encode_seconds": timing["encode"],
+        "protocol": (
+            f"{recipe.cv.folds}-fold CV grouped by signal ({len(items)} clips with audio, "
+            f"{len(set(groups))} conditions); out-of-fold predictions averaged over the seeds listed; "
+            "condition level = per-condition means of predictions and of human scores. The zero-shot "
+            "anchors are scored on the same clips. The condition explains "
+            f"{100 * share:.0f} % of the variance of the human clip scores; the rest lies between signals "
+            "within a condition, which a no-reference score sees mixed with each signal's own content."
+        ),
+        "n": {"clips": len(items), "conditions": len(set(groups))},
+        "condition_variance_share": share,
+        "columns": [
+            ("clip SRCC", "cv", "srcc"),
+            ("clip LCC", "cv", "lcc"),
+            ("condition SRCC", "system", "srcc"),
+            ("condition LCC", "system", "lcc"),
+            ("clip RMSE", "cv", "rmse"),
+        ],
+        "rows": anchors + rows,
+        "encode_seconds": timing["encode"],
     }
 
 
-RUNNERS = {"stsb": run_stsb, "shl-transcripts": run_shl_transcripts, "shl-audio": run_shl_audio,
-           "codec-mushra": run_codec}
+RUNNERS = {
+    "stsb": run_stsb,
+    "shl-transcripts": run_shl_transcripts,
+    "shl-audio": run_shl_audio,
+    "codec-mushra": run_codec,
+}
 
 
 # ------------------------------------------------------------------------------ main
@@ -330,17 +442,27 @@ RUNNERS = {"stsb": run_stsb, "shl-transcripts": run_shl_transcripts, "shl-audio"
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description="Write bench/RESULTS.md and bench/results/accuracy.json.")
-    p.add_argument("--data", type=Path, default=Path(os.environ.get("SCORECAST_DATA", REPO.parent / "shared" / "data")),
-                   help="the shared data folder (default $SCORECAST_DATA or ../shared/data)")
-    p.add_argument("--cache", type=Path, default=None, help="embedding cache (default $SCORECAST_CACHE or ~/.cache/scorecast)")
+    p.add_argument(
+        "--data",
+        type=Path,
+        default=Path(os.environ.get("SCORECAST_DATA", REPO.parent / "shared" / "data")),
+        help="the shared data folder (default $SCORECAST_DATA or ../shared/data)",
+    )
+    p.add_argument(
+        "--cache", type=Path, default=None, help="embedding cache (default $SCORECAST_CACHE or ~/.cache/scorecast)"
+    )
     p.add_argument("--sets", default=",".join(SETS), help=f"comma-separated subset of {', '.join(SETS)}")
     p.add_argument("--quick", action="store_true", help="tiny subsets, 3 epochs, one seed: checks the machinery only")
     p.add_argument("--seeds", default=None, help="override every recipe's cv.seeds, e.g. 0,1,2")
     p.add_argument("--bootstrap", type=int, default=None, help="bootstrap resamples (default 1000; 50 with --quick)")
     p.add_argument("--md", type=Path, default=REPO / "bench" / "RESULTS.md")
     p.add_argument("--json", type=Path, default=REPO / "bench" / "results" / "accuracy.json")
-    p.add_argument("--train-threads", type=int, default=1,
-                   help="torch threads while training (default 1: far faster for small heads on 2 busy cores; 0 = torch's choice)")
+    p.add_argument(
+        "--train-threads",
+        type=int,
+        default=1,
+        help="torch threads while training (default 1: far faster for small heads on 2 busy cores; 0 = torch's choice)",
+    )
     return p.parse_args(argv)
 
 
@@ -352,7 +474,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         raise SystemExit(f"--sets: unknown set(s) {unknown}; expected some of {list(RUNNERS)}")
     if not args.data.is_dir():
         raise SystemExit(f"data folder not found: {args.data} (pass --data or set SCORECAST_DATA)")
-    from scorecast.cache import EmbeddingCache
+    from scorecast.cache.store import EmbeddingCache
 
     start = time.perf_counter()
     bootstrap = args.bootstrap if args.bootstrap is not None else (QUICK["bootstrap"] if args.quick else 1000)
@@ -360,18 +482,33 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     report: dict[str, Any] = {"meta": {}, "sets": {}}
     set_seconds = {}
     with tempfile.TemporaryDirectory(prefix="scorecast-bench-") as work:
-        settings = Settings(args.data, EmbeddingCache(args.cache), Path(work), args.quick, bootstrap, seeds,
-                            train_threads=args.train_threads or None, log=lambda msg: print(msg, flush=True))
+        settings = Settings(
+            args.data,
+            EmbeddingCache(args.cache),
+            Path(work),
+            args.quick,
+            bootstrap,
+            seeds,
+            train_threads=args.train_threads or None,
+            log=lambda msg: print(msg, flush=True),
+        )
         for name in sets:
             t = time.perf_counter()
             report["sets"][name] = RUNNERS[name](settings)
             set_seconds[name] = time.perf_counter() - t
             report["sets"][name]["seconds"] = set_seconds[name]
     report["meta"] = {
-        "date": lib.now_iso(), "machine": lib.machine_info(), "git": lib.git_commit(), "quick": args.quick,
-        "train_threads": args.train_threads or None, "load_average": os.getloadavg(),
-        "bootstrap": bootstrap, "data": str(args.data), "seconds": time.perf_counter() - start,
-        "set_seconds": set_seconds, "command": "python bench/run_accuracy.py " + " ".join(argv if argv is not None else sys.argv[1:]),
+        "date": lib.now_iso(),
+        "machine": lib.machine_info(),
+        "git": lib.git_commit(),
+        "quick": args.quick,
+        "train_threads": args.train_threads or None,
+        "load_average": os.getloadavg(),
+        "bootstrap": bootstrap,
+        "data": str(args.data),
+        "seconds": time.perf_counter() - start,
+        "set_seconds": set_seconds,
+        "command": "python bench/run_accuracy.py " + " ".join(argv if argv is not None else sys.argv[1:]),
         "references": {"shl_published": SHL_PUBLISHED},
     }
     from scorecast.jsonsafe import clean_json

@@ -18,8 +18,8 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 import numpy as np  # noqa: E402
 
+from scorecast.data.features import FeatureSet  # noqa: E402
 from scorecast.data.items import Item, ItemSet  # noqa: E402
-from scorecast.features import FeatureSet  # noqa: E402
 
 TARGET = {"name": "score", "low": -3.0, "high": 6.0, "step": 0.5}
 
@@ -45,11 +45,20 @@ def base_recipe(**training) -> dict:
     return {
         "name": "generated",
         "targets": [TARGET],
-        "model": {"fusion": {"name": "concat", "params": {"hidden": [64], "dropout": 0.0}}, "head": {"name": "regression"}},
+        "model": {
+            "fusion": {"name": "concat", "params": {"hidden": [64], "dropout": 0.0}},
+            "head": {"name": "regression"},
+        },
         "losses": [{"name": "mse"}],
         "training": {
-            "max_epochs": 60, "batch_size": 32, "lr": 3e-3, "scheduler": "none", "gradient_clip_val": 1.0,
-            "early_stopping": {"monitor": "val_lcc", "patience": 15}, "val_fraction": 0.15, **training,
+            "max_epochs": 60,
+            "batch_size": 32,
+            "lr": 3e-3,
+            "scheduler": "none",
+            "gradient_clip_val": 1.0,
+            "early_stopping": {"monitor": "val_lcc", "patience": 15},
+            "val_fraction": 0.15,
+            **training,
         },
         "cv": {"folds": 3, "seeds": [0]},
         "evaluate": {"bootstrap": 20},
@@ -62,14 +71,16 @@ def run(devices: int = 1, strategy: str = "auto", log_dir: str | None = None) ->
     import torch.distributed as dist
 
     from scorecast.config import load_recipe
-    from scorecast.metrics import lcc, rmse
-    from scorecast.training.run import is_global_zero
+    from scorecast.metrics.functional import lcc, rmse
+    from scorecast.runs.folder import is_global_zero
     from scorecast.training.splits import holdout_split
     from scorecast.training.trainer import fit_member
 
     items, features = make_dataset(n=480, seed=1)
     train_items, test_items = np.arange(400), np.arange(400, 480)
-    recipe = load_recipe(base_recipe(accelerator="cpu", devices=devices, strategy=strategy, batch_size=32, max_epochs=20))
+    recipe = load_recipe(
+        base_recipe(accelerator="cpu", devices=devices, strategy=strategy, batch_size=32, max_epochs=20)
+    )
     y = items.target_matrix(["score"])
     tr, va = holdout_split(len(train_items), 0.2, 0)
     member = fit_member(recipe, features, y, train_items[tr], train_items[va], seed=0, log_dir=log_dir, name="ddp")

@@ -31,7 +31,7 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
-from scorecast.synth import make_voices, synth_speech
+from scorecast.demo.synth import make_voices, synth_speech
 
 SR = 16000
 
@@ -78,8 +78,9 @@ CAPTIONS = [
 ]
 
 
-def make_xacle(root: Path, n_train: int = 24, n_val: int = 8, listeners: int = 3, seconds: float = 1.5,
-               seed: int = 0) -> dict[str, Path]:
+def make_xacle(
+    root: Path, n_train: int = 24, n_val: int = 8, listeners: int = 3, seconds: float = 1.5, seed: int = 0
+) -> dict[str, Path]:
     """XACLE lists under ``root/lists`` and audio under ``root/audio``; returns {"lists", "audio"}."""
     rng = np.random.default_rng(seed)
     lists, audio = root / "lists", root / "audio"
@@ -124,7 +125,14 @@ METRICS = [
     "helpfulness/task_completion",
     "tone/politeness",
 ]
-TOPICS = ["cooking pasta", "the French revolution", "a python error", "planting tomatoes", "tax forms", "a job interview"]
+TOPICS = [
+    "cooking pasta",
+    "the French revolution",
+    "a python error",
+    "planting tomatoes",
+    "tax forms",
+    "a job interview",
+]
 
 
 def make_da5401(root: Path, n_train: int = 40, n_test: int = 12, dim: int = 24, seed: int = 0) -> Path:
@@ -139,8 +147,11 @@ def make_da5401(root: Path, n_train: int = 40, n_test: int = 12, dim: int = 24, 
         topic = TOPICS[int(rng.integers(len(TOPICS)))]
         good = rng.uniform() < 0.7
         aspect = METRICS[m].split("/")[1].replace("_", " ")
-        response = (f"Here is a careful answer about {topic} that respects {aspect}."
-                    if good else f"Whatever. {topic} is not worth explaining.")
+        response = (
+            f"Here is a careful answer about {topic} that respects {aspect}."
+            if good
+            else f"Whatever. {topic} is not worth explaining."
+        )
         rec = {
             "metric_name": METRICS[m],
             "system_prompt": None if i % 5 == 0 else "You are a helpful assistant.",
@@ -177,8 +188,9 @@ DEMO_SYSTEM = 13
 DEMO_PROMPTS = ["Demo: a marching band in the rain", "Demo: whistling over a ukulele"]
 
 
-def make_musiceval(root: Path, systems: int = 4, prompts: int = 8, dev_prompts: int = 2, seconds: float = 1.5,
-                   seed: int = 0) -> Path:
+def make_musiceval(
+    root: Path, systems: int = 4, prompts: int = 8, dev_prompts: int = 2, seconds: float = 1.5, seed: int = 0
+) -> Path:
     """MusicEval-phase1 layout in ``root``; each system renders each prompt once, and the demo
     system ``S013`` renders two prompts of its own, whose texts ``demo_prompt_info.txt`` keys by
     file name (``id<TAB>text``, ids like ``audiomos2025-track1-S013_P001.wav``). Returns ``root``."""
@@ -282,7 +294,7 @@ def make_mushra(root: Path, signals: int = 4, seconds: float = 1.5, seed: int = 
     participant_ids, file``; lists written as ``[41.0, 32.0]``; the hidden ``Anchor`` row has an
     empty ``file``) and 24 kHz FLAC audio at ``audio/stim_XX/<name>.flac`` while the table names
     ``<name>.wav``, as the published set does. Ratings fall with the noise each condition adds."""
-    from scorecast.impairments import add_noise
+    from scorecast.demo.impairments import add_noise
 
     rng = np.random.default_rng(seed)
     voices = make_voices(signals, seed=seed)
@@ -301,8 +313,11 @@ def make_mushra(root: Path, signals: int = 4, seconds: float = 1.5, seed: int = 
                 sf.write(str(_mkdir(root / "audio" / f"stim_{s + 1:02d}") / f"{stem}.flac"), wave, 24000)
                 file = f"stim_{s + 1:02d}/{stem}.wav"
             rows.append([signal, condition, str([float(r) for r in ratings]), str(participants), file])
-    _write_csv(root / "ratings_formated_filtered.csv", rows,
-               header=["signal", "condition", "ratings", "participant_ids", "file"])
+    _write_csv(
+        root / "ratings_formated_filtered.csv",
+        rows,
+        header=["signal", "condition", "ratings", "participant_ids", "file"],
+    )
     return root
 
 

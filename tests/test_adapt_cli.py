@@ -9,7 +9,7 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
-from scorecast.cli import app
+from scorecast.cli.app import app
 from scorecast.errors import ConfigError, DataError
 from tiny_models import make_tiny_bert, make_tiny_sentence_transformer
 
@@ -28,32 +28,52 @@ def project(tmp_path_factory):
         rows.append(f"r{i},{' '.join(rng.choice(WORDS, 3 + i % 4))},{1 + i % 5}")
     (root / "items.csv").write_text("\n".join(rows) + "\n")
     data = {"reader": "table", "path": str(root / "items.csv"), "options": {"text": "response", "targets": "score"}}
-    simcse = {"data": data, "encoders": [
-        {"name": "hf-text", "input": "text.response", "params": {"model": str(bert)}},
-        {"name": "sentence", "input": "text.response", "params": {"model": str(st)}},
-    ]}  # fmt: skip
+    simcse = {
+        "data": data,
+        "encoders": [
+            {"name": "hf-text", "input": "text.response", "params": {"model": str(bert)}},
+            {"name": "sentence", "input": "text.response", "params": {"model": str(st)}},
+        ],
+    }
     (root / "simcse.yaml").write_text(yaml.safe_dump(simcse))
     finetune = {
         "data": data,
-        "encoders": [{"name": "hf-text", "input": "text.response",
-                      "params": {"model": str(bert), "finetune_top_k": 1, "finetune_lr": 1e-3}}],
+        "encoders": [
+            {
+                "name": "hf-text",
+                "input": "text.response",
+                "params": {"model": str(bert), "finetune_top_k": 1, "finetune_lr": 1e-3},
+            }
+        ],
         "training": {"max_epochs": 3, "batch_size": 8, "early_stopping": None},
         "cache_dir": str(root / "cache"),
-    }  # fmt: skip
+    }
     (root / "finetune.yaml").write_text(yaml.safe_dump(finetune))
     return root
 
 
 def test_adapt_simcse_writes_a_folder_and_says_how_to_use_it(project, tmp_path):
-    from scorecast.training.adapt import read_adaptation
+    from scorecast.adapt.common import read_adaptation
 
     out = tmp_path / "adapted"
     result = runner.invoke(
         app,
-        ["adapt", str(project / "simcse.yaml"), "--field", "text.response", "--out", str(out), "--epochs", "1",
-         "--batch-size", "8", "--dropout", "0.1"],
+        [
+            "adapt",
+            str(project / "simcse.yaml"),
+            "--field",
+            "text.response",
+            "--out",
+            str(out),
+            "--epochs",
+            "1",
+            "--batch-size",
+            "8",
+            "--dropout",
+            "0.1",
+        ],
         env={"COLUMNS": "250"},
-    )  # fmt: skip
+    )
     assert result.exit_code == 0, result.output
     record = read_adaptation(out)
     assert record["num_texts"] == 16 and record["steps"] == 2 and record["field"] == "text.response"
@@ -62,12 +82,15 @@ def test_adapt_simcse_writes_a_folder_and_says_how_to_use_it(project, tmp_path):
 
 
 def test_adapt_finetune_writes_encoder_head_and_recipe(project, tmp_path):
+    from scorecast.adapt.common import read_adaptation
     from scorecast.config import load_recipe
-    from scorecast.training.adapt import read_adaptation
 
     out = tmp_path / "ft"
-    result = runner.invoke(app, ["adapt", str(project / "finetune.yaml"), "--method", "finetune", "--out", str(out),
-                                 "--epochs", "1"], env={"COLUMNS": "250"})  # fmt: skip
+    result = runner.invoke(
+        app,
+        ["adapt", str(project / "finetune.yaml"), "--method", "finetune", "--out", str(out), "--epochs", "1"],
+        env={"COLUMNS": "250"},
+    )
     assert result.exit_code == 0, result.output
     assert "encoder.hf-text:text.response.layer1" in result.output
     folder = out / "encoders" / "hf-text_text.response"
@@ -82,8 +105,16 @@ def test_adapt_finetune_writes_encoder_head_and_recipe(project, tmp_path):
     ("args", "error", "match"),
     [
         (["--field", "text.nope"], ConfigError, "no 'sentence' encoder reading it"),
-        (["--field", "text.nope", "--model", "MODEL"], DataError, "no item has text 'nope' \\(text fields: response\\)"),
-        (["--field", "response"], ConfigError, "expected the text input to adapt on, e.g. text.response, got 'response'"),
+        (
+            ["--field", "text.nope", "--model", "MODEL"],
+            DataError,
+            "no item has text 'nope' \\(text fields: response\\)",
+        ),
+        (
+            ["--field", "response"],
+            ConfigError,
+            "expected the text input to adapt on, e.g. text.response, got 'response'",
+        ),
         (["--method", "mlm"], ConfigError, "--method: expected one of simcse, finetune, got 'mlm'"),
         (["--method", "finetune", "--field", "text.response"], ConfigError, "--field: only used by --method simcse"),
         (["--method", "finetune"], ConfigError, "no encoder sets finetune_top_k >= 1"),

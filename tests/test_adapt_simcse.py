@@ -25,7 +25,7 @@ def st_model(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def adapted(st_model, tmp_path_factory):
-    from scorecast.training.simcse import SimCSEConfig, adapt_simcse
+    from scorecast.adapt.simcse import SimCSEConfig, adapt_simcse
 
     texts = _texts(48) + [None, "", _texts(1)[0]]  # blanks and a duplicate are dropped
     out = tmp_path_factory.mktemp("adapted") / "st-simcse"
@@ -49,8 +49,8 @@ def test_adapted_folder_loads_and_embeds_differently(st_model, adapted):
 
 
 def test_adaptation_record_names_source_settings_and_data(st_model, adapted):
-    from scorecast.training.adapt import ADAPTATION_FILE, hash_json, hash_texts, read_adaptation
-    from scorecast.training.simcse import collect_texts
+    from scorecast.adapt.common import ADAPTATION_FILE, hash_json, hash_texts, read_adaptation
+    from scorecast.adapt.simcse import collect_texts
 
     folder, texts, cfg = adapted
     record = read_adaptation(folder)
@@ -70,8 +70,8 @@ def test_adaptation_record_names_source_settings_and_data(st_model, adapted):
 
 
 def test_other_data_gives_another_identity(st_model, adapted, tmp_path):
-    from scorecast.training.adapt import read_adaptation
-    from scorecast.training.simcse import adapt_simcse
+    from scorecast.adapt.common import read_adaptation
+    from scorecast.adapt.simcse import adapt_simcse
 
     folder, _texts_used, cfg = adapted
     other = adapt_simcse(st_model, _texts(20, seed=3), tmp_path / "other", cfg.model_copy(update={"epochs": 1}))
@@ -80,7 +80,7 @@ def test_other_data_gives_another_identity(st_model, adapted, tmp_path):
 
 
 def test_simcse_errors_and_warnings(st_model, tmp_path):
-    from scorecast.training.simcse import SimCSEConfig, adapt_simcse, simcse_config
+    from scorecast.adapt.simcse import SimCSEConfig, adapt_simcse, simcse_config
 
     with pytest.raises(DataError, match="at least 2 distinct non-empty texts in text.a, got 1"):
         adapt_simcse(st_model, ["same", "same ", None], tmp_path / "x", field="text.a")

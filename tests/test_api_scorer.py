@@ -7,11 +7,11 @@ import json
 import numpy as np
 import pytest
 import soundfile as sf
-from test_predict_support import AUDIO_RECIPE, audio_bundle, text_items, text_scorer, tone
 
 import scorecast
 from scorecast.api import NotFittedError, PredictionResult, Scorer
 from scorecast.errors import BundleError, ConfigError, DataError
+from test_predict_support import AUDIO_RECIPE, audio_bundle, text_items, text_scorer, tone
 
 CAPTIONS = ["a cat sat on the mat", "the dog sang", "red bird under a green tree", "loud"]
 
@@ -66,7 +66,10 @@ def test_result_helpers(fitted):
 def test_bad_inputs_are_refused_with_what_was_expected(fitted):
     with pytest.raises(ConfigError, match="got a single string; wrap it in"):
         fitted.predict(text="a cat")
-    with pytest.raises(DataError, match="item '0': expected text 'caption'; got no text field\\(s\\) caption; unknown text field\\(s\\) title"):
+    with pytest.raises(
+        DataError,
+        match="item '0': expected text 'caption'; got no text field\\(s\\) caption; unknown text field\\(s\\) title",
+    ):
         fitted.predict(text=[{"title": "x"}])
     with pytest.raises(DataError, match=r"expected text 'caption'; got audio, which this scorer does not use"):
         fitted.predict(text=["x"], audio=[(np.zeros(160, np.float32), 16000)])
@@ -130,10 +133,13 @@ def test_missing_local_encoder_folder_is_named_and_can_be_pointed_elsewhere(fitt
     identity = SentenceEncoder(model=str(moved)).identity()
     manifest["encoders"][0]["identity"] = {**identity, "model": old}
     (saved / "scorecast.json").write_text(json.dumps(manifest))
-    with pytest.raises(BundleError, match=f"expects the local model folder {old} \\(params.model\\), which does not exist here; .*--encoder-path"):
+    with pytest.raises(
+        BundleError,
+        match=f"expects the local model folder {old} \\(params.model\\), which does not exist here; .*--encoder-path",
+    ):
         scorecast.load(saved)
-    from scorecast.bundle import load_bundle
-    from scorecast.predictor import Predictor
+    from scorecast.inference.bundle import load_bundle
+    from scorecast.inference.predictor import Predictor
 
     predictor = Predictor(load_bundle(saved), encoder_paths={str(tmp_path / "then"): str(tmp_path / "now")})
     assert predictor.specs[0].params["model"] == str(moved)

@@ -34,7 +34,12 @@ def peak_hz(wave: np.ndarray, sr: int) -> float:
 
 @pytest.mark.parametrize(
     ("fmt", "subtype", "suffix", "exact"),
-    [("WAV", "FLOAT", ".wav", True), ("FLAC", "PCM_24", ".flac", False), ("OGG", "VORBIS", ".ogg", False), ("MP3", "MPEG_LAYER_III", ".mp3", False)],
+    [
+        ("WAV", "FLOAT", ".wav", True),
+        ("FLAC", "PCM_24", ".flac", False),
+        ("OGG", "VORBIS", ".ogg", False),
+        ("MP3", "MPEG_LAYER_III", ".mp3", False),
+    ],
 )
 def test_reads_each_supported_format_with_the_same_tone(tmp_path, fmt, subtype, suffix, exact):
     wave = tone(440.0, 16000)

@@ -108,8 +108,17 @@ def test_augment_items_is_deterministic_and_keeps_labels(clips, tmp_path):
     time.sleep(1.1)  # a writer that stamps the time into the file (libsndfile's PEAK chunk) would differ now
     again = augment_items(clips, cfg, tmp_path / "b", seed=7)
     other = augment_items(clips, cfg, tmp_path / "c", seed=8)
-    assert [it.id for it in first] == ["c0#aug0", "c0#aug1", "c1#aug0", "c1#aug1", "c2#aug0", "c2#aug1", "c3#aug0", "c3#aug1"]
-    for a, b, c, (i, k) in zip(first, again, other, [(i, k) for i in range(4) for k in range(2)]):
+    assert [it.id for it in first] == [
+        "c0#aug0",
+        "c0#aug1",
+        "c1#aug0",
+        "c1#aug1",
+        "c2#aug0",
+        "c2#aug1",
+        "c3#aug0",
+        "c3#aug1",
+    ]
+    for a, b, c, i in zip(first, again, other, [i for i in range(4) for _ in range(2)]):
         src = clips[i]
         assert (a.targets, a.group, a.texts, a.meta["augmented_from"]) == (src.targets, src.group, src.texts, src.id)
         assert a.audio != src.audio
@@ -214,15 +223,17 @@ def _register_counting_encoder():
 
 
 def test_augmented_features_are_cached_on_rerun(clips, tmp_path):
-    from scorecast.cache import EmbeddingCache
+    from scorecast.cache.store import EmbeddingCache
     from scorecast.config import load_recipe
     from scorecast.training.augment import augmented_features
 
     enc = _register_counting_encoder()
-    recipe = load_recipe({
-        "encoders": [{"name": "test-augment-rms", "input": "audio"}],
-        "training": {"seed": 5, "augment": {"copies": 2, "gain_db": [-12, -3], "speed": [0.8, 1.2]}},
-    })
+    recipe = load_recipe(
+        {
+            "encoders": [{"name": "test-augment-rms", "input": "audio"}],
+            "training": {"seed": 5, "augment": {"copies": 2, "gain_db": [-12, -3], "speed": [0.8, 1.2]}},
+        }
+    )
     cache = EmbeddingCache(tmp_path / "cache")
     before = enc.encoded
     first = augmented_features(recipe, clips, cache, tmp_path / "run1", progress=False)
@@ -241,7 +252,12 @@ def test_augmented_features_are_cached_on_rerun(clips, tmp_path):
             assert row[0] < np.sqrt(np.mean(wave**2))
             params = augment_items([src], recipe.training.augment, tmp_path / "run1", seed=5)[k].meta["augment"]
             assert row[1] == pytest.approx(len(wave) / SR / params["speed"], abs=2 / SR)
-    recipe_text = load_recipe({"encoders": [{"name": "sentence", "input": "text.t"}], "training": {"augment": {"copies": 1, "gain_db": [0, 1]}}})
+    recipe_text = load_recipe(
+        {
+            "encoders": [{"name": "sentence", "input": "text.t"}],
+            "training": {"augment": {"copies": 1, "gain_db": [0, 1]}},
+        }
+    )
     with pytest.raises(ConfigError, match="no encoder reads audio"):
         augmented_features(recipe_text, clips, cache, tmp_path / "run3")
     assert augmented_features(load_recipe({"encoders": [{"name": "test-augment-rms"}]}), clips, cache, tmp_path) is None

@@ -9,6 +9,7 @@ import sys
 
 import numpy as np
 import pytest
+
 from conftest import REPO, require_data
 
 
@@ -56,10 +57,23 @@ def test_quick_run_writes_results(shared_data, tmp_path):
     require_data(shared_data, "stsb", "sts-train.csv")
     require_data(shared_data, "shl-grammar", "train_with_transcripts.csv")
     md, js = tmp_path / "RESULTS.md", tmp_path / "accuracy.json"
-    run_accuracy.main([
-        "--quick", "--sets", "stsb,shl-transcripts", "--data", str(shared_data), "--cache", str(tmp_path / "cache"),
-        "--md", str(md), "--json", str(js), "--bootstrap", "20",
-    ])
+    run_accuracy.main(
+        [
+            "--quick",
+            "--sets",
+            "stsb,shl-transcripts",
+            "--data",
+            str(shared_data),
+            "--cache",
+            str(tmp_path / "cache"),
+            "--md",
+            str(md),
+            "--json",
+            str(js),
+            "--bootstrap",
+            "20",
+        ]
+    )
     report = json.loads(js.read_text())
     assert report["meta"]["quick"] is True
     assert report["meta"]["machine"]["cores"] >= 1

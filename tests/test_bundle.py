@@ -10,13 +10,12 @@ import numpy as np
 import pytest
 import torch
 
-from scorecast.bundle import check_encoder_identity, load_bundle, save_bundle
+from ddp_script import base_recipe, make_dataset
 from scorecast.config import load_recipe
 from scorecast.errors import BundleError, DataError
-from scorecast.training.ensemble import Stacker
+from scorecast.inference.bundle import check_encoder_identity, load_bundle, save_bundle
+from scorecast.inference.ensemble import Stacker
 from scorecast.training.trainer import fit_member
-
-from ddp_script import base_recipe, make_dataset
 
 IDENTITIES = {"a": {"name": "gen", "model": "/models/a", "layer": 6}, "b": {"name": "gen", "model": "/models/b"}}
 
@@ -115,7 +114,11 @@ def test_missing_file_and_not_a_bundle(tmp_path, trained):
 
 
 @pytest.mark.parametrize(
-    "key, value, message", [("format_version", 99, "format_version 99 is not supported"), ("scorecast_version", "7.0.0", "major versions must match")]
+    "key, value, message",
+    [
+        ("format_version", 99, "format_version 99 is not supported"),
+        ("scorecast_version", "7.0.0", "major versions must match"),
+    ],
 )
 def test_version_checks(tmp_path, trained, key, value, message):
     path, _ = _save(tmp_path, trained)
@@ -141,7 +144,11 @@ def test_check_encoder_identity_lists_what_differs():
         check_encoder_identity(IDENTITIES["a"], actual)
     text = str(info.value)
     assert "model: bundle has '/models/a', got '/elsewhere/a'" in text
-    assert "layer: bundle has 6, got '(absent)'" in text and "pooling" in text and "name" not in text.split("differences:")[1]
+    assert (
+        "layer: bundle has 6, got '(absent)'" in text
+        and "pooling" in text
+        and "name" not in text.split("differences:")[1]
+    )
 
 
 def test_rewriting_a_bundle_drops_old_members(tmp_path, trained):

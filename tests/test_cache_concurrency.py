@@ -9,12 +9,12 @@ from pathlib import Path
 
 import numpy as np
 
-from scorecast.cache import EmbeddingCache, make_key, text_hash
+from scorecast.cache.store import EmbeddingCache, make_key, text_hash
 
 WRITER = textwrap.dedent(
     """
     import sys, numpy as np
-    from scorecast.cache import EmbeddingCache, make_key, text_hash
+    from scorecast.cache.store import EmbeddingCache, make_key, text_hash
     from scorecast.encoders.base import Encoded
     root, order, n = sys.argv[1], sys.argv[2], int(sys.argv[3])
     cache = EmbeddingCache(root)
@@ -41,10 +41,14 @@ def expected(i: int) -> np.ndarray:
 def test_two_concurrent_writers_leave_a_consistent_cache(tmp_path: Path):
     n = 150
     procs = [
-        subprocess.Popen([sys.executable, "-W", "error::UserWarning", "-c", WRITER, str(tmp_path), order, str(n)],
-                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        subprocess.Popen(
+            [sys.executable, "-W", "error::UserWarning", "-c", WRITER, str(tmp_path), order, str(n)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         for order in ("up", "down")
-    ]  # fmt: skip
+    ]
     for p in procs:
         out, err = p.communicate(timeout=120)
         assert p.returncode == 0, err

@@ -9,7 +9,7 @@ import warnings
 import numpy as np
 import pytest
 
-from scorecast.cache import (
+from scorecast.cache.store import (
     CacheCorruptionWarning,
     EmbeddingCache,
     default_cache_dir,
@@ -193,7 +193,13 @@ def test_info_counts_entries_bytes_and_pack(tmp_path):
     ih, keys = fill(cache, 3)
     cache.pack(ih)
     (info,) = cache.info()
-    assert (info.identity_hash, info.encoder, info.identity, info.entries, info.packed_rows) == (ih, "unit", IDENT, 3, 3)
+    assert (info.identity_hash, info.encoder, info.identity, info.entries, info.packed_rows) == (
+        ih,
+        "unit",
+        IDENT,
+        3,
+        3,
+    )
     assert info.bytes >= sum(os.path.getsize(cache.entry_path(ih, k)) for k in keys)
 
 

@@ -11,11 +11,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from pipeline_toys import count, register_toys, unregister_toys, write_tone
 from typer.testing import CliRunner
 
-from scorecast.cache import EmbeddingCache
-from scorecast.cli import app
+from pipeline_toys import count, register_toys, unregister_toys, write_tone
+from scorecast.cache.store import EmbeddingCache
+from scorecast.cli.app import app
 from scorecast.config import EncoderSpec
 from scorecast.encoders.pipeline import encode_items
 from scorecast.errors import AudioError, ConfigError
@@ -51,8 +51,21 @@ def embed(*args: str):
 
 def test_embed_audio_table_then_rerun_is_all_cached(tmp_path, table):
     cache, counter = tmp_path / "cache", tmp_path / "calls"
-    args = [str(table), "--option", "audio=path", "--option", "targets=score", "--encoder", "toy-audio",
-            "--param", f"counter={counter}", "--cache", str(cache), "--batch-size", "4"]  # fmt: skip
+    args = [
+        str(table),
+        "--option",
+        "audio=path",
+        "--option",
+        "targets=score",
+        "--encoder",
+        "toy-audio",
+        "--param",
+        f"counter={counter}",
+        "--cache",
+        str(cache),
+        "--batch-size",
+        "4",
+    ]
     first = embed(*args)
     assert first.exit_code == 0, first.output
     assert "encoded 6, cached 0, skipped 0" in first.output
@@ -61,7 +74,9 @@ def test_embed_audio_table_then_rerun_is_all_cached(tmp_path, table):
     assert count(counter) == 6
     (info,) = EmbeddingCache(cache).info()
     assert info.entries == 6 and info.packed_rows == 6  # packed after the run
-    direct = encode_items(direct_items(table), EncoderSpec(name="toy-audio"), EmbeddingCache(tmp_path / "other"), progress=False)
+    direct = encode_items(
+        direct_items(table), EncoderSpec(name="toy-audio"), EmbeddingCache(tmp_path / "other"), progress=False
+    )
     again = encode_items(direct_items(table), EncoderSpec(name="toy-audio"), EmbeddingCache(cache), progress=False)
     assert again.cached == 6
     np.testing.assert_array_equal(direct.pooled, again.pooled)
@@ -76,8 +91,20 @@ def direct_items(table: Path, **options):
 
 def test_embed_text_field_float16_and_shards(tmp_path, table):
     cache = tmp_path / "cache"
-    base = [str(table), "--option", "audio=path", "--option", "text=caption", "--encoder", "toy-text",
-            "--input", "text.caption", "--cache", str(cache), "--float16"]  # fmt: skip
+    base = [
+        str(table),
+        "--option",
+        "audio=path",
+        "--option",
+        "text=caption",
+        "--encoder",
+        "toy-text",
+        "--input",
+        "text.caption",
+        "--cache",
+        str(cache),
+        "--float16",
+    ]
     outs = [embed(*base, "--shard", f"{i}/2") for i in range(2)]
     assert all(o.exit_code == 0 for o in outs), outs[0].output + outs[1].output
     encoded = [int(re.search(r"encoded (\d+), cached", o.output).group(1)) for o in outs]
@@ -107,7 +134,11 @@ def test_bad_audio_raises_naming_the_file_or_is_skipped_and_reported(tmp_path, t
     skipped = embed(*args, "--on-error", "skip")
     assert skipped.exit_code == 0, skipped.output
     assert "encoded 4, cached 0, skipped 2" in skipped.output
-    assert "skipped c3:" in skipped.output and "skipped c4:" in skipped.output and "not a readable audio file" in skipped.output
+    assert (
+        "skipped c3:" in skipped.output
+        and "skipped c4:" in skipped.output
+        and "not a readable audio file" in skipped.output
+    )
 
 
 def test_embed_recipe_embeds_every_encoder(tmp_path, table):
@@ -144,8 +175,20 @@ def test_embed_needs_a_table_and_an_encoder():
 def test_cache_info_verify_prune_pack(tmp_path, table):
     cache = tmp_path / "cache"
     for enc, inp in (("toy-audio", "audio"), ("toy-text", "text.caption")):
-        r = embed(str(table), "--option", "audio=path", "--option", "text=caption", "--encoder", enc, "--input", inp,
-                  "--cache", str(cache), "--no-pack")  # fmt: skip
+        r = embed(
+            str(table),
+            "--option",
+            "audio=path",
+            "--option",
+            "text=caption",
+            "--encoder",
+            enc,
+            "--input",
+            inp,
+            "--cache",
+            str(cache),
+            "--no-pack",
+        )
         assert r.exit_code == 0, r.output
     info = runner.invoke(app, ["cache", "info", "--cache", str(cache), "--json"])
     data = json.loads(info.output)
@@ -176,12 +219,24 @@ def test_cli_subprocess_with_the_real_sentence_encoder(tmp_path):
     path = tmp_path / "texts.csv"
     path.write_text("id,text\n" + "".join(f"t{i},This is sentence number {i}.\n" for i in range(8)))
     env = {**os.environ, "SCORECAST_CACHE": str(tmp_path / "cache"), "HF_HUB_OFFLINE": "1"}
-    cmd = [str(Path(sys.executable).parent / "scorecast"), "embed", str(path), "--option", "text=text",
-           "--encoder", "sentence", "--input", "text.text", "--no-progress"]  # fmt: skip
+    cmd = [
+        str(Path(sys.executable).parent / "scorecast"),
+        "embed",
+        str(path),
+        "--option",
+        "text=text",
+        "--encoder",
+        "sentence",
+        "--input",
+        "text.text",
+        "--no-progress",
+    ]
     first = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300)
     assert first.returncode == 0, first.stderr
     assert "encoded 8, cached 0, skipped 0" in first.stdout
     second = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300)
     assert "encoded 0, cached 8, skipped 0" in second.stdout
-    bad = subprocess.run(cmd[:-1] + ["--input", "text.missing", "--no-progress"], capture_output=True, text=True, env=env, timeout=300)
+    bad = subprocess.run(
+        cmd[:-1] + ["--input", "text.missing", "--no-progress"], capture_output=True, text=True, env=env, timeout=300
+    )
     assert bad.returncode == 2 and "has no text field 'missing'" in bad.stderr

@@ -14,7 +14,7 @@ from scipy import stats
 from sklearn.metrics import mean_squared_error
 from typer.testing import CliRunner
 
-from scorecast.commands.evaluate import evaluate_files, register
+from scorecast.cli.evaluate import evaluate_files, register
 from scorecast.errors import ConfigError, DataError
 
 
@@ -41,7 +41,9 @@ def xacle_pair(tmp_path: Path) -> tuple[Path, Path]:
         tmp_path / "validation_average.csv", index=False
     )
     order = rng.permutation(n)[:350]
-    frame = pd.DataFrame({"wav_file_name": [names[i] for i in order] + ["unknown.wav"], "prediction": list(preds[order]) + [1.0]})
+    frame = pd.DataFrame(
+        {"wav_file_name": [names[i] for i in order] + ["unknown.wav"], "prediction": list(preds[order]) + [1.0]}
+    )
     frame.loc[5, "prediction"] = np.nan
     frame.to_csv(tmp_path / "predictions.csv", index=False)
     return tmp_path / "predictions.csv", tmp_path / "validation_average.csv"
@@ -119,7 +121,11 @@ def test_audiomos_answer_against_list_with_systems(tmp_path: Path) -> None:
         mean_squared_error(np.round(ta, 4).reshape(6, 5).mean(1), pta.reshape(6, 5).mean(1))
     )
     given = evaluate_files(
-        tmp_path / "answer.txt", tmp_path / "dev_mos_list.txt", system_regex=r"(S\d+)_", system_truth=tmp_path / "system_mos.csv", metrics=["lcc"]
+        tmp_path / "answer.txt",
+        tmp_path / "dev_mos_list.txt",
+        system_regex=r"(S\d+)_",
+        system_truth=tmp_path / "system_mos.csv",
+        metrics=["lcc"],
     )
     expected = stats.pearsonr(pta.reshape(6, 5).mean(1), [7 - s for s in range(1, 7)]).statistic
     assert given["targets"]["column 3"]["system"]["lcc"]["value"] == pytest.approx(expected, abs=1e-12)
@@ -128,17 +134,34 @@ def test_audiomos_answer_against_list_with_systems(tmp_path: Path) -> None:
 def test_system_column_bootstrap_and_bins(tmp_path: Path) -> None:
     frame = pd.DataFrame({"id": list("abcdefgh"), "score": [1, 2, 3, 4, 5, 6, 7, 8], "sys": list("xxyyzzww")})
     frame.to_csv(tmp_path / "truth.csv", index=False)
-    frame.assign(prediction=[1.5, 2, 2.5, 5, 5, 7, 6, 8]).drop(columns=["score", "sys"]).to_csv(tmp_path / "pred.csv", index=False)
+    frame.assign(prediction=[1.5, 2, 2.5, 5, 5, 7, 6, 8]).drop(columns=["score", "sys"]).to_csv(
+        tmp_path / "pred.csv", index=False
+    )
     out = tmp_path / "r.json"
     result = CliRunner().invoke(
         _app(),
-        ["evaluate", str(tmp_path / "pred.csv"), str(tmp_path / "truth.csv"), "--system-col", "sys",
-         "--bootstrap", "50", "--bins", "0,4,8", "--metrics", "rmse,srcc", "-o", str(out)],
+        [
+            "evaluate",
+            str(tmp_path / "pred.csv"),
+            str(tmp_path / "truth.csv"),
+            "--system-col",
+            "sys",
+            "--bootstrap",
+            "50",
+            "--bins",
+            "0,4,8",
+            "--metrics",
+            "rmse,srcc",
+            "-o",
+            str(out),
+        ],
     )
     assert result.exit_code == 0, result.output
     entry = json.loads(out.read_text())["targets"]["score"]
     assert entry["n_systems"] == 4 and set(entry["utterance"]) == {"rmse", "srcc"}
-    assert entry["utterance"]["rmse"]["low"] <= entry["utterance"]["rmse"]["value"] <= entry["utterance"]["rmse"]["high"]
+    assert (
+        entry["utterance"]["rmse"]["low"] <= entry["utterance"]["rmse"]["value"] <= entry["utterance"]["rmse"]["high"]
+    )
     assert [b["n"] for b in entry["per_bin"]] == [3, 5]
 
 
@@ -163,7 +186,9 @@ def test_bad_input(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("pred_suffix,truth_suffix", [(".jsonl", ".parquet"), (".tsv", ".json")])
-def test_other_table_formats_give_the_same_result(xacle_pair: tuple[Path, Path], tmp_path: Path, pred_suffix: str, truth_suffix: str) -> None:
+def test_other_table_formats_give_the_same_result(
+    xacle_pair: tuple[Path, Path], tmp_path: Path, pred_suffix: str, truth_suffix: str
+) -> None:
     pred_path, truth_path = xacle_pair
     converted = []
     for src, suffix in ((pred_path, pred_suffix), (truth_path, truth_suffix)):

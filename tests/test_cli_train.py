@@ -11,10 +11,9 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
-from scorecast.bundle import load_bundle
-from scorecast.cli import app
-
 from ddp_script import TARGET, known_function
+from scorecast.cli.app import app
+from scorecast.inference.bundle import load_bundle
 
 
 def _table(path, n, seed):
@@ -35,15 +34,31 @@ def _table(path, n, seed):
 
 def _recipe(tmp_path, with_test=False):
     _table(tmp_path / "train.csv", 150, 0)
-    data = {"reader": "table", "path": "${DATA}", "options": {"vectors": {"a": "vec_a", "b": "vec_b"}, "targets": "score", "group": "system"}}
+    data = {
+        "reader": "table",
+        "path": "${DATA}",
+        "options": {"vectors": {"a": "vec_a", "b": "vec_b"}, "targets": "score", "group": "system"},
+    }
     recipe = {
         "name": "tiny",
         "data": data,
         "targets": [TARGET],
-        "encoders": [{"name": "lookup", "input": "vector.a", "alias": "a"}, {"name": "lookup", "input": "vector.b", "alias": "b"}],
-        "model": {"fusion": {"name": "concat", "params": {"hidden": [32], "dropout": 0.0}}, "head": {"name": "regression"}},
+        "encoders": [
+            {"name": "lookup", "input": "vector.a", "alias": "a"},
+            {"name": "lookup", "input": "vector.b", "alias": "b"},
+        ],
+        "model": {
+            "fusion": {"name": "concat", "params": {"hidden": [32], "dropout": 0.0}},
+            "head": {"name": "regression"},
+        },
         "losses": [{"name": "mse"}],
-        "training": {"max_epochs": 30, "batch_size": 48, "lr": 3e-2, "scheduler": "onecycle", "early_stopping": {"monitor": "val_lcc", "patience": 8}},
+        "training": {
+            "max_epochs": 30,
+            "batch_size": 48,
+            "lr": 3e-2,
+            "scheduler": "onecycle",
+            "early_stopping": {"monitor": "val_lcc", "patience": 8},
+        },
         "cv": {"folds": 3, "kind": "group"},
         "evaluate": {"bootstrap": 10, "system_level": True},
         "variants": {"quick": {"training.max_epochs": 2}},
@@ -61,12 +76,30 @@ def test_cv_writes_a_complete_run_folder(tmp_path):
     out = tmp_path / "run"
     result = CliRunner().invoke(
         app,
-        ["cv", str(recipe), "--var", f"DATA={tmp_path / 'train.csv'}", "--set", "training.max_epochs=15",
-         "--cache", str(tmp_path / "cache"), "-o", str(out)],
+        [
+            "cv",
+            str(recipe),
+            "--var",
+            f"DATA={tmp_path / 'train.csv'}",
+            "--set",
+            "training.max_epochs=15",
+            "--cache",
+            str(tmp_path / "cache"),
+            "-o",
+            str(out),
+        ],
     )
     assert result.exit_code == 0, result.output
     assert "lcc" in result.output and str(out.name) in result.output.replace("\n", "")
-    for name in ("recipe.yaml", "items.csv", "oof.csv", "metrics.json", "history.csv", "bundle/scorecast.json", "bundle/MODEL_CARD.md"):
+    for name in (
+        "recipe.yaml",
+        "items.csv",
+        "oof.csv",
+        "metrics.json",
+        "history.csv",
+        "bundle/scorecast.json",
+        "bundle/MODEL_CARD.md",
+    ):
         assert (out / name).is_file(), name
     assert yaml.safe_load((out / "recipe.yaml").read_text())["training"]["max_epochs"] == 15
     metrics = json.loads((out / "metrics.json").read_text())
@@ -83,8 +116,18 @@ def test_train_with_variant_data_flag_and_test_data(tmp_path):
     out = tmp_path / "run"
     result = CliRunner().invoke(
         app,
-        ["train", str(recipe), "--data", str(tmp_path / "train.csv"), "--variant", "quick",
-         "--cache", str(tmp_path / "cache"), "--out", str(out)],
+        [
+            "train",
+            str(recipe),
+            "--data",
+            str(tmp_path / "train.csv"),
+            "--variant",
+            "quick",
+            "--cache",
+            str(tmp_path / "cache"),
+            "--out",
+            str(out),
+        ],
     )
     assert result.exit_code == 0, result.output
     assert yaml.safe_load((out / "recipe.yaml").read_text())["name"] == "tiny-quick"
@@ -93,12 +136,15 @@ def test_train_with_variant_data_flag_and_test_data(tmp_path):
     assert "test" in json.loads((out / "metrics.json").read_text())
 
 
-@pytest.mark.parametrize("flags, message", [
-    (["--set", "cv.folds=zero"], "cv.folds"),
-    (["--threads", "0"], "training.threads: expected a whole number >= 1"),
-])
+@pytest.mark.parametrize(
+    "flags, message",
+    [
+        (["--set", "cv.folds=zero"], "cv.folds"),
+        (["--threads", "0"], "training.threads: expected a whole number >= 1"),
+    ],
+)
 def test_bad_recipe_exits_2_with_a_message(tmp_path, capsys, monkeypatch, flags, message):
-    from scorecast.cli import main
+    from scorecast.cli.app import main
 
     recipe = _recipe(tmp_path)
     monkeypatch.setattr("sys.argv", ["scorecast", "cv", str(recipe), *flags, "--var", "DATA=x.csv"])
@@ -112,14 +158,23 @@ def test_the_cli_prints_scorecast_notes(tmp_path, capsys, monkeypatch):
     """Info notes of scorecast's loggers reach the terminal through the CLI (a library call stays silent)."""
     import logging
 
-    from scorecast.cli import main, show_log_messages
+    from scorecast.cli.app import main, show_log_messages
 
     recipe = yaml.safe_load(_recipe(tmp_path).read_text())
     recipe["val_data"] = {**recipe["data"], "path": str(tmp_path / "train.csv")}
     path = tmp_path / "with-val.yaml"
     path.write_text(yaml.safe_dump(recipe))
-    argv = ["scorecast", "cv", str(path), "--var", f"DATA={tmp_path / 'train.csv'}", "--variant", "quick",
-            "-o", str(tmp_path / "run")]
+    argv = [
+        "scorecast",
+        "cv",
+        str(path),
+        "--var",
+        f"DATA={tmp_path / 'train.csv'}",
+        "--variant",
+        "quick",
+        "-o",
+        str(tmp_path / "run"),
+    ]
     monkeypatch.setattr("sys.argv", argv)
     with pytest.raises(SystemExit) as info:
         main()

@@ -18,8 +18,8 @@ import pytest
 from scipy import stats
 from sklearn.metrics import mean_squared_error
 
-from scorecast.compare import verdict
-from scorecast.metrics import MetricWarning, bootstrap_ci, paired_bootstrap
+from scorecast.metrics.compare import verdict
+from scorecast.metrics.functional import MetricWarning, bootstrap_ci, paired_bootstrap
 
 REFERENCE = {
     "srcc": (lambda p, t: stats.spearmanr(p, t).statistic, True),
@@ -56,7 +56,9 @@ def test_paired_bootstrap_matches_direct_resampling(name: str, alpha: float) -> 
     assert out["p_not_better"] == pytest.approx(expected_p, abs=1e-12)
     # the same resampled indices as bootstrap_ci draws for one system
     _, low_a, high_a = bootstrap_ci(name, a, t, n=300, alpha=alpha, seed=11)
-    assert (low_a, high_a) == pytest.approx(tuple(np.percentile(draws_a, [100 * alpha / 2, 100 * (1 - alpha / 2)])), abs=1e-9)
+    assert (low_a, high_a) == pytest.approx(
+        tuple(np.percentile(draws_a, [100 * alpha / 2, 100 * (1 - alpha / 2)])), abs=1e-9
+    )
 
 
 @pytest.mark.parametrize("name", ["srcc", "lcc", "rmse", "mse"])
@@ -113,7 +115,7 @@ def test_no_resamples_and_bad_arguments() -> None:
 
 def run(*args) -> tuple[int, str]:
     """The real entry point (scorecast errors -> message + exit 2), in-process: (exit code, output)."""
-    from scorecast.cli import main
+    from scorecast.cli.app import main
 
     out, argv = io.StringIO(), sys.argv
     sys.argv = ["scorecast", *map(str, args)]
@@ -137,14 +139,21 @@ def tables(tmp_path: Path) -> dict[str, Path]:
     truth = rng.uniform(0, 10, n)
     pd.DataFrame({"wav_file_name": ids, "average_score": truth}).to_csv(tmp_path / "truth.csv", index=False)
     order = rng.permutation(n)
-    system = pd.DataFrame({"wav_file_name": [ids[i] for i in order], "prediction": truth[order] + rng.normal(0, 0.3, n)})
+    system = pd.DataFrame(
+        {"wav_file_name": [ids[i] for i in order], "prediction": truth[order] + rng.normal(0, 0.3, n)}
+    )
     system.to_csv(tmp_path / "system.csv", index=False)
     base = pd.DataFrame({"wav_file_name": ids, "prediction": truth + rng.normal(0, 3.0, n)}).iloc[5:].copy()
     base.loc[20, "prediction"] = np.nan
     base.to_csv(tmp_path / "baseline.csv", index=False)
     base.rename(columns={"prediction": "pred_score"}).to_csv(tmp_path / "renamed.csv", index=False)
-    return {"truth": tmp_path / "truth.csv", "system": tmp_path / "system.csv", "baseline": tmp_path / "baseline.csv",
-            "renamed": tmp_path / "renamed.csv", "dir": tmp_path}
+    return {
+        "truth": tmp_path / "truth.csv",
+        "system": tmp_path / "system.csv",
+        "baseline": tmp_path / "baseline.csv",
+        "renamed": tmp_path / "renamed.csv",
+        "dir": tmp_path,
+    }
 
 
 def _verdict_cell(text: str, metric: str) -> str | None:
@@ -165,17 +174,41 @@ def _aligned(tables: dict[str, Path]) -> tuple[np.ndarray, np.ndarray, np.ndarra
 
 def test_cli_baseline_comparison(tables: dict[str, Path]) -> None:
     out = tables["dir"] / "result.json"
-    code, text = run("evaluate", tables["system"], tables["truth"], "--baseline", tables["baseline"],
-                     "--bootstrap", "200", "--metrics", "srcc,lcc,rmse", "-o", out)
+    code, text = run(
+        "evaluate",
+        tables["system"],
+        tables["truth"],
+        "--baseline",
+        tables["baseline"],
+        "--bootstrap",
+        "200",
+        "--metrics",
+        "srcc,lcc,rmse",
+        "-o",
+        out,
+    )
     assert code == 0, text
     assert "system vs baseline (n=54, 200 paired resamples)" in text
     assert "5 matched id(s) without a baseline prediction dropped" in text
     assert [_verdict_cell(text, m) for m in ("SRCC", "LCC", "RMSE")] == ["better"] * 3
     data = json.loads(out.read_text())
     comparison = data["comparison"]
-    assert set(comparison) == {"baseline", "baseline_id_column", "n_baseline", "n_compared", "dropped",
-                               "unmatched_baseline", "bootstrap", "targets"}
-    assert (comparison["n_baseline"], comparison["n_compared"], comparison["dropped"], comparison["unmatched_baseline"]) == (55, 55, 5, 0)
+    assert set(comparison) == {
+        "baseline",
+        "baseline_id_column",
+        "n_baseline",
+        "n_compared",
+        "dropped",
+        "unmatched_baseline",
+        "bootstrap",
+        "targets",
+    }
+    assert (
+        comparison["n_baseline"],
+        comparison["n_compared"],
+        comparison["dropped"],
+        comparison["unmatched_baseline"],
+    ) == (55, 55, 5, 0)
     assert comparison["bootstrap"] == 200 and comparison["baseline"] == str(tables["baseline"])
     assert any("5 of the 60 matched id(s) have no baseline prediction" in w for w in data["warnings"])
     assert any("comparison: dropped 1 of 55 items" in w for w in data["warnings"])
@@ -197,8 +230,9 @@ def test_cli_baseline_comparison(tables: dict[str, Path]) -> None:
     assert data["targets"]["average_score"]["n"] == 60
 
     # swapped: the baseline is now the better one; --bootstrap defaults to 1000 with --baseline
-    code, text = run("evaluate", tables["baseline"], tables["truth"], "--baseline", tables["system"],
-                     "--metrics", "mse", "-o", out)
+    code, text = run(
+        "evaluate", tables["baseline"], tables["truth"], "--baseline", tables["system"], "--metrics", "mse", "-o", out
+    )
     assert code == 0, text
     data = json.loads(out.read_text())
     assert data["comparison"]["bootstrap"] == 1000
@@ -212,7 +246,9 @@ def test_cli_baseline_errors(tables: dict[str, Path]) -> None:
     code, text = run("evaluate", tables["system"], tables["truth"], "--baseline", tables["renamed"])
     assert code == 2
     assert "renamed.csv" in text and "missing column 'prediction'" in text and "'pred_score'" in text
-    code, text = run("evaluate", tables["system"], tables["truth"], "--baseline", tables["baseline"], "--bootstrap", "0")
+    code, text = run(
+        "evaluate", tables["system"], tables["truth"], "--baseline", tables["baseline"], "--bootstrap", "0"
+    )
     assert code == 2 and "--baseline needs resamples" in text
     (tables["dir"] / "other.csv").write_text("wav_file_name,prediction\nelse.wav,1\n")
     code, text = run("evaluate", tables["system"], tables["truth"], "--baseline", tables["dir"] / "other.csv")

@@ -20,7 +20,11 @@ from scorecast.data.items import ItemSet
 from scorecast.data.readers import READERS
 from scorecast.errors import ScorecastError
 
-SETTINGS = settings(max_examples=int(os.environ.get("SCORECAST_FUZZ_EXAMPLES", 40)), deadline=None, suppress_health_check=[HealthCheck.too_slow])
+SETTINGS = settings(
+    max_examples=int(os.environ.get("SCORECAST_FUZZ_EXAMPLES", 40)),
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow],
+)
 
 # reader -> (file name, options, a valid file, header-less?, delimiter)
 CASES: dict[str, tuple[str, dict, str, bool, str]] = {
@@ -46,7 +50,13 @@ CASES: dict[str, tuple[str, dict, str, bool, str]] = {
         True,
         ",",
     ),
-    "audiomos": ("list.txt", {"prompts": "{root}/prompt_info.txt"}, "audiomos2025-track1-S002_P044.wav,4.2,3.9\naudiomos2025-track1-S013_P001.wav,2,1\n", True, ","),
+    "audiomos": (
+        "list.txt",
+        {"prompts": "{root}/prompt_info.txt"},
+        "audiomos2025-track1-S002_P044.wav,4.2,3.9\naudiomos2025-track1-S013_P001.wav,2,1\n",
+        True,
+        ",",
+    ),
     "shl": ("train.csv", {}, 'filename,label,transcript\naudio_1,3.5,"I goes home"\naudio_2,2,x\n', False, ","),
     "da5401": (
         "train_data.json",
@@ -67,15 +77,70 @@ CASES: dict[str, tuple[str, dict, str, bool, str]] = {
     ),
 }
 COLUMN_POOL = [
-    "id", "caption", "mos", "r", "sys", "clip", "listener", "s", "emb", "wav_file_name", "text", "average_score",
-    "wav", "MOS", "filename", "label", "transcript", "metric_name", "score", "user_prompt", "response",
-    "system_prompt", "signal", "condition", "ratings", "participant_ids", "file", "ID", "junk",
+    "id",
+    "caption",
+    "mos",
+    "r",
+    "sys",
+    "clip",
+    "listener",
+    "s",
+    "emb",
+    "wav_file_name",
+    "text",
+    "average_score",
+    "wav",
+    "MOS",
+    "filename",
+    "label",
+    "transcript",
+    "metric_name",
+    "score",
+    "user_prompt",
+    "response",
+    "system_prompt",
+    "signal",
+    "condition",
+    "ratings",
+    "participant_ids",
+    "file",
+    "ID",
+    "junk",
 ]
 VALUES = st.one_of(
     st.sampled_from(
-        ["", " ", "nan", "NaN", "inf", "-1", "0", "3.5", "10", "1e999", "9" * 400, "[1, 2]", "[", "[1, 'a']", "[[]]",
-         "['r1']", "[1e999]", "()", "None", "{}", '"', "a,b", "x.wav", "/a/b.wav", "S1_P1.wav", "fluency", "~nobody/x",
-         "\x00", "[" * 200 + "]" * 200, "__import__('os')"]
+        [
+            "",
+            " ",
+            "nan",
+            "NaN",
+            "inf",
+            "-1",
+            "0",
+            "3.5",
+            "10",
+            "1e999",
+            "9" * 400,
+            "[1, 2]",
+            "[",
+            "[1, 'a']",
+            "[[]]",
+            "['r1']",
+            "[1e999]",
+            "()",
+            "None",
+            "{}",
+            '"',
+            "a,b",
+            "x.wav",
+            "/a/b.wav",
+            "S1_P1.wav",
+            "fluency",
+            "~nobody/x",
+            "\x00",
+            "[" * 200 + "]" * 200,
+            "__import__('os')",
+        ]
     ),
     st.text(max_size=12),
     st.floats(allow_nan=True, allow_infinity=True).map(repr),
@@ -150,7 +215,9 @@ def test_truncated_and_mangled_valid_files(case: str, cut: float, insert: str, a
     rows=st.lists(st.lists(VALUES, min_size=0, max_size=8), max_size=5),
     keep_real_header=st.booleans(),
 )
-def test_random_columns_and_values(case: str, columns: list[str], rows: list[list[str]], keep_real_header: bool) -> None:
+def test_random_columns_and_values(
+    case: str, columns: list[str], rows: list[list[str]], keep_real_header: bool
+) -> None:
     file_name, _, valid, headless, sep = CASES[case]
     if case == "da5401":
         records = [dict(zip(columns, r)) for r in rows]
@@ -165,8 +232,10 @@ def test_random_columns_and_values(case: str, columns: list[str], rows: list[lis
 
 
 @SETTINGS
-@given(records=st.lists(st.dictionaries(st.sampled_from(COLUMN_POOL), JSON_VALUES, max_size=8), max_size=4),
-       suffix=st.sampled_from([".json", ".jsonl"]))
+@given(
+    records=st.lists(st.dictionaries(st.sampled_from(COLUMN_POOL), JSON_VALUES, max_size=8), max_size=4),
+    suffix=st.sampled_from([".json", ".jsonl"]),
+)
 def test_random_json_records(records: list[dict], suffix: str) -> None:
     text = json.dumps(records) if suffix == ".json" else "\n".join(json.dumps(r) for r in records)
     for case in ("da5401", "table"):

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from scorecast.data.readers import READERS
-from scorecast.data.readers_da5401 import read_da5401_scores
+from scorecast.data.readers.da5401 import read_da5401_scores
 from scorecast.errors import ConfigError, DataError
 
 
@@ -32,7 +32,9 @@ def _touch(path: Path) -> Path:
 def test_xacle_average_csv(tmp_path: Path) -> None:
     _touch(tmp_path / "wav" / "1.wav")
     _touch(tmp_path / "wav" / "2.wav")
-    path = _write(tmp_path / "train_average.csv", 'wav_file_name,text,average_score\n1.wav,"A dog, barking",7.5\n2.wav,Rain,0\n')
+    path = _write(
+        tmp_path / "train_average.csv", 'wav_file_name,text,average_score\n1.wav,"A dog, barking",7.5\n2.wav,Rain,0\n'
+    )
     items = READERS.build("xacle", audio_dir=str(tmp_path / "wav")).read(path)
     assert items.ids == ["1.wav", "2.wav"]
     assert items[0].texts == {"caption": "A dog, barking"}
@@ -44,7 +46,9 @@ def test_xacle_average_csv(tmp_path: Path) -> None:
 
 
 def test_xacle_mos_list_and_test_table(tmp_path: Path) -> None:
-    path = _write(tmp_path / "val_mos.txt", "wav,caption,MOS\n/tango/test/5.wav,Birds sing,9.333\n/audiocaps/test/5.wav,Birds,2\n")
+    path = _write(
+        tmp_path / "val_mos.txt", "wav,caption,MOS\n/tango/test/5.wav,Birds sing,9.333\n/audiocaps/test/5.wav,Birds,2\n"
+    )
     items = READERS.build("xacle").read(path)  # no audio_dir: paths not checked
     assert items.ids == ["/tango/test/5.wav", "/audiocaps/test/5.wav"]
     assert items[0].audio == str(tmp_path.resolve() / "tango" / "test" / "5.wav")
@@ -57,7 +61,9 @@ def test_xacle_mos_list_and_test_table(tmp_path: Path) -> None:
 def test_xacle_bad_input(tmp_path: Path) -> None:
     with pytest.raises(DataError, match=r"not an XACLE table.*'wav_path', 'score'"):
         READERS.build("xacle").read(_write(tmp_path / "a.csv", "wav_path,score\nx,1\n"))
-    with pytest.raises(DataError, match=r"row 2, field 'average_score': score 11 out of range: expected a value in \[0, 10\]"):
+    with pytest.raises(
+        DataError, match=r"row 2, field 'average_score': score 11 out of range: expected a value in \[0, 10\]"
+    ):
         READERS.build("xacle").read(_write(tmp_path / "b.csv", "wav_file_name,text,average_score\n1.wav,x,11\n"))
     with pytest.raises(DataError, match=r"row 2, field 'text': empty text"):
         READERS.build("xacle").read(_write(tmp_path / "c.csv", "wav_file_name,text,average_score\n1.wav,,1\n"))
@@ -81,7 +87,9 @@ def test_xacle_listeners_aggregates_per_clip(tmp_path: Path) -> None:
 
 def test_xacle_listeners_bad_input(tmp_path: Path) -> None:
     twice = "l1.csv,/a/1.wav,3,tango,x,t\nl1.csv,/a/1.wav,4,tango,x,t\n"
-    with pytest.raises(DataError, match=r"row 2.*rater 'l1' rated item '/a/1.wav' twice: first at row 1, again at row 2"):
+    with pytest.raises(
+        DataError, match=r"row 2.*rater 'l1' rated item '/a/1.wav' twice: first at row 1, again at row 2"
+    ):
         READERS.build("xacle-listeners").read(_write(tmp_path / "a.txt", twice))
     caption = "l1.csv,/a/1.wav,3,tango,x,t\nl2.csv,/a/1.wav,4,tango,y,t\n"
     with pytest.raises(DataError, match=r"row 2, field 'caption'.*differs from 'x' at its first row 1"):
@@ -139,7 +147,9 @@ def test_audiomos_bad_input(tmp_path: Path) -> None:
 def test_shl_finds_audio_by_extension_and_reads_transcripts(tmp_path: Path) -> None:
     _touch(tmp_path / "audio" / "audio_1.ogg")
     _touch(tmp_path / "audio" / "audio_2.wav")
-    path = _write(tmp_path / "train.csv", 'filename,label,transcript\naudio_1,3.5,"I goes, home"\naudio_2,2,x\naudio_3,5,y\n')
+    path = _write(
+        tmp_path / "train.csv", 'filename,label,transcript\naudio_1,3.5,"I goes, home"\naudio_2,2,x\naudio_3,5,y\n'
+    )
     items = READERS.build("shl").read(path)
     assert [Path(i.audio).name if i.audio else None for i in items] == ["audio_1.ogg", "audio_2.wav", None]
     assert items[0].texts["transcript"] == "I goes, home"
@@ -176,7 +186,9 @@ def _record(metric: str = "fluency", score: object = "9.0", **kw: object) -> dic
 
 
 def test_da5401_json_and_jsonl(da_dir: Path) -> None:
-    path = _write(da_dir / "train_data.json", json.dumps([_record(), _record("safety/harm", 3, system_prompt="be safe")]))
+    path = _write(
+        da_dir / "train_data.json", json.dumps([_record(), _record("safety/harm", 3, system_prompt="be safe")])
+    )
     items = READERS.build("da5401").read(path)
     assert items.ids == ["1", "2"]
     np.testing.assert_allclose(items.targets(), [9.0, 3.0])

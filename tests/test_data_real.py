@@ -11,10 +11,10 @@ import pandas as pd
 import pytest
 
 from conftest import require_data
-from scorecast.data.readers import READERS
-from scorecast.data.readers_da5401 import load_metric_table, read_da5401_scores
-from scorecast.data.submissions import SUBMISSIONS
 from scorecast.config import TargetSpec
+from scorecast.data.readers import READERS
+from scorecast.data.readers.da5401 import load_metric_table, read_da5401_scores
+from scorecast.data.submissions import SUBMISSIONS
 
 
 @pytest.mark.parametrize("split,count", [("train", 5749), ("dev", 1500), ("test", 1379)])
@@ -43,7 +43,9 @@ def test_shl(shared_data: Path) -> None:
         warnings.simplefilter("ignore")
         with_audio = READERS.build("shl", require_audio=True).read(path, on_error="skip")
     assert len(with_audio) == 252 and len(with_audio.skipped) == 157
-    test = READERS.build("shl", labelled=False).read(require_data(shared_data, "shl-grammar", "test_with_transcripts.csv"))
+    test = READERS.build("shl", labelled=False).read(
+        require_data(shared_data, "shl-grammar", "test_with_transcripts.csv")
+    )
     assert len(test) == 197 and test.target_names == []
 
 
@@ -106,7 +108,11 @@ def test_da5401_submission_matches_the_sample(shared_data: Path, tmp_path: Path)
     ids = [str(i) for i in range(1, len(sample) + 1)]
     preds = np.linspace(-1, 11.4, len(ids))
     out = SUBMISSIONS.build("da5401").write(
-        tmp_path / "submission.csv", ids, {"score": preds}, [TargetSpec(name="score", low=0, high=10)], round_scores=True
+        tmp_path / "submission.csv",
+        ids,
+        {"score": preds},
+        [TargetSpec(name="score", low=0, high=10)],
+        round_scores=True,
     )
     written = pd.read_csv(out)
     assert list(written.columns) == list(sample.columns) == ["ID", "score"]

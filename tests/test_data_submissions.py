@@ -19,9 +19,13 @@ def test_registered_formats() -> None:
 
 
 def test_xacle_csv(tmp_path: Path) -> None:
-    out = SUBMISSIONS.build("xacle").write(tmp_path / "sub" / "x.csv", ["1.wav", "2.wav"], {"score": np.array([7.25, 11.0])}, SCORE10)
+    out = SUBMISSIONS.build("xacle").write(
+        tmp_path / "sub" / "x.csv", ["1.wav", "2.wav"], {"score": np.array([7.25, 11.0])}, SCORE10
+    )
     assert out.read_text() == "wav_file_name,prediction\n1.wav,7.25\n2.wav,10.0\n"
-    out = SUBMISSIONS.build("xacle", pred_col="pred_score").write(tmp_path / "y.csv", ["1.wav"], {"score": [-3]}, SCORE10)
+    out = SUBMISSIONS.build("xacle", pred_col="pred_score").write(
+        tmp_path / "y.csv", ["1.wav"], {"score": [-3]}, SCORE10
+    )
     assert out.read_text() == "wav_file_name,pred_score\n1.wav,0.0\n"
 
 
@@ -43,7 +47,9 @@ def test_shl_csv(tmp_path: Path) -> None:
 
 def test_da5401_rounds_halves_up_and_clips(tmp_path: Path) -> None:
     preds = {"score": np.array([2.5, 9.49, 10.6, -0.4, 0.5])}
-    out = SUBMISSIONS.build("da5401").write(tmp_path / "d.csv", ["1", "2", "3", "4", "5"], preds, SCORE10, round_scores=True)
+    out = SUBMISSIONS.build("da5401").write(
+        tmp_path / "d.csv", ["1", "2", "3", "4", "5"], preds, SCORE10, round_scores=True
+    )
     assert out.read_text() == "ID,score\n1,3\n2,9\n3,10\n4,0\n5,1\n"
 
 

@@ -103,9 +103,7 @@ def test_parquet_vectors_from_list_columns(tmp_path: Path) -> None:
 
 
 def test_ratings_lists_are_aggregated(tmp_path: Path) -> None:
-    frame = pd.DataFrame(
-        {"id": ["a", "b"], "scores": ["[1, 2, 4]", "[5]"], "who": ["['r1', 'r2', 'r3']", "['r9']"]}
-    )
+    frame = pd.DataFrame({"id": ["a", "b"], "scores": ["[1, 2, 4]", "[5]"], "who": ["['r1', 'r2', 'r3']", "['r9']"]})
     path = _write(frame, tmp_path / "t.csv")
     items = READERS.build("table", ratings="scores", raters="who").read(path)
     a = items[0]
@@ -184,7 +182,9 @@ def test_duplicated_id_names_both_rows(tmp_path: Path) -> None:
         READERS.build("table", targets="mos").read(path)
 
 
-@pytest.mark.parametrize("value,message", [("good", "non-numeric score.*'good'"), ("nan", "score is nan"), ("", "missing score")])
+@pytest.mark.parametrize(
+    "value,message", [("good", "non-numeric score.*'good'"), ("nan", "score is nan"), ("", "missing score")]
+)
 def test_bad_score_names_file_row_and_field(tmp_path: Path, value: str, message: str) -> None:
     path = _csv(tmp_path, f"id,mos\na,1\nb,{value}\n")
     with pytest.raises(DataError, match=rf"t\.csv, row 3, field 'mos': {message}"):

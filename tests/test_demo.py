@@ -11,13 +11,13 @@ import pytest
 import soundfile as sf
 from typer.testing import CliRunner
 
-from scorecast.cli import app
+from scorecast.cli.app import app
 from scorecast.config import DataConfig
 from scorecast.data.readers import read_items
-from scorecast.demo import TABLE_OPTIONS, make_clip, make_corpus
+from scorecast.demo.impairments import impair, quality_score
+from scorecast.demo.job import TABLE_OPTIONS, make_clip, make_corpus
+from scorecast.demo.synth import SAMPLE_RATE, make_voices, synth_speech
 from scorecast.errors import ConfigError
-from scorecast.impairments import impair, quality_score
-from scorecast.synth import SAMPLE_RATE, make_voices, synth_speech
 
 
 @pytest.fixture(scope="module")
@@ -27,9 +27,20 @@ def corpus(tmp_path_factory):
 
 def test_corpus_table_reads_with_the_table_reader(corpus):
     frame = pd.read_csv(corpus)
-    assert list(frame.columns) == ["id", "audio", "score", "stoi", "condition", "level", "params", "voice", "duration_s"]
-    assert frame["condition"].value_counts().to_dict() == {c: 2 for c in
-                                                           ["clean", "noise", "lowpass", "clip", "dropout", "reverb", "quantise", "mixed"]}
+    assert list(frame.columns) == [
+        "id",
+        "audio",
+        "score",
+        "stoi",
+        "condition",
+        "level",
+        "params",
+        "voice",
+        "duration_s",
+    ]
+    assert frame["condition"].value_counts().to_dict() == {
+        c: 2 for c in ["clean", "noise", "lowpass", "clip", "dropout", "reverb", "quantise", "mixed"]
+    }
     assert frame["score"].between(1, 5).all() and (frame.loc[frame.condition == "clean", "score"] == 5).all()
     items = read_items(DataConfig(reader="table", path=str(corpus), options=dict(TABLE_OPTIONS)))
     assert len(items) == 16 and items.target_names == ["score"]
@@ -89,7 +100,9 @@ def test_demo_quick_end_to_end(tmp_path):
     # the metrics with their intervals, at clip and condition level
     for level in ("clip", "condition"):
         for name in ("LCC", "SRCC", "RMSE"):
-            assert re.search(rf"{level}\s*│\s*{name}\s*│\s*-?\d+\.\d{{3}}\s*│\s*\[-?\d+\.\d{{3}}, -?\d+\.\d{{3}}\]", text), (level, name, text)
+            assert re.search(
+                rf"{level}\s*│\s*{name}\s*│\s*-?\d+\.\d{{3}}\s*│\s*\[-?\d+\.\d{{3}}, -?\d+\.\d{{3}}\]", text
+            ), (level, name, text)
     # the fresh clips, scored through the bundle
     assert "noise (snr_db=5)" in text and "lowpass (cutoff_hz=700)" in text
     assert "report:" in text and str(out / "run" / "report" / "index.html") in text.replace("\n", "")
@@ -101,5 +114,11 @@ def test_demo_quick_end_to_end(tmp_path):
     assert lcc > 0.3  # even the quick run learns something from eGeMAPS
     assert (out / "run" / "bundle" / "scorecast.json").is_file()
     pngs = {p.name for p in (out / "run" / "report").glob("*.png")}
-    assert {"scatter_score.png", "residuals_score.png", "folds_score.png", "learning_curves.png",
-            "calibration_score.png", "system_score.png"} <= pngs
+    assert {
+        "scatter_score.png",
+        "residuals_score.png",
+        "folds_score.png",
+        "learning_curves.png",
+        "calibration_score.png",
+        "system_score.png",
+    } <= pngs

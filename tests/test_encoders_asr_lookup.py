@@ -12,12 +12,11 @@ import soundfile as sf
 
 sys.path.insert(0, str(Path(__file__).parent))
 import tiny_models  # noqa: E402
-
 from scorecast.data.items import Item  # noqa: E402
+from scorecast.demo.synth import make_voices, synth_speech  # noqa: E402
 from scorecast.encoders import ENCODERS  # noqa: E402
 from scorecast.encoders.asr import TranscriptStore, transcribe_items  # noqa: E402
 from scorecast.errors import ConfigError, DataError  # noqa: E402
-from scorecast.synth import make_voices, synth_speech  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -128,7 +127,9 @@ def test_lookup_da5401_metric_embeddings(shared_data):
     np.testing.assert_array_equal(out[0].pooled, matrix[7])
     np.testing.assert_array_equal(out[1].pooled, matrix[0])
     assert enc.identity()["dim"] == 768 and enc.modality == "text"
-    with pytest.raises(DataError, match=r"unknown key 'inclusivity/gender_inclusiveness'.*closest: 'inclusivity/gender_inclusivity'"):
+    with pytest.raises(
+        DataError, match=r"unknown key 'inclusivity/gender_inclusiveness'.*closest: 'inclusivity/gender_inclusivity'"
+    ):
         enc.encode_batch(["inclusivity/gender_inclusiveness"])
 
 

@@ -11,14 +11,33 @@ import numpy as np
 import pytest
 
 from scorecast.encoders import ENCODERS
-from scorecast.encoders._hf_common import (check_layer, dedup_token_sequence, model_fingerprint, pool_frames,
-                                           resolve_model_dir, sample_windows, shrink_sequence, token_windows)
+from scorecast.encoders._hf_common import (
+    check_layer,
+    dedup_token_sequence,
+    model_fingerprint,
+    pool_frames,
+    resolve_model_dir,
+    sample_windows,
+    shrink_sequence,
+    token_windows,
+)
 from scorecast.errors import ConfigError
 
 
 def test_every_encoder_is_registered_and_the_import_is_light():
-    assert set(ENCODERS.names()) >= {"hf-audio", "hf-text", "sentence", "egemaps", "compare", "dnsmos",
-                                     "distillmos", "music", "lookup", "asr", "text-stats"}
+    assert set(ENCODERS.names()) >= {
+        "hf-audio",
+        "hf-text",
+        "sentence",
+        "egemaps",
+        "compare",
+        "dnsmos",
+        "distillmos",
+        "music",
+        "lookup",
+        "asr",
+        "text-stats",
+    }
     heavy = ["torch", "transformers", "sentence_transformers", "opensmile", "essentia", "onnxruntime", "librosa"]
     code = f"import sys, scorecast.encoders; print([m for m in {heavy!r} if m in sys.modules])"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

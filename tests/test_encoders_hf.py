@@ -11,7 +11,6 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 import tiny_models  # noqa: E402
-
 from scorecast.encoders import ENCODERS  # noqa: E402
 from scorecast.errors import ConfigError, DataError  # noqa: E402
 
@@ -81,7 +80,9 @@ def test_hf_audio_pooling_matches_the_frames(models):
 
 def test_hf_audio_layer_mean_is_the_average_of_layers(models):
     x = waves()[:1]
-    per_layer = [ENCODERS.build("hf-audio", model=str(models["wavlm"]), layer=i).encode_batch(x)[0].pooled for i in range(3)]
+    per_layer = [
+        ENCODERS.build("hf-audio", model=str(models["wavlm"]), layer=i).encode_batch(x)[0].pooled for i in range(3)
+    ]
     mean = ENCODERS.build("hf-audio", model=str(models["wavlm"]), layer="mean").encode_batch(x)[0].pooled
     listed = ENCODERS.build("hf-audio", model=str(models["wavlm"]), layer=[0, 2]).encode_batch(x)[0].pooled
     np.testing.assert_allclose(mean, np.mean(per_layer, axis=0), atol=1e-5)

@@ -10,10 +10,10 @@ import sys
 import numpy as np
 import pytest
 
+from scorecast.demo.impairments import add_noise, band_limit
+from scorecast.demo.synth import make_voices, synth_speech
 from scorecast.encoders import ENCODERS
 from scorecast.errors import ConfigError, DataError
-from scorecast.impairments import add_noise, band_limit
-from scorecast.synth import make_voices, synth_speech
 
 
 @pytest.fixture(scope="module")
@@ -84,7 +84,7 @@ def test_opensmile_functionals(speech, name, dim):
 def test_egemaps_through_the_pipeline_pool_equals_direct(speech, tmp_path):
     import soundfile as sf
 
-    from scorecast.cache import EmbeddingCache
+    from scorecast.cache.store import EmbeddingCache
     from scorecast.config import EncoderSpec
     from scorecast.data.audio import load_audio
     from scorecast.data.items import Item
@@ -94,7 +94,9 @@ def test_egemaps_through_the_pipeline_pool_equals_direct(speech, tmp_path):
     for name, wave in speech.items():
         sf.write(tmp_path / f"{name}.wav", wave, 16000)
         items.append(Item(id=name, audio=str(tmp_path / f"{name}.wav")))
-    result = encode_items(items, EncoderSpec(name="egemaps"), EmbeddingCache(tmp_path / "cache"), batch_size=1, workers=2, progress=False)
+    result = encode_items(
+        items, EncoderSpec(name="egemaps"), EmbeddingCache(tmp_path / "cache"), batch_size=1, workers=2, progress=False
+    )
     direct = ENCODERS.build("egemaps").encode_batch([load_audio(it.audio, 16000) for it in items])
     np.testing.assert_allclose(result.pooled, np.stack([d.pooled for d in direct]), rtol=1e-6, atol=1e-6)
 
@@ -111,7 +113,9 @@ def test_dnsmos_matches_the_reference_and_prefers_clean(speech):
     assert [o.pooled.shape for o in out] == [(132,), (132,)]
     assert all(np.isfinite(o.pooled).all() for o in out)
     ref = reference.run(speech["clean"], 16000)
-    np.testing.assert_allclose(out[0].pooled[:4], [ref["sig_mos"], ref["bak_mos"], ref["ovrl_mos"], ref["p808_mos"]], atol=1e-4)
+    np.testing.assert_allclose(
+        out[0].pooled[:4], [ref["sig_mos"], ref["bak_mos"], ref["ovrl_mos"], ref["p808_mos"]], atol=1e-4
+    )
     assert out[0].pooled[2] > out[1].pooled[2] + 0.3  # OVRL: clean > heavy white noise
     assert out[0].pooled[1] > out[1].pooled[1]  # BAK too
     assert (out[0].pooled[4:] >= 0).all()  # penultimate activations follow a ReLU

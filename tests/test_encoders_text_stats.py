@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from scorecast.cache import EmbeddingCache
+from scorecast.cache.store import EmbeddingCache
 from scorecast.config import EncoderSpec
 from scorecast.data.items import Item, ItemSet
 from scorecast.encoders import ENCODERS
@@ -21,21 +21,34 @@ def stats(text: str) -> dict[str, float]:
 def test_each_statistic_matches_a_hand_count():
     # words: um i i think that's wonderful really (7); distinct 6; letters 2+1+1+5+6+9+6 = 30
     got = stats("Um, I I think that's wonderful. Really!")
-    want = {"words": 7, "log_words": np.log1p(7), "unique": 6, "log_unique": np.log1p(6), "type_token": 6 / 7,
-            "word_length": 30 / 7, "long_words": 1 / 7, "sentences": 2, "sentence_length": 3.5,
-            "fillers": 1 / 7, "repeats": 1 / 7}
+    want = {
+        "words": 7,
+        "log_words": np.log1p(7),
+        "unique": 6,
+        "log_unique": np.log1p(6),
+        "type_token": 6 / 7,
+        "word_length": 30 / 7,
+        "long_words": 1 / 7,
+        "sentences": 2,
+        "sentence_length": 3.5,
+        "fillers": 1 / 7,
+        "repeats": 1 / 7,
+    }
     assert list(got) == list(FEATURES)
     for name, value in want.items():
         assert got[name] == pytest.approx(value, rel=1e-6), name
 
 
-@pytest.mark.parametrize("text, words, sentences", [
-    ("", 0, 0),
-    ("   ... 42 !!", 0, 0),                      # digits and punctuation are not words
-    ("no final stop here", 4, 1),                # a sentence without its full stop still counts
-    ("Ça va très bien. Überall!", 5, 2),         # letters of any script
-    ("don't stop-believing", 3, 1),              # inner apostrophes join, hyphens split
-])
+@pytest.mark.parametrize(
+    "text, words, sentences",
+    [
+        ("", 0, 0),
+        ("   ... 42 !!", 0, 0),  # digits and punctuation are not words
+        ("no final stop here", 4, 1),  # a sentence without its full stop still counts
+        ("Ça va très bien. Überall!", 5, 2),  # letters of any script
+        ("don't stop-believing", 3, 1),  # inner apostrophes join, hyphens split
+    ],
+)
 def test_words_and_sentences(text, words, sentences):
     got = stats(text)
     assert (got["words"], got["sentences"]) == (words, sentences)
@@ -56,8 +69,14 @@ def test_the_encoder_is_batch_invariant_and_checks_its_input():
 
 
 def test_through_the_pipeline_and_the_cache(tmp_path):
-    items = ItemSet([Item(id=f"i{k}", texts={"transcript": t}) for k, t in
-                     enumerate(["I like it. I like it a lot.", "Um um well", "Everything is extraordinarily complicated."])])
+    items = ItemSet(
+        [
+            Item(id=f"i{k}", texts={"transcript": t})
+            for k, t in enumerate(
+                ["I like it. I like it a lot.", "Um um well", "Everything is extraordinarily complicated."]
+            )
+        ]
+    )
     spec = EncoderSpec(name="text-stats", input="text.transcript", alias="stats")
     cache = EmbeddingCache(tmp_path / "cache")
     fs = build_features(items, [spec], cache, progress=False)

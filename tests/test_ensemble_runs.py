@@ -15,13 +15,12 @@ from scipy.stats import pearsonr
 from sklearn.linear_model import Ridge
 from typer.testing import CliRunner
 
-from scorecast.bundle import load_bundle
-from scorecast.cli import app
-from scorecast.errors import ConfigError, DataError
-from scorecast.features import FeatureSet
-from scorecast.training.ensemble_runs import ensemble_runs
-
 from ddp_script import TARGET, known_function
+from scorecast.cli.app import app
+from scorecast.data.features import FeatureSet
+from scorecast.errors import ConfigError, DataError
+from scorecast.inference.bundle import load_bundle
+from scorecast.runs.ensemble import ensemble_runs
 
 N = 120
 
@@ -49,8 +48,11 @@ def _write_table(path, n, seed, prefix="r"):
 def _recipe(path, table, vectors, head, ensemble="weighted", seeds=(0,), extra_encoders=()):
     recipe = {
         "name": path.stem,
-        "data": {"reader": "table", "path": str(table),
-                 "options": {"vectors": {v: f"vec_{v}" for v in vectors}, "targets": "score", "group": "system"}},
+        "data": {
+            "reader": "table",
+            "path": str(table),
+            "options": {"vectors": {v: f"vec_{v}" for v in vectors}, "targets": "score", "group": "system"},
+        },
         "targets": [TARGET],
         "encoders": [{"name": "lookup", "input": f"vector.{v}", "alias": v} for v in vectors] + list(extra_encoders),
         "model": {"fusion": {"name": "concat", "params": {"hidden": [16], "dropout": 0.0}}, "head": head},
@@ -58,7 +60,7 @@ def _recipe(path, table, vectors, head, ensemble="weighted", seeds=(0,), extra_e
         "training": {"max_epochs": 6, "batch_size": 40, "lr": 3e-2, "scheduler": "none", "early_stopping": None},
         "cv": {"folds": 3, "kind": "group", "ensemble": ensemble, "seeds": list(seeds)},
         "evaluate": {"bootstrap": 20, "system_level": True},
-    }  # fmt: skip
+    }
     path.write_text(yaml.safe_dump(recipe))
     return path
 
@@ -75,9 +77,17 @@ def runs(tmp_path_factory):
     _write_table(root / "train.csv", N, 0)
     cache = root / "cache"
     neural = _recipe(root / "neural.yaml", root / "train.csv", "ab", {"name": "heteroscedastic"})
-    ridge = _recipe(root / "ridge.yaml", root / "train.csv", "ac", {"name": "ridge", "params": {"alpha": 1.0}}, ensemble="mean")
-    stacked = _recipe(root / "stacked.yaml", root / "train.csv", "bc", {"name": "ridge", "params": {"alpha": 3.0}},
-                      ensemble="stack", seeds=(0, 1))  # fmt: skip
+    ridge = _recipe(
+        root / "ridge.yaml", root / "train.csv", "ac", {"name": "ridge", "params": {"alpha": 1.0}}, ensemble="mean"
+    )
+    stacked = _recipe(
+        root / "stacked.yaml",
+        root / "train.csv",
+        "bc",
+        {"name": "ridge", "params": {"alpha": 3.0}},
+        ensemble="stack",
+        seeds=(0, 1),
+    )
     return {
         "root": root,
         "cache": cache,
@@ -94,7 +104,9 @@ def _oof(run):
 def _features(seed, n=25):
     rng = np.random.default_rng(seed)
     dims = {"a": 4, "b": 3, "c": 3}
-    return FeatureSet([f"n{i}" for i in range(n)], {k: rng.normal(size=(n, d)).astype(np.float32) for k, d in dims.items()})
+    return FeatureSet(
+        [f"n{i}" for i in range(n)], {k: rng.normal(size=(n, d)).astype(np.float32) for k, d in dims.items()}
+    )
 
 
 def _ensemble(runs_, out, *args):
@@ -107,7 +119,15 @@ def test_mean_ensemble_of_two_runs_matches_the_hand_made_average(runs):
     out = runs["root"] / "ens-mean"
     result = _ensemble([runs["neural"], runs["ridge"]], out, "--weights", "mean")
     assert "out-of-fold metrics" in result.output
-    for name in ("recipe.yaml", "items.csv", "oof.csv", "metrics.json", "history.csv", "bundle/scorecast.json", "bundle/MODEL_CARD.md"):
+    for name in (
+        "recipe.yaml",
+        "items.csv",
+        "oof.csv",
+        "metrics.json",
+        "history.csv",
+        "bundle/scorecast.json",
+        "bundle/MODEL_CARD.md",
+    ):
         assert (out / name).is_file(), name
 
     a, b = _oof(runs["neural"]), _oof(runs["ridge"])
@@ -144,7 +164,11 @@ def test_mean_ensemble_of_two_runs_matches_the_hand_made_average(runs):
     assert "ensemble of 2 runs" in bundle.model_card and "run-ridge" in bundle.model_card
     assert [r["name"] for r in bundle.manifest["ensemble"]["runs"]] == ["neural", "ridge"]
     # the ensemble's reader reads every vector any member needs
-    assert yaml.safe_load((out / "recipe.yaml").read_text())["data"]["options"]["vectors"] == {"a": "vec_a", "b": "vec_b", "c": "vec_c"}
+    assert yaml.safe_load((out / "recipe.yaml").read_text())["data"]["options"]["vectors"] == {
+        "a": "vec_a",
+        "b": "vec_b",
+        "c": "vec_c",
+    }
 
 
 @pytest.mark.parametrize("other", ["ridge", "stacked"])
@@ -159,7 +183,9 @@ def test_metric_weights_with_plain_runs_and_with_a_run_that_has_its_own_stacker(
     metrics = json.loads((out / "metrics.json").read_text())
     assert [r["weight"] for r in metrics["ensemble"]["runs"]] == pytest.approx(w.tolist())
     assert [r["lcc"] for r in metrics["ensemble"]["runs"]] == pytest.approx(lcc.tolist())
-    assert metrics["targets"]["score"]["utterance"]["lcc"]["value"] == pytest.approx(pearsonr(expected, a["score"])[0], abs=1e-9)
+    assert metrics["targets"]["score"]["utterance"]["lcc"]["value"] == pytest.approx(
+        pearsonr(expected, a["score"])[0], abs=1e-9
+    )
 
     bundle = load_bundle(out / "bundle")
     bundle_a, bundle_c = load_bundle(runs["neural"] / "bundle"), load_bundle(runs[other] / "bundle")
@@ -183,8 +209,11 @@ def test_stacked_ensemble_is_a_ridge_on_the_runs_and_its_oof_is_cross_fitted(run
     bundle_a, bundle_b = load_bundle(runs["neural"] / "bundle"), load_bundle(runs["ridge"] / "bundle")
     fs = _features(3)
     got = bundle.predict_features(fs, clip=False).mean[:, 0]
-    want = top.intercept_ + top.coef_[0] * bundle_a.predict_features(fs, clip=False).mean[:, 0] \
+    want = (
+        top.intercept_
+        + top.coef_[0] * bundle_a.predict_features(fs, clip=False).mean[:, 0]
         + top.coef_[1] * bundle_b.predict_features(fs, clip=False).mean[:, 0]
+    )
     np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
 
     fold = a["fold"].to_numpy()
@@ -201,12 +230,23 @@ def test_predict_command_scores_new_items_with_the_ensemble_bundle(runs, tmp_pat
     _ensemble([runs["neural"], runs["ridge"]], out)
     vectors = _write_table(tmp_path / "new.csv", 15, 7, prefix="new")
     result = CliRunner().invoke(
-        app, ["predict", str(out / "bundle"), str(tmp_path / "new.csv"), "-o", str(tmp_path / "p.csv"), "--no-cache", "--no-progress"]
+        app,
+        [
+            "predict",
+            str(out / "bundle"),
+            str(tmp_path / "new.csv"),
+            "-o",
+            str(tmp_path / "p.csv"),
+            "--no-cache",
+            "--no-progress",
+        ],
     )
     assert result.exit_code == 0, result.output
     pred = pd.read_csv(tmp_path / "p.csv")
     fs = FeatureSet([f"new{i}" for i in range(15)], vectors)
-    np.testing.assert_allclose(pred["score"], load_bundle(out / "bundle").predict_features(fs).mean[:, 0], rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(
+        pred["score"], load_bundle(out / "bundle").predict_features(fs).mean[:, 0], rtol=1e-5, atol=1e-5
+    )
 
 
 def _copy_run(src, dst):
@@ -219,13 +259,17 @@ def test_runs_with_other_targets_ids_or_truth_are_refused(runs, tmp_path):
     recipe = yaml.safe_load((other / "recipe.yaml").read_text())
     recipe["targets"][0]["high"] = 10.0
     (other / "recipe.yaml").write_text(yaml.safe_dump(recipe))
-    with pytest.raises(ConfigError, match=r"run .*other-target predicts targets score \[-3, 10\].*expected the same targets"):
+    with pytest.raises(
+        ConfigError, match=r"run .*other-target predicts targets score \[-3, 10\].*expected the same targets"
+    ):
         ensemble_runs([runs["neural"], other], tmp_path / "x")
 
     fewer = _copy_run(runs["ridge"], tmp_path / "fewer-ids")
     frame = pd.read_csv(fewer / "oof.csv", dtype={"id": str})
     frame.iloc[1:].to_csv(fewer / "oof.csv", index=False)
-    with pytest.raises(DataError, match=rf"fewer-ids.*expected the same item ids .* \({N} items\), got {N - 1}: 1 missing"):
+    with pytest.raises(
+        DataError, match=rf"fewer-ids.*expected the same item ids .* \({N} items\), got {N - 1}: 1 missing"
+    ):
         ensemble_runs([runs["neural"], fewer], tmp_path / "x")
 
     moved = _copy_run(runs["ridge"], tmp_path / "other-truth")
@@ -237,12 +281,14 @@ def test_runs_with_other_targets_ids_or_truth_are_refused(runs, tmp_path):
 
 
 def test_cli_refusal_exits_2_with_the_message(runs, tmp_path, capsys, monkeypatch):
-    from scorecast.cli import main
+    from scorecast.cli.app import main
 
     fewer = _copy_run(runs["ridge"], tmp_path / "fewer-ids")
     frame = pd.read_csv(fewer / "oof.csv", dtype={"id": str})
     frame.iloc[3:].to_csv(fewer / "oof.csv", index=False)
-    monkeypatch.setattr("sys.argv", ["scorecast", "ensemble", str(runs["neural"]), str(fewer), "-o", str(tmp_path / "y")])
+    monkeypatch.setattr(
+        "sys.argv", ["scorecast", "ensemble", str(runs["neural"]), str(fewer), "-o", str(tmp_path / "y")]
+    )
     with pytest.raises(SystemExit) as info:
         main()
     assert info.value.code == 2
@@ -261,8 +307,11 @@ def test_a_feature_name_meaning_two_encoders_is_refused(runs, tmp_path):
         {**e, "alias": "b"} if e["alias"] == "c" else e for e in manifest["recipe"]["encoders"]
     ]
     (clash / "bundle" / "scorecast.json").write_text(json.dumps(manifest))
-    with pytest.raises(ConfigError, match=r"feature 'b' names different encoders in run .*run-neural and run .*clash; .*"
-                       r"spec.input: 'vector.b' there, 'vector.c' here"):
+    with pytest.raises(
+        ConfigError,
+        match=r"feature 'b' names different encoders in run .*run-neural and run .*clash; .*"
+        r"spec.input: 'vector.b' there, 'vector.c' here",
+    ):
         ensemble_runs([runs["neural"], clash], tmp_path / "x")
 
 

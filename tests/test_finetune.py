@@ -33,21 +33,46 @@ def tiny(tmp_path_factory):
         sf.write(path, wave.astype(np.float32), SR)
         text = " ".join(rng.choice(WORDS, 3 + i % 4))
         items.append(Item(id=f"i{i}", audio=str(path), texts={"t": text}, targets={"score": float(1 + i % 5)}))
-    return {"root": root, "wavlm": wavlm, "wavlm_masked": wavlm_masked, "bert": bert,
-            "items": ItemSet(items, target_names=["score"])}  # fmt: skip
+    return {
+        "root": root,
+        "wavlm": wavlm,
+        "wavlm_masked": wavlm_masked,
+        "bert": bert,
+        "items": ItemSet(items, target_names=["score"]),
+    }
 
 
 def _recipe(tiny, **training):
-    return load_recipe({
-        "encoders": [
-            {"name": "hf-audio", "input": "audio",
-             "params": {"model": str(tiny["wavlm"]), "finetune_top_k": 1, "finetune_lr": 1e-3}},
-            {"name": "hf-text", "input": "text.t",
-             "params": {"model": str(tiny["bert"]), "finetune_top_k": 2, "finetune_lr": 1e-3, "layer_decay": 0.5}},
-        ],
-        "training": {"max_epochs": 1, "batch_size": 4, "lr": 1e-2, "early_stopping": None, "scheduler": "none", **training},
-        "cache_dir": str(tiny["root"] / "cache"),
-    })  # fmt: skip
+    return load_recipe(
+        {
+            "encoders": [
+                {
+                    "name": "hf-audio",
+                    "input": "audio",
+                    "params": {"model": str(tiny["wavlm"]), "finetune_top_k": 1, "finetune_lr": 1e-3},
+                },
+                {
+                    "name": "hf-text",
+                    "input": "text.t",
+                    "params": {
+                        "model": str(tiny["bert"]),
+                        "finetune_top_k": 2,
+                        "finetune_lr": 1e-3,
+                        "layer_decay": 0.5,
+                    },
+                },
+            ],
+            "training": {
+                "max_epochs": 1,
+                "batch_size": 4,
+                "lr": 1e-2,
+                "early_stopping": None,
+                "scheduler": "none",
+                **training,
+            },
+            "cache_dir": str(tiny["root"] / "cache"),
+        }
+    )
 
 
 def _layer_of(key: str) -> int | None:
@@ -60,11 +85,11 @@ def _layer_of(key: str) -> int | None:
 
 
 def test_finetune_changes_only_the_top_layers_and_matches_the_cached_path(tiny, tmp_path):
-    from scorecast.cache import EmbeddingCache
+    from scorecast.adapt.common import read_adaptation
+    from scorecast.adapt.finetune import fit_finetune, load_head
+    from scorecast.cache.store import EmbeddingCache
     from scorecast.encoders.hf_audio import HFAudioEncoder
     from scorecast.encoders.pipeline import build_features
-    from scorecast.training.adapt import read_adaptation
-    from scorecast.training.finetune import fit_finetune, load_head
 
     recipe = _recipe(tiny)
     result = fit_finetune(recipe, tiny["items"], tmp_path / "out")
@@ -92,7 +117,10 @@ def test_finetune_changes_only_the_top_layers_and_matches_the_cached_path(tiny, 
         assert record["source"] == str(source.resolve())
 
     # the adapted folder has its own cache identity
-    assert HFAudioEncoder(str(tiny["wavlm"])).identity_hash != HFAudioEncoder(str(result.encoder_dirs["hf-audio:audio"])).identity_hash
+    assert (
+        HFAudioEncoder(str(tiny["wavlm"])).identity_hash
+        != HFAudioEncoder(str(result.encoder_dirs["hf-audio:audio"])).identity_hash
+    )
 
     # the adapted encoders through the normal cached pipeline + the saved head give the fine-tuned
     # model's own end-to-end predictions
@@ -101,21 +129,28 @@ def test_finetune_changes_only_the_top_layers_and_matches_the_cached_path(tiny, 
     end_to_end = result.predict(tiny["items"])
     np.testing.assert_allclose(cached, end_to_end, atol=1e-4)
     assert np.std(end_to_end) > 0
-    assert (tmp_path / "out" / "recipe.yaml").is_file() and "finetune_top_k" not in (tmp_path / "out" / "recipe.yaml").read_text()
+    assert (tmp_path / "out" / "recipe.yaml").is_file() and "finetune_top_k" not in (
+        tmp_path / "out" / "recipe.yaml"
+    ).read_text()
 
 
 def test_only_trained_blocks_and_head_get_gradients(tiny):
+    from scorecast.adapt.common import TunableEncoder, finetune_settings
+    from scorecast.adapt.finetune import FinetuneCollate, FinetuneDataset, FinetuneModule
     from scorecast.losses.combined import build_loss
     from scorecast.models.base import FeatureShape
     from scorecast.models.scorer import build_model
-    from scorecast.training.adapt import TunableEncoder, finetune_settings
-    from scorecast.training.finetune import FinetuneCollate, FinetuneDataset, FinetuneModule
 
     recipe = _recipe(tiny)
     encoders = {s.feature_name: TunableEncoder(s, finetune_settings(s)) for s in recipe.encoders}
     shapes = {name: FeatureShape(enc.out_dim) for name, enc in encoders.items()}
-    module = FinetuneModule(encoders, build_model(recipe.model, shapes, recipe.targets),
-                            build_loss(recipe.losses, recipe.targets), recipe.training, recipe.targets)  # fmt: skip
+    module = FinetuneModule(
+        encoders,
+        build_model(recipe.model, shapes, recipe.targets),
+        build_loss(recipe.losses, recipe.targets),
+        recipe.training,
+        recipe.targets,
+    )
     module.train()
     items = tiny["items"]
     targets = items.target_matrix(["score"])
@@ -142,9 +177,9 @@ def test_only_trained_blocks_and_head_get_gradients(tiny):
 
 @pytest.mark.parametrize("which", ["wavlm", "wavlm_masked"])
 def test_tunable_audio_encoder_pools_as_the_frozen_encoder(tiny, which):
+    from scorecast.adapt.common import FinetuneSettings, TunableEncoder
     from scorecast.data.audio import load_audio
     from scorecast.encoders.hf_audio import HFAudioEncoder
-    from scorecast.training.adapt import FinetuneSettings, TunableEncoder
 
     spec = EncoderSpec(name="hf-audio", params={"model": str(tiny[which]), "layer": 2, "pooling": "mean+std"})
     enc = TunableEncoder(spec, FinetuneSettings(top_k=2)).eval()
@@ -159,8 +194,8 @@ def test_tunable_audio_encoder_pools_as_the_frozen_encoder(tiny, which):
 
 @pytest.mark.parametrize("pooling", ["cls", "mean"])
 def test_tunable_text_encoder_pools_as_the_frozen_encoder(tiny, pooling):
+    from scorecast.adapt.common import FinetuneSettings, TunableEncoder
     from scorecast.encoders.hf_text import HFTextEncoder
-    from scorecast.training.adapt import FinetuneSettings, TunableEncoder
 
     spec = EncoderSpec(name="hf-text", input="text.t", params={"model": str(tiny["bert"]), "pooling": pooling})
     enc = TunableEncoder(spec, FinetuneSettings(top_k=1)).eval()
@@ -173,12 +208,15 @@ def test_tunable_text_encoder_pools_as_the_frozen_encoder(tiny, pooling):
 
 
 def test_finetune_settings_are_checked(tiny, tmp_path):
-    from scorecast.training.adapt import FinetuneSettings, TunableEncoder, finetune_settings, without_finetune
-    from scorecast.training.finetune import fit_finetune
+    from scorecast.adapt.common import FinetuneSettings, TunableEncoder, finetune_settings, without_finetune
+    from scorecast.adapt.finetune import fit_finetune
 
     def spec(name="hf-audio", **params):
-        return EncoderSpec(name=name, input="audio" if name != "hf-text" else "text.t",
-                           params={"model": str(tiny["wavlm"] if name != "hf-text" else tiny["bert"]), **params})  # fmt: skip
+        return EncoderSpec(
+            name=name,
+            input="audio" if name != "hf-text" else "text.t",
+            params={"model": str(tiny["wavlm"] if name != "hf-text" else tiny["bert"]), **params},
+        )
 
     assert finetune_settings(spec()) is None
     assert finetune_settings(spec(finetune_top_k=0)) is None
@@ -194,9 +232,13 @@ def test_finetune_settings_are_checked(tiny, tmp_path):
         finetune_settings(spec(finetune_top_k=1, finetune_lr=-1))
     with pytest.raises(ConfigError, match="fine-tuning works with encoders hf-audio, hf-text, got 'sentence'"):
         finetune_settings(EncoderSpec(name="sentence", input="text.t", params={"finetune_top_k": 1}))
-    with pytest.raises(ConfigError, match=r"finetune_top_k: expected at most 2 \(the blocks up to feature layer 2\), got 3"):
+    with pytest.raises(
+        ConfigError, match=r"finetune_top_k: expected at most 2 \(the blocks up to feature layer 2\), got 3"
+    ):
         TunableEncoder(spec(), FinetuneSettings(top_k=3))
-    with pytest.raises(ConfigError, match=r"finetune_top_k: expected at most 1 \(the blocks up to feature layer 1\), got 2"):
+    with pytest.raises(
+        ConfigError, match=r"finetune_top_k: expected at most 1 \(the blocks up to feature layer 1\), got 2"
+    ):
         TunableEncoder(spec(layer=1), FinetuneSettings(top_k=2))
     with pytest.raises(ConfigError, match="fine-tuning needs one feature layer \\(an int\\), got 'mean'"):
         TunableEncoder(spec(layer="mean"), FinetuneSettings(top_k=1))

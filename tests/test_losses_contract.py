@@ -136,7 +136,9 @@ def test_shape_errors():
     mse = LOSSES.build("mse", targets=TARGETS)
     with pytest.raises(ConfigError, match=r"loss 'mse': expected target of shape \(B, T\) = \(3, 2\), got \(3,\)"):
         mse(out, torch.ones(3))
-    with pytest.raises(ConfigError, match=r"loss 'mse': expected sample weights of shape \(B,\) = \(3,\), got \(3, 1\)"):
+    with pytest.raises(
+        ConfigError, match=r"loss 'mse': expected sample weights of shape \(B,\) = \(3,\), got \(3, 1\)"
+    ):
         mse(out, torch.ones(3, 2), torch.ones(3, 1))
     with pytest.raises(ConfigError, match=r"loss 'mse': built for 1 target\(s\), but the head gives 2"):
         LOSSES.build("mse", targets=TARGETS[:1])(out, torch.ones(3, 2))
@@ -144,7 +146,9 @@ def test_shape_errors():
     with pytest.raises(ConfigError, match=r"loss 'cross-entropy': expected head output 'logits' of shape \(B, 2, 21\)"):
         LOSSES.build("cross-entropy", targets=other)(out, torch.ones(3, 2))
     kl = LOSSES.build("kl", targets=TARGETS)
-    with pytest.raises(ConfigError, match=r"loss 'kl': expected extra\['target_dist'\] of shape \(B, T, K\) = \(3, 2, 11\)"):
+    with pytest.raises(
+        ConfigError, match=r"loss 'kl': expected extra\['target_dist'\] of shape \(B, T, K\) = \(3, 2, 11\)"
+    ):
         kl(out, torch.ones(3, 2), extra={"target_dist": torch.ones(3, 2, 5)})
 
 
@@ -153,8 +157,12 @@ def test_shape_errors():
 
 def test_combined_loss_is_the_weighted_sum_with_parts():
     torch.manual_seed(0)
-    terms = [LossTerm(name="mse", weight=0.5), LossTerm(name="huber", weight=0.3, params={"delta": 0.5}),
-             LossTerm(name="cumulative-bce", weight=0.2), LossTerm(name="mse", weight=1.0)]
+    terms = [
+        LossTerm(name="mse", weight=0.5),
+        LossTerm(name="huber", weight=0.3, params={"delta": 0.5}),
+        LossTerm(name="cumulative-bce", weight=0.2),
+        LossTerm(name="mse", weight=1.0),
+    ]
     combined = build_loss(terms, TARGETS)
     assert isinstance(combined, CombinedLoss)
     assert combined.names == ["mse", "huber", "cumulative-bce", "mse.2"]
@@ -183,6 +191,8 @@ def test_combined_loss_errors():
     with pytest.raises(ConfigError, match=r"losses\[0\]: expected a non-negative weight, got -1"):
         CombinedLoss([(-1, mse)])
     combined = build_loss([LossTerm(name="mse"), LossTerm(name="kl")], TARGETS)
-    with pytest.raises(ConfigError, match=r"loss 'kl' needs head output\(s\) \['logits'\], but head 'coral' gives only"):
+    with pytest.raises(
+        ConfigError, match=r"loss 'kl' needs head output\(s\) \['logits'\], but head 'coral' gives only"
+    ):
         combined.check_head(HEADS.get("coral").provides, "coral")
     combined.check_head(HEADS.get("distribution").provides, "distribution")

@@ -11,7 +11,7 @@ from scipy import stats
 from sklearn.metrics import mean_absolute_error, mean_squared_error
 
 from scorecast.errors import ConfigError, DataError
-from scorecast.metrics import (
+from scorecast.metrics.functional import (
     METRICS,
     MetricWarning,
     bootstrap_ci,
@@ -96,7 +96,10 @@ def test_constant_input_gives_zero_correlation_with_a_warning(fn) -> None:
 def test_too_few_pairs_give_nan_with_a_warning() -> None:
     with pytest.warns(MetricWarning, match="at least 2 valid pair"):
         assert math.isnan(srcc([1.0], [2.0]))
-    with pytest.warns(MetricWarning, match="at least 1 valid pair"), pytest.warns(MetricWarning, match="dropped 1 of 1"):
+    with (
+        pytest.warns(MetricWarning, match="at least 1 valid pair"),
+        pytest.warns(MetricWarning, match="dropped 1 of 1"),
+    ):
         assert math.isnan(mse([np.nan], [2.0]))
     with pytest.raises(ValueError, match="same length, got 2 and 3"):
         mse([1, 2], [1, 2, 3])
@@ -117,7 +120,9 @@ def test_system_level_means_per_group_match_a_pandas_groupby() -> None:
     assert out["n_systems"] == 7
     assert out["system"]["lcc"]["value"] == pytest.approx(stats.pearsonr(frame["p"], frame["t"]).statistic, abs=1e-12)
     assert out["system"]["srcc"]["value"] == pytest.approx(stats.spearmanr(frame["p"], frame["t"]).statistic, abs=1e-12)
-    assert out["system"]["ktau"]["value"] == pytest.approx(stats.kendalltau(frame["p"], frame["t"]).statistic, abs=1e-12)
+    assert out["system"]["ktau"]["value"] == pytest.approx(
+        stats.kendalltau(frame["p"], frame["t"]).statistic, abs=1e-12
+    )
     assert out["system"]["mse"]["value"] == pytest.approx(mean_squared_error(frame["t"], frame["p"]), rel=1e-12)
 
 

@@ -13,8 +13,12 @@ from scorecast.errors import ConfigError
 from scorecast.losses import LOSSES
 from scorecast.models import FUSIONS, HEADS, FeatureShape, build_model, pad_sequences
 
-SHAPES = {"audio": FeatureShape(12, True), "text": FeatureShape(10, True), "meta": FeatureShape(6, False),
-          "text_b": FeatureShape(10, False)}
+SHAPES = {
+    "audio": FeatureShape(12, True),
+    "text": FeatureShape(10, True),
+    "meta": FeatureShape(6, False),
+    "text_b": FeatureShape(10, False),
+}
 #: fusions that read a fixed set of inputs get only those (siamese: one pair of the same size)
 INPUTS = {"siamese": {"text": FeatureShape(10, False), "text_b": FeatureShape(10, False)}}
 #: fusions initialised to a fixed function (siamese: an identity adapter) get seeded noise on their
@@ -26,7 +30,13 @@ LENGTHS = {"audio": [3, 7, 1, 5], "text": [2, 4, 6, 1]}
 # smaller than the defaults, to keep the tests fast (the defaults are tested once per fusion)
 SMALL = {
     "bilinear": {"dim": 16, "rank": 8, "hidden": [16]},
-    "siamese": {"left": "text", "right": "text_b", "adapter": "mlp", "hidden": 8, "outputs": ["cosine", "product", "difference"]},
+    "siamese": {
+        "left": "text",
+        "right": "text_b",
+        "adapter": "mlp",
+        "hidden": 8,
+        "outputs": ["cosine", "product", "difference"],
+    },
     "concat": {"hidden": [16]},
     "cross-attention": {"dim": 16, "heads": 2, "hidden": [16]},
     "temporal": {"dim": 16, "heads": 2, "layers": 1, "hidden": [16]},
@@ -220,9 +230,7 @@ def test_head_with_hidden_layers(name):
 @pytest.mark.parametrize("name", HEADS.names())
 def test_head_save_load_identical(name, tmp_path):
     h = torch.randn(8, 16)
-    assert_save_load_identical(
-        lambda s: build_head(name, s), lambda m: [v for _, v in sorted(m(h).items())], tmp_path
-    )
+    assert_save_load_identical(lambda s: build_head(name, s), lambda m: [v for _, v in sorted(m(h).items())], tmp_path)
 
 
 # ------------------------------------------------------------------------------------ ScoreModel

@@ -7,8 +7,8 @@ import pytest
 import torch
 
 from scorecast.config import Component, ModelConfig, TargetSpec
+from scorecast.data.features import FeatureSet
 from scorecast.errors import ConfigError, DataError
-from scorecast.features import FeatureSet
 from scorecast.models import FUSIONS, HEADS, FeatureShape, ScoreModel, build_model, feature_batch, pad_sequences
 
 SHAPES = {"wavlm": FeatureShape(8, True), "bert": FeatureShape(6, True), "meta": FeatureShape(4, False)}
@@ -16,13 +16,18 @@ TARGETS = [TargetSpec()]
 
 
 def test_unknown_fusion_lists_known_ones():
-    with pytest.raises(ConfigError, match=r"unknown fusion 'gated'; expected one of: bilinear, concat, cross-attention, siamese, temporal"):
+    with pytest.raises(
+        ConfigError,
+        match=r"unknown fusion 'gated'; expected one of: bilinear, concat, cross-attention, siamese, temporal",
+    ):
         FUSIONS.build("gated", inputs=SHAPES)
 
 
 def test_unknown_head_lists_known_ones_through_build_model():
     config = ModelConfig(head=Component(name="softmax"))
-    with pytest.raises(ConfigError, match=r"unknown head 'softmax'; expected one of: coral, distribution, expected-class"):
+    with pytest.raises(
+        ConfigError, match=r"unknown head 'softmax'; expected one of: coral, distribution, expected-class"
+    ):
         build_model(config, SHAPES, TARGETS)
 
 
@@ -34,8 +39,16 @@ def test_unknown_parameter_names_the_entry():
 @pytest.mark.parametrize(
     "name, params, match",
     [
-        ("cross-attention", {"audio": "whisper"}, r"'audio' input 'whisper' is not a feature of this recipe; expected one of: wavlm, bert, meta"),
-        ("cross-attention", {"audio": "bert", "text": "bert"}, r"two different features for 'audio' and 'text', got 'bert' twice"),
+        (
+            "cross-attention",
+            {"audio": "whisper"},
+            r"'audio' input 'whisper' is not a feature of this recipe; expected one of: wavlm, bert, meta",
+        ),
+        (
+            "cross-attention",
+            {"audio": "bert", "text": "bert"},
+            r"two different features for 'audio' and 'text', got 'bert' twice",
+        ),
         ("bilinear", {"right": "metric"}, r"fusion 'bilinear': 'right' input 'metric' is not a feature"),
         ("temporal", {"audio": "mert"}, r"fusion 'temporal': 'audio' input 'mert' is not a feature"),
         ("concat", {"use": ["wavlm", "e5"]}, r"fusion 'concat': 'use' input 'e5' is not a feature"),
@@ -48,10 +61,16 @@ def test_bad_input_names(name, params, match):
 
 
 def test_temporal_needs_a_sequence():
-    with pytest.raises(ConfigError, match=r"input 'meta' has no frame sequence; set 'sequence: true' on its encoder or choose one that has: wavlm, bert"):
+    with pytest.raises(
+        ConfigError,
+        match=r"input 'meta' has no frame sequence; set 'sequence: true' on its encoder or choose one that has: wavlm, bert",
+    ):
         FUSIONS.build("temporal", inputs=SHAPES, audio="meta")
     pooled_only = {k: FeatureShape(s.dim) for k, s in SHAPES.items()}
-    with pytest.raises(ConfigError, match=r"fusion 'temporal': needs a feature with a frame sequence, but none of wavlm, bert, meta has one"):
+    with pytest.raises(
+        ConfigError,
+        match=r"fusion 'temporal': needs a feature with a frame sequence, but none of wavlm, bert, meta has one",
+    ):
         FUSIONS.build("temporal", inputs=pooled_only)
 
 

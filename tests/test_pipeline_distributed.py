@@ -11,9 +11,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from pipeline_toys import count, pids, register_toys, unregister_toys
 
-from scorecast.cache import EmbeddingCache
+from pipeline_toys import count, pids, register_toys, unregister_toys
+from scorecast.cache.store import EmbeddingCache
 from scorecast.config import EncoderSpec
 from scorecast.data.items import Item
 from scorecast.encoders.distributed import encode_items_distributed
@@ -27,7 +27,7 @@ SCRIPT = textwrap.dedent(
     sys.path.insert(0, sys.argv[1])
     from pipeline_toys import register_toys
     register_toys()
-    from scorecast.cache import EmbeddingCache
+    from scorecast.cache.store import EmbeddingCache
     from scorecast.config import EncoderSpec
     from scorecast.data.items import Item
     from scorecast.encoders.distributed import encode_items_distributed
@@ -55,8 +55,11 @@ def test_two_process_cpu_ddp_fills_the_cache_like_one_process(tmp_path):
     script.write_text(SCRIPT)
     run = subprocess.run(
         [sys.executable, str(script), str(TESTS), str(root), str(counter), str(out)],
-        capture_output=True, text=True, timeout=300, cwd=tmp_path,
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=tmp_path,
+    )
     assert run.returncode == 0, run.stderr[-3000:]
     ranks = [json.loads(Path(f"{out}.{r}").read_text()) for r in (0, 1)]
     assert [r["rank"] for r in ranks] == [0, 1]

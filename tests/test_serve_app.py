@@ -8,12 +8,12 @@ import time
 import numpy as np
 import pytest
 from fastapi.testclient import TestClient
-from test_predict_support import audio_bundle, sentence, text_bundle, tone, wav_bytes
 
 import scorecast
 from scorecast.errors import BundleError
-from scorecast.predictor import Predictor
-from scorecast.serve import create_app
+from scorecast.inference.predictor import Predictor
+from scorecast.serve.app import create_app
+from test_predict_support import audio_bundle, sentence, text_bundle, tone, wav_bytes
 
 TOKEN = "s3cret-token"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
@@ -67,15 +67,21 @@ def test_score_json_matches_the_python_api_and_stays_in_range(text_client, text_
 
 def test_item_alone_and_inside_a_batch_score_the_same(text_client):
     singles = [text_client.post("/score", json={"texts": {"caption": c}}, headers=AUTH).json() for c in CAPTIONS]
-    batch = text_client.post("/score/batch", json=[{"id": f"x{i}", "text": {"caption": c}} for i, c in enumerate(CAPTIONS)], headers=AUTH)
+    batch = text_client.post(
+        "/score/batch", json=[{"id": f"x{i}", "text": {"caption": c}} for i, c in enumerate(CAPTIONS)], headers=AUTH
+    )
     assert batch.status_code == 200, batch.text
     results = batch.json()["results"]
     assert [r["id"] for r in results] == [f"x{i}" for i in range(len(CAPTIONS))]
     for one, inside in zip(singles, results):
         np.testing.assert_allclose(list(one["scores"].values()), list(inside["scores"].values()), atol=1e-5)
-    wrapped = text_client.post("/score/batch", json={"items": [{"text": {"caption": c}} for c in CAPTIONS]}, headers=AUTH)
+    wrapped = text_client.post(
+        "/score/batch", json={"items": [{"text": {"caption": c}} for c in CAPTIONS]}, headers=AUTH
+    )
     np.testing.assert_allclose(
-        [list(r["scores"].values()) for r in wrapped.json()["results"]], [list(r["scores"].values()) for r in results], atol=1e-5
+        [list(r["scores"].values()) for r in wrapped.json()["results"]],
+        [list(r["scores"].values()) for r in results],
+        atol=1e-5,
     )
 
 
@@ -137,7 +143,10 @@ def test_model_and_docs_describe_the_scorer(text_client):
         (b"{not json", "malformed JSON"),
         (b'{"text": {"caption": 3}}', "text.caption"),
         (b'{"audio": "/etc/passwd"}', "audio: Extra inputs are not permitted"),
-        (b'{"text": {"title": "x"}}', "expected text 'caption'; got no text field\\(s\\) caption; unknown text field\\(s\\) title"),
+        (
+            b'{"text": {"title": "x"}}',
+            "expected text 'caption'; got no text field\\(s\\) caption; unknown text field\\(s\\) title",
+        ),
         (b'{"text": {"caption": "x"}, "texts": {"caption": "y"}}', "not both"),
         (b"[1, 2]", "Input should be a valid dictionary"),
     ],
@@ -219,7 +228,7 @@ def test_audio_upload_scores_like_the_python_api_on_the_same_samples(audio_clien
 
     import soundfile as sf
 
-    for i, f in enumerate(files):
+    for i in range(len(files)):
         # FLOAT subtype keeps the samples exact, so HTTP and API see the same audio
         buf = io.BytesIO()
         sf.write(buf, waves[i], 16000, format="WAV", subtype="FLOAT")
@@ -228,7 +237,9 @@ def test_audio_upload_scores_like_the_python_api_on_the_same_samples(audio_clien
         assert r.status_code == 200, r.text
         assert r.json()["std"] is None
         np.testing.assert_allclose(r.json()["scores"]["score"], expected.mean[i, 0], atol=1e-5)
-    batch = audio_client.post("/score/batch", files=[("audio", (f"c{i}.wav", f, "audio/wav")) for i, f in enumerate(files)])
+    batch = audio_client.post(
+        "/score/batch", files=[("audio", (f"c{i}.wav", f, "audio/wav")) for i, f in enumerate(files)]
+    )
     assert batch.status_code == 200, batch.text
     np.testing.assert_allclose([r["scores"]["score"] for r in batch.json()["results"]], expected.mean[:, 0], atol=1e-5)
     encoded = audio_client.post("/score", json={"audio_base64": base64.b64encode(files[0]).decode()})
@@ -258,7 +269,9 @@ def test_bad_uploads_are_refused_and_the_server_keeps_answering(audio_client, pa
 def test_audio_form_problems_get_422(audio_client):
     r = audio_client.post("/score", data={"audio": "/etc/passwd"})
     assert r.status_code == 422 and "expected a file upload" in r.json()["detail"]
-    r = audio_client.post("/score", files={"audio": ("a.wav", wav_bytes(tone(1.0, 200)), "audio/wav"), "caption": (None, "x")})
+    r = audio_client.post(
+        "/score", files={"audio": ("a.wav", wav_bytes(tone(1.0, 200)), "audio/wav"), "caption": (None, "x")}
+    )
     assert r.status_code == 422 and "unknown form field(s) caption" in r.json()["detail"]
     two = [("audio", ("a.wav", wav_bytes(tone(0.5, 200)), "audio/wav"))] * 2
     assert audio_client.post("/score", files=two).status_code == 422

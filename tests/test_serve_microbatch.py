@@ -8,7 +8,7 @@ import threading
 import pytest
 
 from scorecast.errors import ConfigError
-from scorecast.microbatch import MicroBatcher
+from scorecast.serve.microbatch import MicroBatcher
 
 
 def _run(coro):

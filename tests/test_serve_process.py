@@ -11,6 +11,7 @@ import time
 
 import httpx
 import pytest
+
 from test_predict_support import audio_bundle, tone, wav_bytes
 
 pytestmark = pytest.mark.slow
@@ -31,8 +32,21 @@ def server(tmp_path_factory):
     port = free_port()
     log = tmp_path_factory.mktemp("serve-log") / "serve.log"
     env = {**os.environ, "SCORECAST_TOKEN": TOKEN, "HF_HUB_OFFLINE": "1", "ORT_DISABLE_TELEMETRY": "1"}
-    cmd = [sys.executable, "-m", "scorecast.cli", "serve", str(bundle), "--port", str(port),
-           "--max-upload-mb", "0.25", "--max-duration-s", "2.5", "--timeout-s", "20"]  # fmt: skip
+    cmd = [
+        sys.executable,
+        "-m",
+        "scorecast.cli",
+        "serve",
+        str(bundle),
+        "--port",
+        str(port),
+        "--max-upload-mb",
+        "0.25",
+        "--max-duration-s",
+        "2.5",
+        "--timeout-s",
+        "20",
+    ]
     with open(log, "wb") as out:
         proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=env)
     base = f"http://127.0.0.1:{port}"
@@ -83,10 +97,19 @@ def test_real_server_refuses_bad_requests_and_keeps_answering(server):
     cases = [
         (client.post("/score", files={"audio": ("a.wav", wav, "audio/wav")}), 401),
         (client.get("/model", headers={"Authorization": "Bearer nope"}), 401),
-        (client.post("/score", files={"audio": ("big.wav", wav_bytes(tone(9.0, 200)), "audio/wav")}, headers=AUTH), 413),
-        (client.post("/score", files={"audio": ("long.wav", wav_bytes(tone(3.0, 200)), "audio/wav")}, headers=AUTH), 413),
+        (
+            client.post("/score", files={"audio": ("big.wav", wav_bytes(tone(9.0, 200)), "audio/wav")}, headers=AUTH),
+            413,
+        ),
+        (
+            client.post("/score", files={"audio": ("long.wav", wav_bytes(tone(3.0, 200)), "audio/wav")}, headers=AUTH),
+            413,
+        ),
         (client.post("/score", files={"audio": ("a.wav", b"GIF89a not audio at all", "audio/wav")}, headers=AUTH), 415),
-        (client.post("/score", content=b'{"audio_base64": ', headers={**AUTH, "content-type": "application/json"}), 422),
+        (
+            client.post("/score", content=b'{"audio_base64": ', headers={**AUTH, "content-type": "application/json"}),
+            422,
+        ),
         (client.post("/score", json={"path": "/etc/passwd"}, headers=AUTH), 422),
     ]
     for response, status in cases:
@@ -97,7 +120,7 @@ def test_real_server_refuses_bad_requests_and_keeps_answering(server):
 def test_serving_process_start_up_keeps_lightning_out(tmp_path_factory):
     bundle = audio_bundle(tmp_path_factory)
     code = (
-        "import sys; from scorecast.predictor import Predictor; from scorecast.serve import create_app;"
+        "import sys; from scorecast.inference.predictor import Predictor; from scorecast.serve.app import create_app;"
         f"create_app(predictor=Predictor.from_path({str(bundle)!r}));"
         "print(sorted(m for m in ('lightning', 'pytorch_lightning', 'sentence_transformers') if m in sys.modules))"
     )

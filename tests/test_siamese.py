@@ -8,8 +8,8 @@ import pytest
 import torch
 
 from scorecast.config import load_recipe
+from scorecast.data.features import FeatureSet
 from scorecast.errors import ConfigError
-from scorecast.features import FeatureSet
 from scorecast.models import FUSIONS, FeatureShape
 from scorecast.training.module import parameter_groups
 from scorecast.training.trainer import fit_member
@@ -37,7 +37,9 @@ def test_outputs_product_and_difference_are_of_the_unit_vectors():
     fusion = FUSIONS.build("siamese", inputs=PAIR, adapter="none", outputs=["product", "difference", "cosine"])
     out = fusion({"s1": torch.tensor(a, dtype=torch.float32), "s2": torch.tensor(b, dtype=torch.float32)}).numpy()
     ua, ub = a / np.linalg.norm(a, axis=1, keepdims=True), b / np.linalg.norm(b, axis=1, keepdims=True)
-    np.testing.assert_allclose(out, np.hstack([ua * ub, np.abs(ua - ub), numpy_cosine(a, b)[:, None]]), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(
+        out, np.hstack([ua * ub, np.abs(ua - ub), numpy_cosine(a, b)[:, None]]), rtol=1e-5, atol=1e-6
+    )
     assert fusion.out_dim == 33
 
 
@@ -54,11 +56,19 @@ def test_one_adapter_serves_both_sides():
 @pytest.mark.parametrize(
     "inputs, params, match",
     [
-        ({"s1": FeatureShape(16), "s2": FeatureShape(8)}, {}, r"expected 'left' and 'right' of the same size .* got 's1' 16 and 's2' 8"),
+        (
+            {"s1": FeatureShape(16), "s2": FeatureShape(8)},
+            {},
+            r"expected 'left' and 'right' of the same size .* got 's1' 16 and 's2' 8",
+        ),
         ({**PAIR, "meta": FeatureShape(4)}, {}, r"reads no others; got extra inputs meta"),
         ({"s1": FeatureShape(16)}, {}, r"expected at least two input features, got 1: s1"),
         (PAIR, {"adapter": "conv"}, r"unknown adapter 'conv'; expected one of: linear, low-rank, mlp, none"),
-        (PAIR, {"outputs": ["cosine", "angle"]}, r"expected 'outputs' to be distinct names from cosine, product, difference"),
+        (
+            PAIR,
+            {"outputs": ["cosine", "angle"]},
+            r"expected 'outputs' to be distinct names from cosine, product, difference",
+        ),
         (PAIR, {"outputs": []}, r"expected 'outputs' to be distinct names"),
         (PAIR, {"left": "s2", "right": "s2"}, r"got 's2' twice"),
         (PAIR, {"rank": 0}, r"expected 'rank' to be a positive integer, got 0"),
@@ -78,20 +88,33 @@ def _pairs(n: int, seed: int):
     base[:, 4:] *= 3.0
     other[:, 4:] = rng.normal(scale=3.0, size=(n, 12))
     score = 2.5 + 2.5 * numpy_cosine(base[:, :4], other[:, :4])
-    return FeatureSet([f"p{i}" for i in range(n)], {"s1": base.astype(np.float32), "s2": other.astype(np.float32)}), score
+    return FeatureSet(
+        [f"p{i}" for i in range(n)], {"s1": base.astype(np.float32), "s2": other.astype(np.float32)}
+    ), score
 
 
 def test_training_learns_past_the_raw_cosine(tmp_path):
     """On pairs where the raw cosine is distorted, the trained siamese head ranks test pairs better."""
     from scipy.stats import spearmanr
 
-    recipe = load_recipe({
-        "targets": [{"name": "score", "low": 0, "high": 5}],
-        "model": {"fusion": {"name": "siamese", "params": {"left": "s1", "right": "s2"}},
-                  "head": {"name": "regression", "params": {"bounded": True}}},
-        "training": {"max_epochs": 25, "batch_size": 32, "lr": 0.03, "lr_multipliers": {"head": 10}, "weight_decay": 0.0,
-                     "standardize_features": False, "early_stopping": {"monitor": "val_srcc", "patience": 25}},
-    })
+    recipe = load_recipe(
+        {
+            "targets": [{"name": "score", "low": 0, "high": 5}],
+            "model": {
+                "fusion": {"name": "siamese", "params": {"left": "s1", "right": "s2"}},
+                "head": {"name": "regression", "params": {"bounded": True}},
+            },
+            "training": {
+                "max_epochs": 25,
+                "batch_size": 32,
+                "lr": 0.03,
+                "lr_multipliers": {"head": 10},
+                "weight_decay": 0.0,
+                "standardize_features": False,
+                "early_stopping": {"monitor": "val_srcc", "patience": 25},
+            },
+        }
+    )
     fs, y = _pairs(600, 0)
     test_fs, test_y = _pairs(300, 1)
     member = fit_member(recipe, fs, y[:, None], np.arange(500), np.arange(500, 600), seed=0, log_dir=tmp_path)
@@ -118,7 +141,9 @@ def test_lr_multipliers_make_parameter_groups():
     assert len(only["params"]) == 5 and only["lr"] == 0.01
 
 
-@pytest.mark.parametrize("value, match", [({"head": 0}, "expected positive numbers"), ({"trunk": 2}, "'fusion' or 'head'")])
+@pytest.mark.parametrize(
+    "value, match", [({"head": 0}, "expected positive numbers"), ({"trunk": 2}, "'fusion' or 'head'")]
+)
 def test_lr_multipliers_are_checked(value, match):
     with pytest.raises(ConfigError, match=match):
         load_recipe({"training": {"lr_multipliers": value}})

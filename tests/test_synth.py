@@ -6,9 +6,8 @@ import numpy as np
 import pytest
 from scipy import signal
 
-from scorecast import impairments
-from scorecast.errors import ConfigError
-from scorecast.impairments import (
+from scorecast.demo import impairments
+from scorecast.demo.impairments import (
     IMPAIRMENTS,
     add_noise,
     add_reverb,
@@ -20,7 +19,8 @@ from scorecast.impairments import (
     quantise,
     stoi_to_score,
 )
-from scorecast.synth import SAMPLE_RATE, make_voices, synth_speech
+from scorecast.demo.synth import SAMPLE_RATE, make_voices, synth_speech
+from scorecast.errors import ConfigError
 
 SR = SAMPLE_RATE
 
@@ -222,6 +222,8 @@ def test_scores_rise_as_the_impairment_eases(voices, condition, levels):
     clips = [synth_speech(voices[i], 2.5, seed=100 + i) for i in range(3)]
     means = []
     for params in levels:
-        means.append(np.mean([quality_score(x, impair(x, condition, params, seed=i)[0])[0] for i, x in enumerate(clips)]))
+        means.append(
+            np.mean([quality_score(x, impair(x, condition, params, seed=i)[0])[0] for i, x in enumerate(clips)])
+        )
     assert all(b > a for a, b in zip(means, means[1:])), means
     assert means[-1] - means[0] > 0.8, means

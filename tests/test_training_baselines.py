@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from scorecast.errors import ConfigError
-from scorecast.training.baselines import ESTIMATORS
+from scorecast.models.estimators import ESTIMATORS
 
 
 def _data(n=150, d=6, seed=0):
@@ -25,7 +25,8 @@ def _restored(est):
 
 
 @pytest.mark.parametrize(
-    "name, params", [("ridge", {"alpha": 0.5}), ("svr", {"C": 3.0}), ("svr", {"gamma": 0.2}), ("svr", {"kernel": "linear"})]
+    "name, params",
+    [("ridge", {"alpha": 0.5}), ("svr", {"C": 3.0}), ("svr", {"gamma": 0.2}), ("svr", {"kernel": "linear"})],
 )
 def test_sklearn_estimators_restore_exactly(name, params):
     x, y = _data()

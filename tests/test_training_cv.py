@@ -11,12 +11,11 @@ import pytest
 import torch
 import yaml
 
-from scorecast.bundle import load_bundle
+from ddp_script import base_recipe, known_function, make_dataset
 from scorecast.config import load_recipe
 from scorecast.errors import DataError
-from scorecast.training.cv import run_cv, run_train
-
-from ddp_script import base_recipe, known_function, make_dataset
+from scorecast.inference.bundle import load_bundle
+from scorecast.runs.cv import run_cv, run_train
 
 
 @pytest.fixture(scope="module")
@@ -46,8 +45,17 @@ def test_cv_learns_the_known_function(cv_run):
 def test_run_folder_has_every_file(cv_run):
     recipe, items, _, res = cv_run
     out = res.out_dir
-    for name in ("recipe.yaml", "items.csv", "oof.csv", "metrics.json", "history.csv", "bundle/scorecast.json",
-                 "bundle/MODEL_CARD.md", "bundle/members/00.safetensors", "bundle/members/02.safetensors"):
+    for name in (
+        "recipe.yaml",
+        "items.csv",
+        "oof.csv",
+        "metrics.json",
+        "history.csv",
+        "bundle/scorecast.json",
+        "bundle/MODEL_CARD.md",
+        "bundle/members/00.safetensors",
+        "bundle/members/02.safetensors",
+    ):
         assert (out / name).is_file(), name
     assert load_recipe(out / "recipe.yaml") == recipe
     oof = pd.read_csv(out / "oof.csv")
@@ -143,11 +151,14 @@ def test_weights_follow_the_fold_metric_even_when_not_reported(tmp_path):
 
 
 def test_augmented_copies_of_training_items_only():
-    from scorecast.features import FeatureSet
-    from scorecast.training.cv import _augmented_part
+    from scorecast.data.features import FeatureSet
+    from scorecast.runs.cv import _augmented_part
 
     n, copies = 5, 2
-    aug = FeatureSet([f"i{i}#aug{k}" for i in range(n) for k in range(copies)], {"a": np.repeat(np.arange(n), copies)[:, None].astype(np.float32)})
+    aug = FeatureSet(
+        [f"i{i}#aug{k}" for i in range(n) for k in range(copies)],
+        {"a": np.repeat(np.arange(n), copies)[:, None].astype(np.float32)},
+    )
     targets = np.arange(n, dtype=float)[:, None] * 10
     fs, y = _augmented_part(aug, n, np.array([1, 3]), targets)
     assert fs.ids == ["i1#aug0", "i1#aug1", "i3#aug0", "i3#aug1"]

@@ -7,10 +7,10 @@ import pytest
 import torch
 
 from scorecast.config import TargetSpec
+from scorecast.data.features import FeatureSet
 from scorecast.data.items import Item, ItemSet, Ratings
 from scorecast.errors import DataError
-from scorecast.features import FeatureSet
-from scorecast.training.data import FeatureScaler, ScoreDataset, collate, target_distributions
+from scorecast.models.datasets import FeatureScaler, ScoreDataset, collate, target_distributions
 
 
 def _features():
@@ -61,8 +61,16 @@ def test_target_distributions_from_ratings():
     t = TargetSpec(name="mos", low=1, high=5, step=1)
     u = TargetSpec(name="ta", low=1, high=3, step=1)
     items = [
-        Item(id="x", targets={"mos": 2.0, "ta": 1.0}, ratings={"mos": Ratings(np.array([1.0, 3.0, 3.0, 5.0])), "ta": Ratings(np.array([1.0]))}),
-        Item(id="y", targets={"mos": 4.0, "ta": 3.0}, ratings={"mos": Ratings(np.array([4.0, 4.0])), "ta": Ratings(np.array([3.0, 2.0]))}),
+        Item(
+            id="x",
+            targets={"mos": 2.0, "ta": 1.0},
+            ratings={"mos": Ratings(np.array([1.0, 3.0, 3.0, 5.0])), "ta": Ratings(np.array([1.0]))},
+        ),
+        Item(
+            id="y",
+            targets={"mos": 4.0, "ta": 3.0},
+            ratings={"mos": Ratings(np.array([4.0, 4.0])), "ta": Ratings(np.array([3.0, 2.0]))},
+        ),
     ]
     dist = target_distributions(ItemSet(items), [t, u])
     assert dist.shape == (2, 2, 5)

@@ -26,8 +26,22 @@ def test_ddp_two_processes_match_one(tmp_path):
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONWARNINGS": "ignore"}
     env.pop("LOCAL_RANK", None)
     proc = subprocess.run(
-        [sys.executable, str(SCRIPT), str(out), "--devices", "2", "--strategy", "ddp", "--log-dir", str(tmp_path / "logs")],
-        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=150,
+        [
+            sys.executable,
+            str(SCRIPT),
+            str(out),
+            "--devices",
+            "2",
+            "--strategy",
+            "ddp",
+            "--log-dir",
+            str(tmp_path / "logs"),
+        ],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=150,
     )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     ddp = json.loads(out.read_text())

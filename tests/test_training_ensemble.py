@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from scorecast.training.ensemble import Stacker, combine, ensemble_weights, metric_weights
-from scorecast.training.members import Prediction
+from scorecast.inference.ensemble import Stacker, combine, ensemble_weights, metric_weights
+from scorecast.inference.members import Prediction
 
 
 def test_metric_weights_pearson_weighted():

@@ -8,12 +8,11 @@ import pytest
 import torch
 from scipy import stats
 
+from ddp_script import base_recipe, make_dataset
 from scorecast.config import TargetSpec, TrainingConfig, load_recipe
 from scorecast.errors import ConfigError
 from scorecast.training.module import mixup, monitor_mode, validation_metrics
 from scorecast.training.trainer import build_trainer, choose_precision, fit_member
-
-from ddp_script import base_recipe, make_dataset
 
 
 def test_validation_metrics_match_scipy_and_system_level():
@@ -34,7 +33,9 @@ def test_validation_metrics_match_scipy_and_system_level():
 
 
 def test_monitor_modes_and_precision():
-    assert monitor_mode("val_rmse") == "min" and monitor_mode("val_sys_mse") == "min" and monitor_mode("val_loss") == "min"
+    assert (
+        monitor_mode("val_rmse") == "min" and monitor_mode("val_sys_mse") == "min" and monitor_mode("val_loss") == "min"
+    )
     assert monitor_mode("val_srcc") == "max" and monitor_mode("val_sys_lcc") == "max"
     assert choose_precision(TrainingConfig()) == "32"
     assert choose_precision(TrainingConfig(precision="bf16-mixed")) == "bf16-mixed"
@@ -56,7 +57,11 @@ def test_optional_loggers_need_their_packages(tmp_path, monkeypatch):
     import importlib.util
 
     real = importlib.util.find_spec
-    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name in ("tensorboard", "tensorboardX", "mlflow") else real(name, *a))
+    monkeypatch.setattr(
+        importlib.util,
+        "find_spec",
+        lambda name, *a: None if name in ("tensorboard", "tensorboardX", "mlflow") else real(name, *a),
+    )
     with pytest.raises(ConfigError, match="pip install tensorboard"):
         build_trainer(TrainingConfig(loggers=["csv", "tensorboard"]), log_dir=tmp_path, name="x", monitor=None)
     with pytest.raises(ConfigError, match="pip install mlflow"):
@@ -66,8 +71,15 @@ def test_optional_loggers_need_their_packages(tmp_path, monkeypatch):
 def test_mixup_mixes_features_and_targets_alike():
     torch.manual_seed(0)
     x = torch.arange(8, dtype=torch.float32)[:, None].repeat(1, 3)
-    batch = {"index": torch.arange(8), "pooled": {"a": x}, "sequences": None, "masks": None,
-             "target": x[:, :1] * 2, "weight": None, "target_dist": None}
+    batch = {
+        "index": torch.arange(8),
+        "pooled": {"a": x},
+        "sequences": None,
+        "masks": None,
+        "target": x[:, :1] * 2,
+        "weight": None,
+        "target_dist": None,
+    }
     out = mixup(batch, alpha=0.4)
     # the target is the same affine mix of the (target = 2 * feature) pairs
     torch.testing.assert_close(out["target"][:, 0], out["pooled"]["a"][:, 0] * 2)
@@ -78,7 +90,12 @@ def _fit(tmp_path, **training):
     items, fs = make_dataset(160, seed=2)
     recipe = load_recipe(base_recipe(**training))
     y = items.target_matrix(["score"])
-    return recipe, fs, y, fit_member(recipe, fs, y, np.arange(120), np.arange(120, 160), groups=items.groups(), log_dir=tmp_path)
+    return (
+        recipe,
+        fs,
+        y,
+        fit_member(recipe, fs, y, np.arange(120), np.arange(120, 160), groups=items.groups(), log_dir=tmp_path),
+    )
 
 
 def test_best_weights_are_restored(tmp_path):
@@ -93,7 +110,9 @@ def test_best_weights_are_restored(tmp_path):
 
 @pytest.mark.parametrize("scheduler", ["none", "onecycle", "cosine", "plateau"])
 def test_schedulers_train(tmp_path, scheduler):
-    _, fs, _, member = _fit(tmp_path, max_epochs=2, scheduler=scheduler, mixup_alpha=0.2 if scheduler == "cosine" else 0.0)
+    _, fs, _, member = _fit(
+        tmp_path, max_epochs=2, scheduler=scheduler, mixup_alpha=0.2 if scheduler == "cosine" else 0.0
+    )
     assert len(member.history) == 2
     assert np.isfinite(member.predict(fs).mean).all()
 
@@ -123,33 +142,54 @@ def test_loss_needing_a_missing_head_output_fails_before_training(tmp_path):
     d = base_recipe(max_epochs=1)
     d["losses"] = [{"name": "gaussian-nll"}]
     with pytest.raises(ConfigError, match="log_var"):
-        fit_member(load_recipe(d), fs, items.target_matrix(["score"]), np.arange(30), np.arange(30, 40), log_dir=tmp_path)
+        fit_member(
+            load_recipe(d), fs, items.target_matrix(["score"]), np.arange(30), np.arange(30, 40), log_dir=tmp_path
+        )
 
 
 def test_unknown_or_impossible_monitor_is_refused(tmp_path):
     items, fs = make_dataset(40)
     y = items.target_matrix(["score"])
     with pytest.raises(ConfigError, match="expected one of val_loss, val_lcc.*got 'val_pearson'"):
-        fit_member(load_recipe(base_recipe(early_stopping={"monitor": "val_pearson"})), fs, y, np.arange(30), np.arange(30, 40), log_dir=tmp_path)
+        fit_member(
+            load_recipe(base_recipe(early_stopping={"monitor": "val_pearson"})),
+            fs,
+            y,
+            np.arange(30),
+            np.arange(30, 40),
+            log_dir=tmp_path,
+        )
     # system level needs groups
     with pytest.raises(ConfigError, match="need a group on every validation item"):
-        fit_member(load_recipe(base_recipe(early_stopping={"monitor": "val_sys_lcc"})), fs, y, np.arange(30), np.arange(30, 40), log_dir=tmp_path)
+        fit_member(
+            load_recipe(base_recipe(early_stopping={"monitor": "val_sys_lcc"})),
+            fs,
+            y,
+            np.arange(30),
+            np.arange(30, 40),
+            log_dir=tmp_path,
+        )
 
 
 def test_sequence_fusion_trains_and_round_trips(tmp_path):
     """Frame sequences flow through collate (padding + masks) into a temporal fusion, and a
     restored member predicts exactly what the trained one does."""
-    from scorecast.features import FeatureSet
-    from scorecast.training.members import Member
+    from scorecast.data.features import FeatureSet
+    from scorecast.inference.members import Member
 
     items, fs = make_dataset(48)
     rng = np.random.default_rng(0)
     seqs = [(fs.pooled["a"][i] + 0.1 * rng.normal(size=(3 + i % 5, 4))).astype(np.float32) for i in range(48)]
     fs = FeatureSet(fs.ids, fs.pooled, {"a": seqs})
     d = base_recipe(max_epochs=2)
-    d["model"]["fusion"] = {"name": "temporal", "params": {"audio": "a", "dim": 16, "heads": 2, "layers": 1, "hidden": [16]}}
+    d["model"]["fusion"] = {
+        "name": "temporal",
+        "params": {"audio": "a", "dim": 16, "heads": 2, "layers": 1, "hidden": [16]},
+    }
     torch.use_deterministic_algorithms(False)
-    member = fit_member(load_recipe(d), fs, items.target_matrix(["score"]), np.arange(36), np.arange(36, 48), log_dir=tmp_path)
+    member = fit_member(
+        load_recipe(d), fs, items.target_matrix(["score"]), np.arange(36), np.arange(36, 48), log_dir=tmp_path
+    )
     assert member.sequence_features == ["a"]
     restored = Member.from_state(*member.to_state())
     np.testing.assert_array_equal(restored.predict(fs).mean, member.predict(fs).mean)

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from scorecast.config import Negatives, TargetSpec
+from scorecast.data.features import FeatureSet
 from scorecast.errors import ConfigError
-from scorecast.features import FeatureSet
 from scorecast.training.negatives import make_negatives
 
 TARGETS = [TargetSpec(name="score", low=0, high=10, step=1)]

@@ -14,15 +14,14 @@ import yaml
 from scipy import stats
 from typer.testing import CliRunner
 
-from scorecast.cli import app
+from ddp_script import base_recipe, make_dataset
+from scorecast.cli.app import app
 from scorecast.config import load_recipe
+from scorecast.data.features import FeatureSet
 from scorecast.data.items import Item, ItemSet
 from scorecast.errors import ConfigError, DataError
-from scorecast.features import FeatureSet
+from scorecast.runs.cv import run_cv, run_train
 from scorecast.training import trainer
-from scorecast.training.cv import run_cv, run_train
-
-from ddp_script import base_recipe, make_dataset
 from test_cli_train import _recipe as cli_recipe
 from test_cli_train import _table
 
@@ -52,10 +51,13 @@ class FitRecorder:
 
         def record(recipe, features, targets, train_idx, val_idx, **kwargs):
             aug = kwargs.get("augmented")
-            self.calls.append({
-                "train": [features.ids[i] for i in train_idx], "val": [features.ids[i] for i in val_idx],
-                "augmented": list(aug[0].ids) if aug is not None else None,
-            })
+            self.calls.append(
+                {
+                    "train": [features.ids[i] for i in train_idx],
+                    "val": [features.ids[i] for i in val_idx],
+                    "augmented": list(aug[0].ids) if aug is not None else None,
+                }
+            )
             member = original(recipe, features, targets, train_idx, val_idx, **kwargs)
             self.members.append(member)
             return member
@@ -170,7 +172,7 @@ def test_cv_ignores_val_data_and_says_so(tmp_path, caplog):
     d = base_recipe()
     d["model"]["head"] = {"name": "svr", "params": {"C": 3.0}}
     d["val_data"] = {"reader": "table", "path": "dev.csv"}
-    with caplog.at_level(logging.INFO, logger="scorecast.training.cv"):
+    with caplog.at_level(logging.INFO, logger="scorecast.runs.cv"):
         res = run_cv(load_recipe(d), items, fs, tmp_path)
     assert res.oof["id"].tolist() == items.ids
     notes = [r.getMessage() for r in caplog.records if "val_data" in r.getMessage()]
@@ -225,8 +227,20 @@ def test_cli_train_with_val_data_and_threads(tmp_path, monkeypatch):
     out = tmp_path / "run"
     result = CliRunner().invoke(
         app,
-        ["train", str(recipe_path), "--var", f"DATA={tmp_path / 'train.csv'}", "--set", "training.max_epochs=4",
-         "--threads", "2", "--cache", str(tmp_path / "cache"), "-o", str(out)],
+        [
+            "train",
+            str(recipe_path),
+            "--var",
+            f"DATA={tmp_path / 'train.csv'}",
+            "--set",
+            "training.max_epochs=4",
+            "--threads",
+            "2",
+            "--cache",
+            str(tmp_path / "cache"),
+            "-o",
+            str(out),
+        ],
     )
     assert result.exit_code == 0, result.output
     assert seen == [2] and torch.get_num_threads() == 1

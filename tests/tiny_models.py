@@ -88,10 +88,25 @@ def _tiny_whisper_tokenizer(folder: Path):
     tok = Tokenizer(models.BPE(vocab=vocab, merges=merges))
     tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     tok.decoder = decoders.ByteLevel()
-    specials = ["<|endoftext|>", "<|startoftranscript|>", "<|en|>", "<|de|>", "<|translate|>",
-                "<|transcribe|>", "<|startoflm|>", "<|startofprev|>", "<|nospeech|>", "<|notimestamps|>"]
-    fast = WhisperTokenizerFast(tokenizer_object=tok, unk_token="<|endoftext|>", bos_token="<|endoftext|>",
-                                eos_token="<|endoftext|>", pad_token="<|endoftext|>")
+    specials = [
+        "<|endoftext|>",
+        "<|startoftranscript|>",
+        "<|en|>",
+        "<|de|>",
+        "<|translate|>",
+        "<|transcribe|>",
+        "<|startoflm|>",
+        "<|startofprev|>",
+        "<|nospeech|>",
+        "<|notimestamps|>",
+    ]
+    fast = WhisperTokenizerFast(
+        tokenizer_object=tok,
+        unk_token="<|endoftext|>",
+        bos_token="<|endoftext|>",
+        eos_token="<|endoftext|>",
+        pad_token="<|endoftext|>",
+    )
     fast.add_special_tokens({"additional_special_tokens": specials[1:]})
     return fast, {s: fast.convert_tokens_to_ids(s) for s in specials}
 
@@ -99,8 +114,13 @@ def _tiny_whisper_tokenizer(folder: Path):
 def make_tiny_whisper(folder: str | Path, *, seed: int = 0) -> Path:
     """A 2+2-layer Whisper (d_model 32, 80 mel bins) with processor and generation config."""
     import torch
-    from transformers import (GenerationConfig, WhisperConfig, WhisperFeatureExtractor,
-                              WhisperForConditionalGeneration, WhisperProcessor)
+    from transformers import (
+        GenerationConfig,
+        WhisperConfig,
+        WhisperFeatureExtractor,
+        WhisperForConditionalGeneration,
+        WhisperProcessor,
+    )
 
     folder = Path(folder)
     if _done(folder):
@@ -155,18 +175,28 @@ def _bert_tokenizer(folder: Path):
     letters = [chr(c) for c in range(ord("a"), ord("z") + 1)]
     # one id per token: "a" and "i" are words and letters, and a repeated token would leave a gap
     # in the ids (an id past the model's vocab_size)
-    vocab_list = list(dict.fromkeys(specials + list(WORDS) + letters + ["##" + c for c in letters] + list(".,!?'\"-:;")))
+    vocab_list = list(
+        dict.fromkeys(specials + list(WORDS) + letters + ["##" + c for c in letters] + list(".,!?'\"-:;"))
+    )
     vocab = {t: i for i, t in enumerate(vocab_list)}
     tok = Tokenizer(models.WordPiece(vocab=vocab, unk_token="[UNK]"))
     tok.normalizer = normalizers.BertNormalizer(lowercase=True)
     tok.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
     tok.decoder = decoders.WordPiece()
     tok.post_processor = processors.TemplateProcessing(
-        single="[CLS] $A [SEP]", pair="[CLS] $A [SEP] $B:1 [SEP]:1",
+        single="[CLS] $A [SEP]",
+        pair="[CLS] $A [SEP] $B:1 [SEP]:1",
         special_tokens=[("[CLS]", vocab["[CLS]"]), ("[SEP]", vocab["[SEP]"])],
     )
-    return BertTokenizerFast(tokenizer_object=tok, unk_token="[UNK]", sep_token="[SEP]", pad_token="[PAD]",
-                             cls_token="[CLS]", mask_token="[MASK]", model_max_length=512)
+    return BertTokenizerFast(
+        tokenizer_object=tok,
+        unk_token="[UNK]",
+        sep_token="[SEP]",
+        pad_token="[PAD]",
+        cls_token="[CLS]",
+        mask_token="[MASK]",
+        model_max_length=512,
+    )
 
 
 def make_tiny_bert(folder: str | Path, *, max_position: int = 64, seed: int = 0) -> Path:
@@ -204,16 +234,29 @@ def make_tiny_sentence_transformer(folder: str | Path, *, max_seq_length: int = 
         return folder
     make_tiny_bert(folder, max_position=max(64, max_seq_length), seed=seed)
     (folder / "1_Pooling").mkdir(exist_ok=True)
-    (folder / "1_Pooling" / "config.json").write_text(json.dumps({
-        "word_embedding_dimension": 32, "pooling_mode_mean_tokens": True, "pooling_mode_cls_token": False,
-        "pooling_mode_max_tokens": False, "pooling_mode_mean_sqrt_len_tokens": False,
-    }))
-    (folder / "sentence_bert_config.json").write_text(json.dumps({"max_seq_length": max_seq_length, "do_lower_case": False}))
-    (folder / "modules.json").write_text(json.dumps([
-        {"idx": 0, "name": "0", "path": "", "type": "sentence_transformers.models.Transformer"},
-        {"idx": 1, "name": "1", "path": "1_Pooling", "type": "sentence_transformers.models.Pooling"},
-        {"idx": 2, "name": "2", "path": "2_Normalize", "type": "sentence_transformers.models.Normalize"},
-    ]))
+    (folder / "1_Pooling" / "config.json").write_text(
+        json.dumps(
+            {
+                "word_embedding_dimension": 32,
+                "pooling_mode_mean_tokens": True,
+                "pooling_mode_cls_token": False,
+                "pooling_mode_max_tokens": False,
+                "pooling_mode_mean_sqrt_len_tokens": False,
+            }
+        )
+    )
+    (folder / "sentence_bert_config.json").write_text(
+        json.dumps({"max_seq_length": max_seq_length, "do_lower_case": False})
+    )
+    (folder / "modules.json").write_text(
+        json.dumps(
+            [
+                {"idx": 0, "name": "0", "path": "", "type": "sentence_transformers.models.Transformer"},
+                {"idx": 1, "name": "1", "path": "1_Pooling", "type": "sentence_transformers.models.Pooling"},
+                {"idx": 2, "name": "2", "path": "2_Normalize", "type": "sentence_transformers.models.Normalize"},
+            ]
+        )
+    )
     return folder
 
 
@@ -226,12 +269,33 @@ def make_tiny_clap(folder: str | Path, *, seed: int = 0) -> Path:
     folder = Path(folder)
     if _done(folder):
         return folder
-    audio = ClapAudioConfig(window_size=8, num_mel_bins=64, spec_size=256, patch_size=4, patch_stride=(4, 4),
-                            depths=[1, 1], num_attention_heads=[2, 2], patch_embeds_hidden_size=16,
-                            hidden_size=32, projection_dim=16, enable_fusion=False)
-    text = ClapTextConfig(vocab_size=50, hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
-                          intermediate_size=20, projection_dim=16, max_position_embeddings=40)
+    audio = ClapAudioConfig(
+        window_size=8,
+        num_mel_bins=64,
+        spec_size=256,
+        patch_size=4,
+        patch_stride=(4, 4),
+        depths=[1, 1],
+        num_attention_heads=[2, 2],
+        patch_embeds_hidden_size=16,
+        hidden_size=32,
+        projection_dim=16,
+        enable_fusion=False,
+    )
+    text = ClapTextConfig(
+        vocab_size=50,
+        hidden_size=16,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        intermediate_size=20,
+        projection_dim=16,
+        max_position_embeddings=40,
+    )
     torch.manual_seed(seed)
-    ClapModel(ClapConfig(text_config=text.to_dict(), audio_config=audio.to_dict(), projection_dim=16)).eval().save_pretrained(folder)
-    ClapFeatureExtractor(feature_size=64, sampling_rate=48000, max_length_s=10, truncation="rand_trunc").save_pretrained(folder)
+    ClapModel(
+        ClapConfig(text_config=text.to_dict(), audio_config=audio.to_dict(), projection_dim=16)
+    ).eval().save_pretrained(folder)
+    ClapFeatureExtractor(
+        feature_size=64, sampling_rate=48000, max_length_s=10, truncation="rand_trunc"
+    ).save_pretrained(folder)
     return folder

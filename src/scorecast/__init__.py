@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-__version__ = "0.1.0"
-
 from scorecast.errors import (  # noqa: E402
     AudioError,
     BundleError,
@@ -12,6 +10,7 @@ from scorecast.errors import (  # noqa: E402
     DataError,
     ScorecastError,
 )
+from scorecast.version import __version__  # noqa: E402
 
 __all__ = [
     "__version__",

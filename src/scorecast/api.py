@@ -66,16 +66,18 @@ class PredictionResult:
 
     def to_frame(self):
         """A pandas DataFrame: id, one column per target, ``std.<target>`` where given."""
-        from scorecast.commands.predict import predictions_frame
+        from scorecast.inference.frames import prediction_frame
 
-        return predictions_frame(self.ids, self, self.targets)
+        return prediction_frame(self.ids, self.targets, self.mean, self.std, pred_prefix="")
 
     def to_records(self) -> list[dict[str, Any]]:
         """One ``{"id", "scores": {target: v}, "std": {target: v} | None}`` per item (as the server answers)."""
         out = []
         for i, item_id in enumerate(self.ids):
             std = None if self.std is None else {t: float(self.std[i, j]) for j, t in enumerate(self.targets)}
-            out.append({"id": item_id, "scores": {t: float(self.mean[i, j]) for j, t in enumerate(self.targets)}, "std": std})
+            out.append(
+                {"id": item_id, "scores": {t: float(self.mean[i, j]) for j, t in enumerate(self.targets)}, "std": std}
+            )
         return out
 
 
@@ -93,7 +95,7 @@ def load(
     ``$SCORECAST_CACHE`` or ``~/.cache/scorecast``); ``cache=False`` keeps them in memory.
     ``encoder_paths={OLD: NEW}`` points a model folder the bundle names to where it is here.
     """
-    from scorecast.bundle import load_bundle
+    from scorecast.inference.bundle import load_bundle
 
     bundle = load_bundle(path)
     scorer = Scorer(bundle.recipe, cache=cache, cache_dir=cache_dir, encoder_paths=encoder_paths, device=device)
@@ -117,7 +119,11 @@ class Scorer:
         encoder_paths: dict[str, str] | None = None,
         device: str | None = None,
     ) -> None:
-        self.recipe = recipe if isinstance(recipe, Recipe) else load_recipe(dict(recipe) if isinstance(recipe, Mapping) else recipe)
+        self.recipe = (
+            recipe
+            if isinstance(recipe, Recipe)
+            else load_recipe(dict(recipe) if isinstance(recipe, Mapping) else recipe)
+        )
         self.cache = cache
         self.cache_dir = cache_dir
         self.encoder_paths = encoder_paths
@@ -132,13 +138,20 @@ class Scorer:
     # ------------------------------------------------------------------ scikit-learn habits
 
     def get_params(self, deep: bool = True) -> dict[str, Any]:
-        return {"recipe": self.recipe, "cache": self.cache, "cache_dir": self.cache_dir,
-                "encoder_paths": self.encoder_paths, "device": self.device}  # fmt: skip
+        return {
+            "recipe": self.recipe,
+            "cache": self.cache,
+            "cache_dir": self.cache_dir,
+            "encoder_paths": self.encoder_paths,
+            "device": self.device,
+        }
 
     def set_params(self, **params: Any) -> Scorer:
         for key, value in params.items():
             if key not in self.get_params():
-                raise ConfigError(f"Scorer.set_params: unknown parameter {key!r}; expected one of {sorted(self.get_params())}")
+                raise ConfigError(
+                    f"Scorer.set_params: unknown parameter {key!r}; expected one of {sorted(self.get_params())}"
+                )
             setattr(self, key, load_recipe(value) if key == "recipe" and not isinstance(value, Recipe) else value)
         return self
 
@@ -157,51 +170,67 @@ class Scorer:
     @property
     def inputs(self):
         """What each item needs (:class:`scorecast.predictor.InputSpec`): audio, text fields, vector fields."""
-        from scorecast.predictor import InputSpec
+        from scorecast.inference.predictor import InputSpec
 
         return InputSpec.from_specs(self.recipe.encoders)
 
     def _fitted(self):
         if self._predictor is None:
-            raise NotFittedError(f"this Scorer ({self.recipe.name}) is not fitted yet; call fit(...) or use scorecast.load(path)")
+            raise NotFittedError(
+                f"this Scorer ({self.recipe.name}) is not fitted yet; call fit(...) or use scorecast.load(path)"
+            )
         return self._predictor
 
     def _embedding_cache(self):
         if not self.cache:
             return None
-        from scorecast.cache import EmbeddingCache
+        from scorecast.cache.store import EmbeddingCache
 
         return EmbeddingCache(self.cache_dir or self.recipe.cache_dir)
 
     def _attach(self, bundle) -> None:
-        from scorecast.predictor import Predictor
+        from scorecast.inference.predictor import Predictor
 
         self.recipe = bundle.recipe
-        self._predictor = Predictor(bundle, cache=self._embedding_cache(), encoder_paths=self.encoder_paths, device=self.device)
+        self._predictor = Predictor(
+            bundle, cache=self._embedding_cache(), encoder_paths=self.encoder_paths, device=self.device
+        )
 
     # ------------------------------------------------------------------ fit / save
 
-    def fit(self, data: str | os.PathLike | ItemSet | Sequence[Item] | None = None, *, out_dir: str | os.PathLike | None = None,
-            cv: bool = False) -> Scorer:  # fmt: skip
+    def fit(
+        self,
+        data: str | os.PathLike | ItemSet | Sequence[Item] | None = None,
+        *,
+        out_dir: str | os.PathLike | None = None,
+        cv: bool = False,
+    ) -> Scorer:
         """Train on ``data`` (a table read with the recipe's reader, an ItemSet, a list of Items, or
         None for the recipe's ``data.path``): ``cv=False`` trains the final scorer (``scorecast
         train``), ``cv=True`` cross-validates and keeps the fold ensemble (``scorecast cv``). The run
         folder goes to ``out_dir`` (default: a temporary folder kept while this object lives). With the
         recipe's ``val_data``, ``cv=False`` early-stops on that split (``cv=True`` does not use it)."""
-        from scorecast.bundle import Bundle
-        from scorecast.training.cv import run_cv, run_train
-        from scorecast.workflow import prepare_training_data
+        from scorecast.inference.bundle import Bundle
+        from scorecast.runs.cv import run_cv, run_train
+        from scorecast.runs.prepare import prepare_training_data
 
         recipe = self.recipe
         items = self._training_items(data)
         cache = self._embedding_cache()
         if cache is None:
-            from scorecast.predictor import MemoryCache
+            from scorecast.inference.predictor import MemoryCache
 
             cache = MemoryCache()
         self._workdir = tempfile.TemporaryDirectory(prefix="scorecast-fit-")
-        ready = prepare_training_data(recipe, items, cache, work_dir=self._workdir.name, progress=False,
-                                      where=f"recipe '{recipe.name}'", with_val=not cv)
+        ready = prepare_training_data(
+            recipe,
+            items,
+            cache,
+            work_dir=self._workdir.name,
+            progress=False,
+            where=f"recipe '{recipe.name}'",
+            with_val=not cv,
+        )
         items, features, identities = ready["items"], ready["features"], ready["identities"]
         augmented = ready["augmented"]
         if out_dir is None:
@@ -209,8 +238,9 @@ class Scorer:
         if cv:
             self.run_ = run_cv(recipe, items, features, out_dir, encoder_identities=identities, augmented=augmented)
         else:
-            self.run_ = run_train(recipe, items, features, out_dir, encoder_identities=identities, augmented=augmented,
-                                  val=ready["val"])
+            self.run_ = run_train(
+                recipe, items, features, out_dir, encoder_identities=identities, augmented=augmented, val=ready["val"]
+            )
         r = self.run_
         bundle = Bundle(r.bundle_path, recipe, r.members, r.weights, identities, features.dims(), r.stacker, r.metrics)
         self._attach(bundle)
@@ -231,7 +261,7 @@ class Scorer:
 
     def save(self, path: str | os.PathLike, overwrite: bool = False) -> Path:
         """Write the fitted scorer as a bundle folder at ``path`` (refused if it exists, unless ``overwrite``)."""
-        from scorecast.bundle import MANIFEST
+        from scorecast.inference.bundle import MANIFEST
 
         bundle = self._fitted().bundle
         dest = Path(path)
@@ -277,7 +307,7 @@ class Scorer:
 
     def _items_from(self, items) -> list[Item]:
         if isinstance(items, (str, os.PathLike)):
-            from scorecast.commands.predict import reader_for
+            from scorecast.inference.tables import reader_for
 
             return list(reader_for(self.recipe, None, {}).read(items))
         if isinstance(items, ItemSet):
@@ -293,7 +323,9 @@ def items_from_inputs(inputs, audio, text, vectors, ids, sample_rate) -> list[It
     audio_in = None
     if audio is not None:
         if isinstance(audio, (str, os.PathLike, np.ndarray, tuple)):
-            raise ConfigError(f"audio: expected a list (one entry per item), got a single {type(audio).__name__}; wrap it in [...]")
+            raise ConfigError(
+                f"audio: expected a list (one entry per item), got a single {type(audio).__name__}; wrap it in [...]"
+            )
         audio_in = [_audio_input(a, sample_rate, i) for i, a in enumerate(audio)]
         columns["audio"] = len(audio_in)
     texts = _texts(inputs, text)
@@ -311,7 +343,12 @@ def items_from_inputs(inputs, audio, text, vectors, ids, sample_rate) -> list[It
         raise DataError(f"predict: expected {n} ids (one per item), got {len(ids)}")
     ids = [str(i) for i in ids] if ids is not None else [str(i) for i in range(n)]
     return [
-        Item(id=ids[i], audio=audio_in[i] if audio_in else None, texts=texts[i] if texts else {}, vectors=vecs[i] if vecs else {})
+        Item(
+            id=ids[i],
+            audio=audio_in[i] if audio_in else None,
+            texts=texts[i] if texts else {},
+            vectors=vecs[i] if vecs else {},
+        )
         for i in range(n)
     ]
 
@@ -325,7 +362,9 @@ def _audio_input(a: Any, sample_rate: int | None, i: int):
         return (np.asarray(a[0]), int(a[1]))
     if isinstance(a, np.ndarray) or hasattr(a, "__array__"):
         if sample_rate is None:
-            raise ConfigError(f"audio[{i}]: a bare array needs its rate; pass sample_rate=... or (waveform, sample_rate)")
+            raise ConfigError(
+                f"audio[{i}]: a bare array needs its rate; pass sample_rate=... or (waveform, sample_rate)"
+            )
         return (np.asarray(a), int(sample_rate))
     raise DataError(f"audio[{i}]: expected a path, an array or (array, sample_rate), got {type(a).__name__}")
 
@@ -334,7 +373,9 @@ def _texts(inputs, text) -> list[dict[str, str]] | None:
     if text is None:
         return None
     if isinstance(text, str):
-        raise ConfigError("text: expected a list (one entry per item) or {field: [texts]}, got a single string; wrap it in [...]")
+        raise ConfigError(
+            "text: expected a list (one entry per item) or {field: [texts]}, got a single string; wrap it in [...]"
+        )
     if isinstance(text, Mapping):
         lengths = {k: len(v) for k, v in text.items()}
         if any(isinstance(v, str) for v in text.values()):

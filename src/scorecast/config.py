@@ -186,7 +186,9 @@ class TrainingConfig(Strict):
     @model_validator(mode="after")
     def _check_threads(self) -> TrainingConfig:
         if self.threads is not None and self.threads < 1:
-            raise ValueError(f"training.threads: expected a whole number >= 1 (or null for torch's default), got {self.threads}")
+            raise ValueError(
+                f"training.threads: expected a whole number >= 1 (or null for torch's default), got {self.threads}"
+            )
         return self
 
 
@@ -322,7 +324,9 @@ def load_recipe(
     if variant is not None:
         variants = raw.get("variants") or {}
         if variant not in variants:
-            raise ConfigError(f"{where}: unknown variant '{variant}'; expected one of: {', '.join(variants) or '(none)'}")
+            raise ConfigError(
+                f"{where}: unknown variant '{variant}'; expected one of: {', '.join(variants) or '(none)'}"
+            )
         raw = apply_overrides(raw, dict(variants[variant]))
         raw["name"] = f"{raw.get('name', 'recipe')}-{variant}"
     if overrides:

@@ -1,11 +1,11 @@
 """The one registry class every family (readers, encoders, fusions, heads, losses...) uses.
 
-    HEADS = Registry("head")
+HEADS = Registry("head")
 
-    @HEADS.register("coral")
-    class CoralHead(Head): ...
+@HEADS.register("coral")
+class CoralHead(Head): ...
 
-    head = HEADS.build("coral", in_dim=64, targets=...)
+head = HEADS.build("coral", in_dim=64, targets=...)
 """
 
 from __future__ import annotations

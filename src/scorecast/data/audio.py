@@ -14,13 +14,13 @@ import hashlib
 import os
 import threading
 from pathlib import Path
-from typing import Literal, Union
+from typing import Literal
 
 import numpy as np
 
 from scorecast.errors import AudioError
 
-AudioInput = Union[str, os.PathLike, tuple[np.ndarray, int]]
+AudioInput = str | os.PathLike | tuple[np.ndarray, int]
 """A path to an audio file, or ``(waveform, sample_rate)`` with waveform (T,), (C, T) or (T, C)."""
 
 SUPPORTED_FORMATS = ("wav", "flac", "ogg", "mp3")
@@ -129,7 +129,9 @@ def load_audio(
 
     p = Path(path)
     if not p.is_file():
-        raise AudioError("audio file not found" if not p.exists() else "expected an audio file, got a directory", file=p)
+        raise AudioError(
+            "audio file not found" if not p.exists() else "expected an audio file, got a directory", file=p
+        )
     size = p.stat().st_size
     if size == 0:
         raise AudioError("empty file (0 bytes); expected WAV, FLAC, Ogg or MP3 audio", file=p)
@@ -182,7 +184,9 @@ def _check_pair(x: tuple, name: str | None = None) -> tuple[np.ndarray, int]:
     if not isinstance(sr, (int, np.integer)) or int(sr) <= 0:
         raise AudioError(f"expected a positive integer sample rate, got {sr!r}", file=where)
     if wave.ndim not in (1, 2) or not np.issubdtype(wave.dtype, np.number):
-        raise AudioError(f"expected a numeric waveform of shape (T,), (C, T) or (T, C), got {wave.dtype} {wave.shape}", file=where)
+        raise AudioError(
+            f"expected a numeric waveform of shape (T,), (C, T) or (T, C), got {wave.dtype} {wave.shape}", file=where
+        )
     if np.issubdtype(wave.dtype, np.integer):
         scale = float(np.iinfo(wave.dtype).max) + 1.0
         wave = wave.astype(np.float32) / scale
@@ -241,7 +245,9 @@ def normalize_rms(wave: np.ndarray, target_dbfs: float) -> np.ndarray:
 CropMode = Literal["start", "center", "end"]
 
 
-def crop_or_pad(wave: np.ndarray, length: int, mode: CropMode = "start", pad: Literal["zeros", "repeat"] = "zeros") -> np.ndarray:
+def crop_or_pad(
+    wave: np.ndarray, length: int, mode: CropMode = "start", pad: Literal["zeros", "repeat"] = "zeros"
+) -> np.ndarray:
     """Cut or extend the last axis of ``wave`` to exactly ``length`` samples, deterministically.
 
     ``mode`` says which part is kept when cropping and where padding goes: ``start`` keeps the

@@ -138,7 +138,9 @@ class AudioMOSSubmission(SubmissionWriter):
 
     def __init__(self, columns: Sequence[str] = ("MI", "TA")) -> None:
         if isinstance(columns, str) or len(columns) != 2:
-            raise ConfigError(f"option columns: expected the two target names (music impression, text alignment), got {columns!r}")
+            raise ConfigError(
+                f"option columns: expected the two target names (music impression, text alignment), got {columns!r}"
+            )
         self.columns = list(columns)
 
     def header(self) -> None:
@@ -148,9 +150,7 @@ class AudioMOSSubmission(SubmissionWriter):
         have = [t.name for t in targets]
         missing = [c for c in self.columns if c not in have]
         if missing:
-            raise ConfigError(
-                f"submission 'audiomos': expected targets {self.columns}, got {have} (missing {missing})"
-            )
+            raise ConfigError(f"submission 'audiomos': expected targets {self.columns}, got {have} (missing {missing})")
         return self.columns
 
     def format_id(self, item_id: str) -> str:

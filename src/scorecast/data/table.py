@@ -1,4 +1,4 @@
-"""Loading tables (CSV, TSV, JSON, JSONL, Parquet) into rows (typed cell access: ``readers_fields``).
+"""Loading tables (CSV, TSV, JSON, JSONL, Parquet) into rows (typed cell access: ``scorecast.data.fields``).
 
 Everything here turns a library's complaint (a decode error, a JSON error, a corrupt Parquet file, a
 ragged CSV row) into one :class:`~scorecast.errors.DataError` that names the file, the row and the
@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from scorecast.data.readers_fields import (  # noqa: F401  (re-exported: readers import them from here)
+from scorecast.data.fields import (  # noqa: F401  (re-exported: readers import them from here)
     AUDIO_EXTENSIONS,
     RowView,
     base_dir_of,
@@ -207,7 +207,9 @@ def _records(path: Path, text: str, sep: str, quoting: int):
         except StopIteration:
             return
         except csv.Error as exc:
-            raise DataError(f"malformed {'TSV' if sep == chr(9) else 'CSV'} text: {exc}", file=path, row=start) from None
+            raise DataError(
+                f"malformed {'TSV' if sep == chr(9) else 'CSV'} text: {exc}", file=path, row=start
+            ) from None
         if not fields or all(not f.strip() for f in fields):
             continue
         yield start, fields
@@ -217,8 +219,12 @@ def _load_delimited(path, text, errors, sep, header, names, quoting, extra_field
     records = _records(path, text, sep, quoting)
     first = next(records, None)
     if first is None:
-        raise DataError("the table is empty: expected a header and at least one row" if header is True else
-                        "the file is empty: expected at least one row", file=path)
+        raise DataError(
+            "the table is empty: expected a header and at least one row"
+            if header is True
+            else "the file is empty: expected at least one row",
+            file=path,
+        )
     is_header = header(first[1]) if callable(header) else bool(header)
     if is_header:
         columns = [c.strip() for c in first[1]]
@@ -273,7 +279,9 @@ def _load_json(path: Path, text: str, errors: RowErrors) -> Table:
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
-        raise DataError(f"not valid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})", file=path, row=exc.lineno) from None
+        raise DataError(
+            f"not valid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})", file=path, row=exc.lineno
+        ) from None
     except RecursionError:
         raise DataError("not usable JSON: nested too deeply", file=path) from None
     if isinstance(data, dict) and len(data) == 1 and isinstance(next(iter(data.values())), list):
@@ -283,7 +291,9 @@ def _load_json(path: Path, text: str, errors: RowErrors) -> Table:
     rows = []
     for i, rec in enumerate(data, start=1):
         if not isinstance(rec, dict):
-            errors.handle(DataError(f"malformed record: expected a JSON object, got {type(rec).__name__}", file=path, row=i))
+            errors.handle(
+                DataError(f"malformed record: expected a JSON object, got {type(rec).__name__}", file=path, row=i)
+            )
             continue
         rows.append(Row(i, {str(k): v for k, v in rec.items()}))
     return Table(path, _columns_of([r.values for r in rows]), rows)
@@ -303,7 +313,9 @@ def _load_jsonl(path: Path, text: str, errors: RowErrors) -> Table:
             errors.handle(DataError("malformed JSON line: nested too deeply", file=path, row=i))
             continue
         if not isinstance(rec, dict):
-            errors.handle(DataError(f"malformed JSON line: expected an object, got {type(rec).__name__}", file=path, row=i))
+            errors.handle(
+                DataError(f"malformed JSON line: expected an object, got {type(rec).__name__}", file=path, row=i)
+            )
             continue
         rows.append(Row(i, {str(k): v for k, v in rec.items()}))
     return Table(path, _columns_of([r.values for r in rows]), rows)

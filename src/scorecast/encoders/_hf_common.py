@@ -106,7 +106,9 @@ def check_layer(layer: Any, num_layers: int | None) -> int | str | list[int]:
             return i
         j = i + n_states if i < 0 else i
         if not 0 <= j < n_states:
-            raise ConfigError(f"layer: expected an index in [-{n_states}, {n_states - 1}] ({num_layers} layers), got {i}")
+            raise ConfigError(
+                f"layer: expected an index in [-{n_states}, {n_states - 1}] ({num_layers} layers), got {i}"
+            )
         return j
 
     if layer == "mean":
@@ -192,7 +194,7 @@ def dedup_token_sequence(parts: list[tuple[int, int, np.ndarray]]) -> np.ndarray
     out, covered = [], 0
     for start, end, states in parts:
         if end > covered:
-            out.append(states[covered - start:])
+            out.append(states[covered - start :])
             covered = end
     return np.concatenate(out) if out else np.zeros((0, parts[0][2].shape[1]), np.float32)
 

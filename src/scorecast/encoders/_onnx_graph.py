@@ -15,7 +15,9 @@ def _model_class():
     from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
 
     F = descriptor_pb2.FieldDescriptorProto
-    fdp = descriptor_pb2.FileDescriptorProto(name="scorecast_onnx_min.proto", package="scorecast_onnx_min", syntax="proto2")
+    fdp = descriptor_pb2.FileDescriptorProto(
+        name="scorecast_onnx_min.proto", package="scorecast_onnx_min", syntax="proto2"
+    )
 
     def message(name: str, fields: list[tuple[str, int, int, int, str | None]]) -> None:
         m = fdp.message_type.add(name=name)
@@ -29,9 +31,19 @@ def _model_class():
     message("TensorType", [("elem_type", 1, F.TYPE_INT32, opt, None)])
     message("TypeProto", [("tensor_type", 1, F.TYPE_MESSAGE, opt, "TensorType")])
     message("ValueInfoProto", [("name", 1, F.TYPE_STRING, opt, None), ("type", 2, F.TYPE_MESSAGE, opt, "TypeProto")])
-    message("NodeProto", [("input", 1, F.TYPE_STRING, rep, None), ("output", 2, F.TYPE_STRING, rep, None),
-                          ("name", 3, F.TYPE_STRING, opt, None), ("op_type", 4, F.TYPE_STRING, opt, None)])
-    message("GraphProto", [("node", 1, F.TYPE_MESSAGE, rep, "NodeProto"), ("output", 12, F.TYPE_MESSAGE, rep, "ValueInfoProto")])
+    message(
+        "NodeProto",
+        [
+            ("input", 1, F.TYPE_STRING, rep, None),
+            ("output", 2, F.TYPE_STRING, rep, None),
+            ("name", 3, F.TYPE_STRING, opt, None),
+            ("op_type", 4, F.TYPE_STRING, opt, None),
+        ],
+    )
+    message(
+        "GraphProto",
+        [("node", 1, F.TYPE_MESSAGE, rep, "NodeProto"), ("output", 12, F.TYPE_MESSAGE, rep, "ValueInfoProto")],
+    )
     message("ModelProto", [("graph", 7, F.TYPE_MESSAGE, opt, "GraphProto")])
     pool = descriptor_pool.DescriptorPool()
     pool.Add(fdp)

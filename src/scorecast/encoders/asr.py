@@ -28,8 +28,13 @@ from typing import Any
 
 import numpy as np
 
-from scorecast.encoders._hf_common import (check_positive, model_fingerprint, package_version, resolve_device,
-                                           resolve_model_dir)
+from scorecast.encoders._hf_common import (
+    check_positive,
+    model_fingerprint,
+    package_version,
+    resolve_device,
+    resolve_model_dir,
+)
 from scorecast.encoders.base import ENCODERS, Encoded, Encoder
 from scorecast.errors import ConfigError, DataError
 from scorecast.registry import Registry
@@ -51,8 +56,15 @@ ASR_BACKENDS: Registry[type[ASRBackend]] = Registry("asr backend")
 
 @ASR_BACKENDS.register("whisper")
 class WhisperASR(ASRBackend):
-    def __init__(self, model: str | None = None, language: str | None = None, task: str = "transcribe",
-                 max_new_tokens: int = 128, batch_size: int = 8, device: str = "cpu") -> None:
+    def __init__(
+        self,
+        model: str | None = None,
+        language: str | None = None,
+        task: str = "transcribe",
+        max_new_tokens: int = 128,
+        batch_size: int = 8,
+        device: str = "cpu",
+    ) -> None:
         if model is None:
             raise ConfigError("asr: backend 'whisper' needs params.model (a folder with a Whisper checkpoint)")
         if task not in ("transcribe", "translate"):
@@ -67,8 +79,16 @@ class WhisperASR(ASRBackend):
         self._loaded = None
 
     def identity(self) -> dict[str, Any]:
-        return {"backend": "whisper", "model": self.model_name, **self._fp, "language": self.language,
-                "task": self.task, "max_new_tokens": self.max_new_tokens, "chunk_s": CHUNK_S, "decoding": "greedy"}
+        return {
+            "backend": "whisper",
+            "model": self.model_name,
+            **self._fp,
+            "language": self.language,
+            "task": self.task,
+            "max_new_tokens": self.max_new_tokens,
+            "chunk_s": CHUNK_S,
+            "decoding": "greedy",
+        }
 
     def _load(self):
         if self._loaded is None:
@@ -89,7 +109,12 @@ class WhisperASR(ASRBackend):
         for s in range(0, len(chunks), self.batch_size):
             part = [c for _, c in chunks[s : s + self.batch_size]]
             feats = processor.feature_extractor(part, sampling_rate=SR, return_tensors="pt").input_features
-            kwargs: dict[str, Any] = {"task": self.task, "max_new_tokens": self.max_new_tokens, "num_beams": 1, "do_sample": False}
+            kwargs: dict[str, Any] = {
+                "task": self.task,
+                "max_new_tokens": self.max_new_tokens,
+                "num_beams": 1,
+                "do_sample": False,
+            }
             if self.language is not None:
                 kwargs["language"] = self.language
             with torch.inference_mode(), warnings.catch_warnings():
@@ -109,7 +134,11 @@ class PocketsphinxASR(ASRBackend):
         self._decoder = None
 
     def identity(self) -> dict[str, Any]:
-        return {"backend": "pocketsphinx", "package": f"pocketsphinx=={package_version('pocketsphinx')}", "model": "en-us (packaged)"}
+        return {
+            "backend": "pocketsphinx",
+            "package": f"pocketsphinx=={package_version('pocketsphinx')}",
+            "model": "en-us (packaged)",
+        }
 
     def transcribe(self, waves: list[np.ndarray]) -> list[str]:
         if self._decoder is None:
@@ -157,8 +186,10 @@ class ASREncoder(Encoder):
         return self.backend.transcribe(checked)
 
     def encode_batch(self, inputs: list[Any]) -> list[Encoded]:
-        raise ConfigError("encoder 'asr' produces text, not vectors: run it as a transcription step "
-                          "(scorecast.encoders.asr.transcribe_items) and encode the transcript field with a text encoder")
+        raise ConfigError(
+            "encoder 'asr' produces text, not vectors: run it as a transcription step "
+            "(scorecast.encoders.asr.transcribe_items) and encode the transcript field with a text encoder"
+        )
 
 
 class TranscriptStore:
@@ -196,7 +227,9 @@ class TranscriptStore:
             os.close(fd)
 
 
-def transcribe_items(items, spec_params: dict[str, Any] | None = None, cache: Any = None, batch_size: int = 8) -> dict[str, str]:
+def transcribe_items(
+    items, spec_params: dict[str, Any] | None = None, cache: Any = None, batch_size: int = 8
+) -> dict[str, str]:
     """Transcribe every item's audio into ``item.texts[as_field]`` (``as_field`` is a param,
     default ``transcript``); returns {item id: transcript}. ``cache`` is a cache root folder or an
     object with a ``root`` (the EmbeddingCache); transcripts found there are not recomputed."""
@@ -230,3 +263,20 @@ def transcribe_items(items, spec_params: dict[str, Any] | None = None, cache: An
         item.texts[as_field] = known[hashes[item.id]]
         result[item.id] = item.texts[as_field]
     return result
+
+
+def transcribe_if_needed(recipe: Any, items: Any, cache: Any = None) -> int:
+    """Run the recipe's ASR step (if any) on the items lacking its text field; returns how many
+    were transcribed. Transcripts are cached by audio content, so reruns transcribe nothing."""
+    if recipe.asr is None:
+        return 0
+    asr = recipe.asr
+    todo = [item for item in items if asr.overwrite or not str(item.texts.get(asr.field) or "").strip()]
+    if not todo:
+        return 0
+    params = dict(asr.params)
+    if asr.backend is not None:
+        params["backend"] = asr.backend
+    params["as_field"] = asr.field
+    transcribe_items(todo, params, cache=cache)
+    return len(todo)

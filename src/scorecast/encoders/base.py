@@ -4,20 +4,10 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass
 from typing import Any, ClassVar, Literal
 
-import numpy as np
-
+from scorecast.data.features import Encoded  # noqa: F401  (re-exported: encoders import it from here)
 from scorecast.registry import Registry
-
-
-@dataclass
-class Encoded:
-    """One item's encoding: a pooled vector (D,) and, where the model has one, a sequence (T, D)."""
-
-    pooled: np.ndarray
-    sequence: np.ndarray | None = None
 
 
 class Encoder:

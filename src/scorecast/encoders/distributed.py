@@ -22,10 +22,17 @@ from collections.abc import Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from typing import Any
 
-from scorecast.cache import EmbeddingCache
+from scorecast.cache.store import EmbeddingCache
 from scorecast.config import EncoderSpec
 from scorecast.data.items import Item, ItemSet
-from scorecast.encoders.pipeline import EncodePlan, EncodeResult, build_encoder, ensure_encoder, finish_plan, plan_encoding
+from scorecast.encoders.pipeline import (
+    EncodePlan,
+    EncodeResult,
+    build_encoder,
+    ensure_encoder,
+    finish_plan,
+    plan_encoding,
+)
 from scorecast.encoders.pipeline_batches import OnError, encode_batch_checked
 from scorecast.errors import ConfigError
 
@@ -53,7 +60,9 @@ def encode_items_distributed(
 ) -> EncodeResult:
     """:func:`~scorecast.encoders.pipeline.encode_items` across ``devices`` x ``num_nodes`` processes."""
     if devices < 1 or num_nodes < 1 or batch_size < 1:
-        raise ConfigError(f"distributed encoding: expected devices, num_nodes, batch_size >= 1, got {devices}, {num_nodes}, {batch_size}")
+        raise ConfigError(
+            f"distributed encoding: expected devices, num_nodes, batch_size >= 1, got {devices}, {num_nodes}, {batch_size}"
+        )
     start = time.perf_counter()
     plan = plan_encoding(items, spec, cache, on_error, lookup=False)
     all_keys = list(plan.todo.items())  # every distinct input: identical on every rank
@@ -157,7 +166,9 @@ def _worker_init(spec_json: str, device: str | None, identity_hash: str) -> None
     spec = EncoderSpec.model_validate_json(spec_json)
     encoder = build_encoder(spec, device)
     if encoder.identity_hash != identity_hash:
-        raise ConfigError(f"encoder '{spec.name}' built in a worker has identity {encoder.identity()}, not the planned one")
+        raise ConfigError(
+            f"encoder '{spec.name}' built in a worker has identity {encoder.identity()}, not the planned one"
+        )
     _WORKER["spec"] = spec
     _WORKER["encoder"] = encoder
 
@@ -172,7 +183,12 @@ def encode_in_pool(plan: EncodePlan, batches: Iterator[list], workers: int, devi
     import multiprocessing as mp
 
     ctx = mp.get_context("fork") if "fork" in mp.get_all_start_methods() else None
-    with ProcessPoolExecutor(workers, mp_context=ctx, initializer=_worker_init, initargs=(plan.spec.model_dump_json(), device, plan.identity_hash)) as pool:
+    with ProcessPoolExecutor(
+        workers,
+        mp_context=ctx,
+        initializer=_worker_init,
+        initargs=(plan.spec.model_dump_json(), device, plan.identity_hash),
+    ) as pool:
         pending = set()
         for batch in batches:
             pending.add(pool.submit(_worker_run, batch, on_error))

@@ -33,9 +33,16 @@ SR = 16000
 SEGMENT_S = 9.01
 SEGMENT = int(SEGMENT_S * SR)
 P835_POLY = {  # (sig, bak, ovrl) polynomials of the DNSMOS reference script
-    False: ([-0.08397278, 1.22083953, 0.0052439], [-0.13166888, 1.60915514, -0.39604546], [-0.06766283, 1.11546468, 0.04602535]),
-    True: ([-0.01019296, 0.02751166, 1.19576786, -0.24348726], [-0.04976499, 0.44276479, -0.1644611, 0.96883132],
-           [-0.00533021, 0.005101, 1.18058466, -0.11236046]),
+    False: (
+        [-0.08397278, 1.22083953, 0.0052439],
+        [-0.13166888, 1.60915514, -0.39604546],
+        [-0.06766283, 1.11546468, 0.04602535],
+    ),
+    True: (
+        [-0.01019296, 0.02751166, 1.19576786, -0.24348726],
+        [-0.04976499, 0.44276479, -0.1644611, 0.96883132],
+        [-0.00533021, 0.005101, 1.18058466, -0.11236046],
+    ),
 }
 SCORE_NAMES = ["sig", "bak", "ovrl", "p808"]
 
@@ -52,7 +59,9 @@ def speechmos_models(personalized: bool) -> tuple[Path, Path]:
     p808 = root / "dnsmos_models" / "model_v8.onnx"
     for p in (primary, p808):
         if not p.is_file():
-            raise ConfigError(f"dnsmos: expected the DNSMOS model at {p} (speechmos {package_version('speechmos')}), not found")
+            raise ConfigError(
+                f"dnsmos: expected the DNSMOS model at {p} (speechmos {package_version('speechmos')}), not found"
+            )
     return primary, p808
 
 
@@ -86,8 +95,14 @@ class DNSMOSEncoder(Encoder):
     sample_rate = SR
     parallel_safe: ClassVar[bool] = True
 
-    def __init__(self, personalized: bool = False, features: bool = True, hop_s: float = 1.0,
-                 threads: int | None = None, batch_size: int = 16) -> None:
+    def __init__(
+        self,
+        personalized: bool = False,
+        features: bool = True,
+        hop_s: float = 1.0,
+        threads: int | None = None,
+        batch_size: int = 16,
+    ) -> None:
         if isinstance(hop_s, bool) or not isinstance(hop_s, (int, float)) or not 0 < hop_s <= SEGMENT_S:
             raise ConfigError(f"hop_s: expected a number in (0, {SEGMENT_S}], got {hop_s!r}")
         self.hop_s = float(hop_s)

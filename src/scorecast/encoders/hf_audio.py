@@ -28,10 +28,21 @@ from typing import Any
 
 import numpy as np
 
-from scorecast.encoders._hf_common import (POOLINGS_AUDIO, check_choice, check_layer, check_positive,
-                                           model_fingerprint, pool_frames, read_config,
-                                           resolve_device, resolve_model_dir, sample_windows,
-                                           select_layer, shrink_sequence, weighted_mean)
+from scorecast.encoders._hf_common import (
+    POOLINGS_AUDIO,
+    check_choice,
+    check_layer,
+    check_positive,
+    model_fingerprint,
+    pool_frames,
+    read_config,
+    resolve_device,
+    resolve_model_dir,
+    sample_windows,
+    select_layer,
+    shrink_sequence,
+    weighted_mean,
+)
 from scorecast.encoders.base import ENCODERS, Encoded, Encoder
 from scorecast.errors import ConfigError, DataError
 from scorecast.registry import Registry
@@ -188,7 +199,12 @@ class HFAudioEncoder(Encoder):
         batch_size: int = 8,
     ) -> None:
         check_choice("pooling", pooling, POOLINGS_AUDIO)
-        for name, value in (("window_s", window_s), ("hop_s", hop_s), ("max_frames", max_frames), ("batch_size", batch_size)):
+        for name, value in (
+            ("window_s", window_s),
+            ("hop_s", hop_s),
+            ("max_frames", max_frames),
+            ("batch_size", batch_size),
+        ):
             check_positive(name, value)
         if hop_s is not None and window_s is None:
             raise ConfigError("hop_s: given without window_s; expected both (or window_s alone)")
@@ -199,11 +215,17 @@ class HFAudioEncoder(Encoder):
         self.config = read_config(self.model_dir)
         self.backend_cls = _backend_for(self.config)
         if not self.backend_cls.layered and layer != -1:
-            raise ConfigError(f"layer: {self.config.get('model_type')} gives one projected vector; expected layer -1, got {layer!r}")
-        self.layer = check_layer(layer, self.backend_cls.num_layers(self.config)) if self.backend_cls.layered else "projection"
+            raise ConfigError(
+                f"layer: {self.config.get('model_type')} gives one projected vector; expected layer -1, got {layer!r}"
+            )
+        self.layer = (
+            check_layer(layer, self.backend_cls.num_layers(self.config)) if self.backend_cls.layered else "projection"
+        )
         limit = self.backend_cls.max_window_s
         if limit is not None and window_s is not None and window_s > limit:
-            raise ConfigError(f"window_s: {self.config.get('model_type')} takes at most {limit} s per window, got {window_s}")
+            raise ConfigError(
+                f"window_s: {self.config.get('model_type')} takes at most {limit} s per window, got {window_s}"
+            )
         self.window_s = window_s if window_s is not None else limit
         self.hop_s = hop_s
         self.pooling = pooling

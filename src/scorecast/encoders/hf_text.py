@@ -25,10 +25,19 @@ from typing import Any
 
 import numpy as np
 
-from scorecast.encoders._hf_common import (check_choice, check_layer, check_positive, encode_token_windows,
-                                           model_fingerprint, read_config, resolve_device,
-                                           resolve_model_dir, select_layer, shrink_sequence,
-                                           token_windows)
+from scorecast.encoders._hf_common import (
+    check_choice,
+    check_layer,
+    check_positive,
+    encode_token_windows,
+    model_fingerprint,
+    read_config,
+    resolve_device,
+    resolve_model_dir,
+    select_layer,
+    shrink_sequence,
+    token_windows,
+)
 from scorecast.encoders.base import ENCODERS, Encoded, Encoder
 from scorecast.errors import ConfigError, DataError
 
@@ -59,8 +68,10 @@ def special_template(tokenizer) -> tuple[list[int], list[int]]:
     for start in range(len(full) - len(bare) + 1):
         if full[start : start + len(bare)] == bare:
             return list(full[:start]), list(full[start + len(bare) :])
-    raise ConfigError(f"tokenizer {type(tokenizer).__name__}: cannot tell where its special tokens go "
-                      f"(probe 'hello' gave {full} with specials and {bare} without)")
+    raise ConfigError(
+        f"tokenizer {type(tokenizer).__name__}: cannot tell where its special tokens go "
+        f"(probe 'hello' gave {full} with specials and {bare} without)"
+    )
 
 
 def check_texts(inputs: list[Any], encoder: str) -> list[str]:
@@ -88,7 +99,12 @@ class HFTextEncoder(Encoder):
         batch_size: int = 16,
     ) -> None:
         check_choice("pooling", pooling, POOLINGS_TEXT)
-        for name, value in (("max_length", max_length), ("stride", stride), ("max_tokens", max_tokens), ("batch_size", batch_size)):
+        for name, value in (
+            ("max_length", max_length),
+            ("stride", stride),
+            ("max_tokens", max_tokens),
+            ("batch_size", batch_size),
+        ):
             check_positive(name, value)
         self.model_name = str(model)
         self.model_dir = resolve_model_dir(model)
@@ -150,7 +166,7 @@ class HFTextEncoder(Encoder):
 
     def window_spans(self, n_tokens: int) -> list[tuple[int, int]]:
         """Content-token spans of the windows of a text with ``n_tokens`` tokens."""
-        self.tokenizer  # loads the special-token template
+        _ = self.tokenizer  # loads the special-token template
         content = self.max_length - len(self._prefix) - len(self._suffix)
         return token_windows(n_tokens, content, self.stride)
 
@@ -161,8 +177,11 @@ class HFTextEncoder(Encoder):
         batch = self.tokenizer.pad({"input_ids": windows}, return_tensors="pt", return_attention_mask=True)
         mask = batch["attention_mask"]
         with torch.inference_mode():
-            out = self.model(input_ids=batch["input_ids"].to(self.device), attention_mask=mask.to(self.device),
-                             output_hidden_states=True)
+            out = self.model(
+                input_ids=batch["input_ids"].to(self.device),
+                attention_mask=mask.to(self.device),
+                output_hidden_states=True,
+            )
         hidden = select_layer(out.hidden_states, self.layer).float().cpu()
         results = []
         for i in range(len(windows)):
@@ -181,6 +200,8 @@ class HFTextEncoder(Encoder):
         tok = self.tokenizer
         ids = tok(texts, add_special_tokens=False, verbose=False, return_attention_mask=False)["input_ids"]
         results = []
-        for pooled, seq in encode_token_windows(ids, self.window_spans, self._prefix, self._suffix, self._forward, self.batch_size):
+        for pooled, seq in encode_token_windows(
+            ids, self.window_spans, self._prefix, self._suffix, self._forward, self.batch_size
+        ):
             results.append(Encoded(pooled.astype(np.float32), shrink_sequence(seq.astype(np.float32), self.max_tokens)))
         return results

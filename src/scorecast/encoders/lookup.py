@@ -49,7 +49,10 @@ def _read_npy_table(table: Path, names: Path | None) -> tuple[list[str], np.ndar
     if not isinstance(keys, list) or not all(isinstance(k, str) for k in keys):
         raise DataError(f"expected a JSON list of strings, got {type(keys).__name__}", file=names)
     if matrix.ndim != 2 or matrix.shape[0] != len(keys):
-        raise DataError(f"expected a ({len(keys)}, D) matrix (one row per key in {names.name}), got shape {matrix.shape}", file=table)
+        raise DataError(
+            f"expected a ({len(keys)}, D) matrix (one row per key in {names.name}), got shape {matrix.shape}",
+            file=table,
+        )
     return keys, matrix
 
 
@@ -101,7 +104,9 @@ class LookupEncoder(Encoder):
         elif self.table.suffix in (".csv", ".tsv"):
             keys, matrix = _read_csv_table(self.table, key_column)
         else:
-            raise ConfigError(f"lookup: table {self.table}: expected a .npy (with names) or .csv file, got '{self.table.suffix}'")
+            raise ConfigError(
+                f"lookup: table {self.table}: expected a .npy (with names) or .csv file, got '{self.table.suffix}'"
+            )
         if dim is not None and matrix.shape[1] != dim:
             raise DataError(f"expected vectors of length {dim}, got {matrix.shape[1]}", file=self.table)
         if not np.all(np.isfinite(matrix)):
@@ -109,7 +114,10 @@ class LookupEncoder(Encoder):
         for row, key in enumerate(keys):
             norm = self._norm(key)
             if norm in self._rows:
-                raise DataError(f"key '{key}' appears twice (rows {self._rows[norm] + 1} and {row + 1})", file=self.names or self.table)
+                raise DataError(
+                    f"key '{key}' appears twice (rows {self._rows[norm] + 1} and {row + 1})",
+                    file=self.names or self.table,
+                )
             self._rows[norm] = row
         self._matrix = matrix.astype(np.float32)
         self._key_column = key_column

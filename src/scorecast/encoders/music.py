@@ -137,7 +137,9 @@ class MusicEncoder(Encoder):
         for i, wave in enumerate(inputs):
             arr = np.ascontiguousarray(wave, dtype=np.float32)
             if arr.ndim != 1 or arr.size < FRAME:
-                raise DataError(f"music: expected a mono waveform of at least {FRAME} samples for input {i}, got shape {arr.shape}")
+                raise DataError(
+                    f"music: expected a mono waveform of at least {FRAME} samples for input {i}, got shape {arr.shape}"
+                )
             vec = self.describe(arr)
             if not np.all(np.isfinite(vec)):
                 bad = [n for n, v in zip(feature_names(), vec) if not np.isfinite(v)][:5]

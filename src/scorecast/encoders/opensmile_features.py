@@ -27,8 +27,9 @@ class OpenSmileEncoder(Encoder):
     parallel_safe: ClassVar[bool] = True
     feature_set: ClassVar[str] = ""
 
-    def __init__(self, sample_rate: int = 16000, sequence: bool = False, frame_hop_s: float = 0.1,
-                 max_frames: int = 600) -> None:
+    def __init__(
+        self, sample_rate: int = 16000, sequence: bool = False, frame_hop_s: float = 0.1, max_frames: int = 600
+    ) -> None:
         check_positive("sample_rate", sample_rate, allow_none=False)
         check_positive("frame_hop_s", frame_hop_s, allow_none=False)
         check_positive("max_frames", max_frames, allow_none=False)
@@ -48,8 +49,11 @@ class OpenSmileEncoder(Encoder):
             "sample_rate": self.sample_rate,
         }
         if self.sequence:
-            identity["sequence"] = {"level": "LowLevelDescriptors", "frame_hop_s": self.frame_hop_s,
-                                    "max_frames": self.max_frames}
+            identity["sequence"] = {
+                "level": "LowLevelDescriptors",
+                "frame_hop_s": self.frame_hop_s,
+                "max_frames": self.max_frames,
+            }
         return identity
 
     def __getstate__(self) -> dict[str, Any]:
@@ -74,7 +78,7 @@ class OpenSmileEncoder(Encoder):
         per = max(1, int(round(self.frame_hop_s / 0.01)))
         n_out = min(self.max_frames, max(1, int(np.ceil(lld.shape[0] / per))))
         edges = np.linspace(0, lld.shape[0], n_out + 1).round().astype(int)
-        seq = np.stack([lld[a:max(b, a + 1)].mean(axis=0) for a, b in zip(edges[:-1], edges[1:])])
+        seq = np.stack([lld[a : max(b, a + 1)].mean(axis=0) for a, b in zip(edges[:-1], edges[1:])])
         return np.nan_to_num(seq, nan=0.0, posinf=0.0, neginf=0.0).astype(np.float32)
 
     @property
@@ -96,11 +100,15 @@ class OpenSmileEncoder(Encoder):
         for i, wave in enumerate(inputs):
             arr = np.asarray(wave, dtype=np.float32)
             if arr.ndim != 1 or arr.size == 0:
-                raise DataError(f"{self.registry_name}: expected a non-empty mono waveform for input {i}, got shape {arr.shape}")
+                raise DataError(
+                    f"{self.registry_name}: expected a non-empty mono waveform for input {i}, got shape {arr.shape}"
+                )
             values = self.smile.process_signal(arr, self.sample_rate).to_numpy(dtype=np.float32)[0]
             if not np.all(np.isfinite(values)):
                 bad = [n for n, v in zip(self.feature_names(), values) if not np.isfinite(v)][:5]
-                raise DataError(f"{self.registry_name}: openSMILE gave non-finite values for input {i} ({', '.join(bad)})")
+                raise DataError(
+                    f"{self.registry_name}: openSMILE gave non-finite values for input {i} ({', '.join(bad)})"
+                )
             out.append(Encoded(values, self.frames(arr, i) if self.sequence else None))
         return out
 

@@ -24,9 +24,10 @@ from typing import Any
 
 import numpy as np
 
-from scorecast.cache import EmbeddingCache, hash_identity, make_key, text_hash, vector_hash
+from scorecast.cache.store import EmbeddingCache, hash_identity, make_key, text_hash, vector_hash
 from scorecast.config import EncoderSpec
 from scorecast.data.audio import audio_input_hash
+from scorecast.data.features import FeatureSet
 from scorecast.data.items import Item, ItemSet
 from scorecast.encoders.base import ENCODERS, Encoded, Encoder, encoder_params
 from scorecast.encoders.pipeline_batches import (  # re-exported: callers import them from here
@@ -37,13 +38,28 @@ from scorecast.encoders.pipeline_batches import (  # re-exported: callers import
     progress_bar,
 )
 from scorecast.errors import ConfigError, DataError
-from scorecast.features import FeatureSet
 
 __all__ = [
-    "EncodePlan", "EncodeResult", "OnError", "build_encoder", "build_features", "build_features_with_report",
-    "constructor_params", "content_hash", "encode_batch_checked", "encode_items", "ensure_encoder", "finish_plan",
-    "in_shard", "load_input", "parse_shard", "plan_encoding", "progress_bar", "resolve_encoder_class", "spec_identity",
-]  # fmt: skip
+    "EncodePlan",
+    "EncodeResult",
+    "OnError",
+    "build_encoder",
+    "build_features",
+    "build_features_with_report",
+    "constructor_params",
+    "content_hash",
+    "encode_batch_checked",
+    "encode_items",
+    "ensure_encoder",
+    "finish_plan",
+    "in_shard",
+    "load_input",
+    "parse_shard",
+    "plan_encoding",
+    "progress_bar",
+    "resolve_encoder_class",
+    "spec_identity",
+]
 
 
 @dataclass
@@ -104,8 +120,10 @@ def resolve_encoder_class(name: str) -> Any:
             except ImportError as exc:  # one family's missing dependency must not hide the others
                 broken.append(f"scorecast.encoders.{info.name} ({exc})")
         if name not in ENCODERS and broken:
-            raise ConfigError(f"unknown encoder '{name}'; expected one of: {', '.join(ENCODERS.names())}; "
-                              f"these encoder modules failed to import: {'; '.join(broken)}")
+            raise ConfigError(
+                f"unknown encoder '{name}'; expected one of: {', '.join(ENCODERS.names())}; "
+                f"these encoder modules failed to import: {'; '.join(broken)}"
+            )
     return ENCODERS.get(name)
 
 
@@ -152,12 +170,18 @@ def content_hash(item: Item, spec: EncoderSpec) -> tuple[str, Any]:
         text = item.texts.get(name)
         if text is None:
             have = ", ".join(sorted(item.texts)) or "none"
-            raise DataError(f"item '{item.id}' has no text field '{name}' (it has: {have}); encoder '{spec.name}' reads it", field=spec.input)
+            raise DataError(
+                f"item '{item.id}' has no text field '{name}' (it has: {have}); encoder '{spec.name}' reads it",
+                field=spec.input,
+            )
         return text_hash(text), text
     vector = item.vectors.get(name)
     if vector is None:
         have = ", ".join(sorted(item.vectors)) or "none"
-        raise DataError(f"item '{item.id}' has no vector field '{name}' (it has: {have}); encoder '{spec.name}' reads it", field=spec.input)
+        raise DataError(
+            f"item '{item.id}' has no vector field '{name}' (it has: {have}); encoder '{spec.name}' reads it",
+            field=spec.input,
+        )
     return vector_hash(vector), np.asarray(vector, dtype=np.float32)
 
 
@@ -313,9 +337,18 @@ def finish_plan(plan: EncodePlan, encoded: int = 0, seconds: float = 0.0, rank: 
     pooled = np.stack(rows).astype(np.float32, copy=False) if rows else np.zeros((0, 0), np.float32)
     cached = sum(1 for _, k in plan.refs if k not in plan.todo and k in plan.found)
     return EncodeResult(
-        ids, np.asarray(idx, dtype=int), pooled, seqs if spec.sequence else None, dict(plan.skipped),
-        plan.identity, plan.identity_hash, encoded, cached, seconds, rank,
-    )  # fmt: skip
+        ids,
+        np.asarray(idx, dtype=int),
+        pooled,
+        seqs if spec.sequence else None,
+        dict(plan.skipped),
+        plan.identity,
+        plan.identity_hash,
+        encoded,
+        cached,
+        seconds,
+        rank,
+    )
 
 
 def build_features(
@@ -343,7 +376,9 @@ def build_features_with_report(
     skipped = {i: r for res in results.values() for i, r in res.skipped.items()}
     if skipped:
         first = next(iter(skipped.items()))
-        warnings.warn(f"left out {len(skipped)} item(s) no encoder could encode; the first: {first[0]}: {first[1]}", stacklevel=2)
+        warnings.warn(
+            f"left out {len(skipped)} item(s) no encoder could encode; the first: {first[0]}: {first[1]}", stacklevel=2
+        )
     pooled, sequences = {}, {}
     for spec in specs:
         res = results[spec.feature_name]

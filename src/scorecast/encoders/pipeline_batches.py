@@ -68,7 +68,9 @@ def encode_batch_checked(
     return done, failed
 
 
-def _checked_outputs(encoder: Encoder, spec: EncoderSpec, inputs: list[Any], keys: list[str], batch: list) -> list[Encoded]:
+def _checked_outputs(
+    encoder: Encoder, spec: EncoderSpec, inputs: list[Any], keys: list[str], batch: list
+) -> list[Encoded]:
     outs = encoder.encode_batch(inputs)
     if len(outs) != len(inputs):
         raise ConfigError(f"encoder '{spec.name}': encode_batch returned {len(outs)} results for {len(inputs)} inputs")
@@ -87,7 +89,6 @@ def chunks(seq: list, size: int) -> Iterator[list]:
     """Consecutive slices of ``seq`` of ``size`` (the last may be shorter)."""
     for i in range(0, len(seq), size):
         yield seq[i : i + size]
-
 
 
 @contextmanager

@@ -23,9 +23,16 @@ from typing import Any
 
 import numpy as np
 
-from scorecast.encoders._hf_common import (check_positive, encode_token_windows, model_fingerprint,
-                                           package_version, resolve_device, resolve_model_dir,
-                                           shrink_sequence, token_windows)
+from scorecast.encoders._hf_common import (
+    check_positive,
+    encode_token_windows,
+    model_fingerprint,
+    package_version,
+    resolve_device,
+    resolve_model_dir,
+    shrink_sequence,
+    token_windows,
+)
 from scorecast.encoders.base import ENCODERS, Encoded, Encoder
 from scorecast.encoders.hf_text import check_texts, special_template
 from scorecast.errors import ConfigError
@@ -69,7 +76,12 @@ class SentenceEncoder(Encoder):
         device: str = "cpu",
         batch_size: int = 64,
     ) -> None:
-        for name, value in (("max_seq_length", max_seq_length), ("stride", stride), ("max_tokens", max_tokens), ("batch_size", batch_size)):
+        for name, value in (
+            ("max_seq_length", max_seq_length),
+            ("stride", stride),
+            ("max_tokens", max_tokens),
+            ("batch_size", batch_size),
+        ):
             check_positive(name, value)
         if model is None:
             self.model_dir = default_model_dir()
@@ -78,8 +90,10 @@ class SentenceEncoder(Encoder):
             self.model_dir = resolve_model_dir(model)
             self.model_name = str(model)
         if not (self.model_dir / "modules.json").is_file():
-            raise ConfigError(f"sentence: model folder {self.model_dir} has no modules.json (expected a "
-                              f"sentence-transformers folder; use the hf-text encoder for a plain transformers model)")
+            raise ConfigError(
+                f"sentence: model folder {self.model_dir} has no modules.json (expected a "
+                f"sentence-transformers folder; use the hf-text encoder for a plain transformers model)"
+            )
         configured = _configured_max_length(self.model_dir)
         if max_seq_length is not None and configured is not None and max_seq_length > configured:
             raise ConfigError(f"max_seq_length: model takes at most {configured} tokens, got {max_seq_length}")
@@ -116,7 +130,9 @@ class SentenceEncoder(Encoder):
             self._prefix, self._suffix = special_template(model.tokenizer)
             self._content = self.max_seq_length - len(self._prefix) - len(self._suffix)
             if self._content < 1:
-                raise ConfigError(f"max_seq_length: expected more than {len(self._prefix) + len(self._suffix)} tokens, got {self.max_seq_length}")
+                raise ConfigError(
+                    f"max_seq_length: expected more than {len(self._prefix) + len(self._suffix)} tokens, got {self.max_seq_length}"
+                )
             step = self.stride or max(1, self._content // 2)
             if step > self._content:
                 raise ConfigError(f"stride: expected <= {self._content} (content tokens per window), got {self.stride}")

@@ -37,8 +37,19 @@ import numpy as np
 from scorecast.encoders.base import ENCODERS, Encoded, Encoder
 from scorecast.errors import DataError
 
-FEATURES = ("words", "log_words", "unique", "log_unique", "type_token", "word_length", "long_words",
-            "sentences", "sentence_length", "fillers", "repeats")
+FEATURES = (
+    "words",
+    "log_words",
+    "unique",
+    "log_unique",
+    "type_token",
+    "word_length",
+    "long_words",
+    "sentences",
+    "sentence_length",
+    "fillers",
+    "repeats",
+)
 FILLERS = frozenset({"uh", "um", "er", "ah", "hmm", "mm", "eh", "uhm", "erm"})
 VERSION = 1
 

@@ -7,7 +7,6 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from scorecast.errors import ConfigError
 from scorecast.models.base import FUSIONS, FeatureShape, Fusion
 from scorecast.models.layers import check_positive_int, get_pooled, mlp, mlp_out_dim, resolve_pair
 

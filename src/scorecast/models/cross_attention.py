@@ -76,11 +76,15 @@ class CrossAttentionFusion(Fusion):
         where = "fusion 'cross-attention'"
         names = list(inputs)
         if len(names) < 2:
-            raise ConfigError(f"{where}: expected at least two input features, got {len(names)}: {', '.join(names) or '(none)'}")
+            raise ConfigError(
+                f"{where}: expected at least two input features, got {len(names)}: {', '.join(names) or '(none)'}"
+            )
         self.audio = resolve_input(where, inputs, audio, "audio", names[0])
         self.text = resolve_input(where, inputs, text, "text", next(n for n in names if n != self.audio))
         if self.audio == self.text:
-            raise ConfigError(f"{where}: expected two different features for 'audio' and 'text', got '{self.audio}' twice")
+            raise ConfigError(
+                f"{where}: expected two different features for 'audio' and 'text', got '{self.audio}' twice"
+            )
         dim = check_positive_int(dim, "dim", where)
         check_heads(dim, heads, where)
         layers = check_positive_int(layers, "layers", where)

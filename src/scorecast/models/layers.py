@@ -133,7 +133,9 @@ def resolve_input(where: str, inputs: dict, value: Any, role: str, default: str 
     it must be one of the fusion's inputs."""
     name = default if value is None else value
     if name is None:
-        raise ConfigError(f"{where}: no input for '{role}'; set params.{role} to one of: {', '.join(inputs) or '(none)'}")
+        raise ConfigError(
+            f"{where}: no input for '{role}'; set params.{role} to one of: {', '.join(inputs) or '(none)'}"
+        )
     if not isinstance(name, str) or name not in inputs:
         raise ConfigError(
             f"{where}: '{role}' input {name!r} is not a feature of this recipe; expected one of: "
@@ -147,7 +149,9 @@ def resolve_pair(where: str, inputs: dict, left: Any, right: Any) -> tuple[str, 
     inputs); at least two inputs are required."""
     names = list(inputs)
     if len(names) < 2:
-        raise ConfigError(f"{where}: expected at least two input features, got {len(names)}: {', '.join(names) or '(none)'}")
+        raise ConfigError(
+            f"{where}: expected at least two input features, got {len(names)}: {', '.join(names) or '(none)'}"
+        )
     first = resolve_input(where, inputs, left, "left", names[0])
     second = resolve_input(where, inputs, right, "right", next(n for n in names if n != first))
     if first == second:
@@ -192,5 +196,7 @@ def get_sequence(
         raise ConfigError(f"{where}: mask of '{name}': expected shape {tuple(x.shape[:2])}, got {tuple(mask.shape)}")
     mask = mask.to(torch.bool)
     if not bool(mask.any(dim=1).all()):
-        raise DataError(f"{where}: sequence '{name}': every item needs at least one real frame; a mask row is all False")
+        raise DataError(
+            f"{where}: sequence '{name}': every item needs at least one real frame; a mask row is all False"
+        )
     return x, mask

@@ -9,8 +9,8 @@ import torch
 from torch import nn
 
 from scorecast.config import ModelConfig, TargetSpec
+from scorecast.data.features import FeatureSet
 from scorecast.errors import ConfigError
-from scorecast.features import FeatureSet
 from scorecast.models.base import FUSIONS, HEADS, FeatureShape, Fusion, Head, HeadOutput
 from scorecast.models.layers import pad_sequences
 
@@ -60,9 +60,7 @@ class ScoreModel(nn.Module):
         return self.head(self.fusion(pooled, sequences, masks))
 
 
-def build_model(
-    config: ModelConfig, shapes: dict[str, FeatureShape], targets: Sequence[TargetSpec]
-) -> ScoreModel:
+def build_model(config: ModelConfig, shapes: dict[str, FeatureShape], targets: Sequence[TargetSpec]) -> ScoreModel:
     """Build the fusion ``config.fusion.name`` over ``shapes`` and the head ``config.head.name`` for
     ``targets``. Unknown names raise a ConfigError listing the registered ones."""
     if not shapes:
@@ -96,7 +94,9 @@ def feature_batch(
     """Tensors for the items at ``indices`` (default all): ``pooled`` {name: (B, D)}, and for each
     name in ``sequence_names`` the padded ``sequences`` {name: (B, T, D)} and ``masks`` {name: (B, T)}."""
     idx = np.arange(len(features)) if indices is None else np.asarray(indices, dtype=int)
-    pooled = {k: torch.as_tensor(np.asarray(v[idx], dtype=np.float32), device=device) for k, v in features.pooled.items()}
+    pooled = {
+        k: torch.as_tensor(np.asarray(v[idx], dtype=np.float32), device=device) for k, v in features.pooled.items()
+    }
     sequences: dict[str, torch.Tensor] = {}
     masks: dict[str, torch.Tensor] = {}
     for name in sequence_names:

@@ -78,21 +78,28 @@ class SiameseFusion(Fusion):
         self.left, self.right = resolve_pair(where, inputs, left, right)
         others = [n for n in inputs if n not in (self.left, self.right)]
         if others:
-            raise ConfigError(f"{where}: scores a pair of features and reads no others; got extra inputs "
-                              f"{', '.join(others)} (use 'bilinear' or 'concat' to add them)")
+            raise ConfigError(
+                f"{where}: scores a pair of features and reads no others; got extra inputs "
+                f"{', '.join(others)} (use 'bilinear' or 'concat' to add them)"
+            )
         dim = inputs[self.left].dim
         if inputs[self.right].dim != dim:
-            raise ConfigError(f"{where}: expected 'left' and 'right' of the same size (one encoder on both "
-                              f"sides), got '{self.left}' {dim} and '{self.right}' {inputs[self.right].dim}")
+            raise ConfigError(
+                f"{where}: expected 'left' and 'right' of the same size (one encoder on both "
+                f"sides), got '{self.left}' {dim} and '{self.right}' {inputs[self.right].dim}"
+            )
         if adapter not in ADAPTERS:
             raise ConfigError(f"{where}: unknown adapter {adapter!r}; expected one of: {', '.join(ADAPTERS)}")
         outputs = [outputs] if isinstance(outputs, str) else list(outputs)
         unknown = [o for o in outputs if o not in OUTPUTS]
         if not outputs or unknown or len(set(outputs)) != len(outputs):
-            raise ConfigError(f"{where}: expected 'outputs' to be distinct names from {', '.join(OUTPUTS)}, got {outputs!r}")
+            raise ConfigError(
+                f"{where}: expected 'outputs' to be distinct names from {', '.join(OUTPUTS)}, got {outputs!r}"
+            )
         self.outputs = outputs
-        self.adapter = ResidualAdapter(dim, adapter, check_positive_int(rank, "rank", where),
-                                       check_positive_int(hidden, "hidden", where))
+        self.adapter = ResidualAdapter(
+            dim, adapter, check_positive_int(rank, "rank", where), check_positive_int(hidden, "hidden", where)
+        )
         self.dropout = nn.Dropout(check_dropout(dropout, where))
         self.out_dim = sum(1 if o == "cosine" else dim for o in outputs)
 
@@ -100,6 +107,9 @@ class SiameseFusion(Fusion):
         where = "fusion 'siamese'"
         a = F.normalize(self.adapter(self.dropout(get_pooled(where, pooled, self.left))), dim=-1, eps=1e-8)
         b = F.normalize(self.adapter(self.dropout(get_pooled(where, pooled, self.right))), dim=-1, eps=1e-8)
-        parts = {"cosine": lambda: (a * b).sum(-1, keepdim=True), "product": lambda: a * b,
-                 "difference": lambda: (a - b).abs()}
+        parts = {
+            "cosine": lambda: (a * b).sum(-1, keepdim=True),
+            "product": lambda: a * b,
+            "difference": lambda: (a - b).abs(),
+        }
         return torch.cat([parts[o]() for o in self.outputs], dim=-1)

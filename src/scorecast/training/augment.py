@@ -140,9 +140,7 @@ def is_active(cfg: Augment) -> bool:
     return any(v is not None for v in (cfg.noise_snr_db, cfg.gain_db, cfg.shift_s, cfg.speed))
 
 
-def draw_params(
-    cfg: Augment, rng: np.random.Generator, noise_colors: Sequence[str] = NOISE_COLORS
-) -> dict[str, Any]:
+def draw_params(cfg: Augment, rng: np.random.Generator, noise_colors: Sequence[str] = NOISE_COLORS) -> dict[str, Any]:
     """One copy's parameters, drawn uniformly from the ranges ``cfg`` sets (only those it sets)."""
     params: dict[str, Any] = {}
     if cfg.speed is not None:
@@ -219,7 +217,9 @@ def augment_items(
         raise ConfigError(f"time shift mode: expected one of {', '.join(SHIFT_MODES)}, got '{shift_mode}'")
     bad = [c for c in noise_colors if c not in NOISE_COLORS]
     if bad or not noise_colors:
-        raise ConfigError(f"noise colors: expected a non-empty subset of {list(NOISE_COLORS)}, got {list(noise_colors)}")
+        raise ConfigError(
+            f"noise colors: expected a non-empty subset of {list(NOISE_COLORS)}, got {list(noise_colors)}"
+        )
     copies = augment_cfg.copies
     if copies == 0:
         return []
@@ -348,7 +348,9 @@ def _read_mono(path: Path, item_id: str) -> tuple[np.ndarray, int]:
     try:
         sample_rate = int(sf.info(str(path)).samplerate)
     except (sf.LibsndfileError, RuntimeError) as exc:
-        raise DataError(f"item '{item_id}': cannot read audio for augmentation: {exc}", file=path, field="audio") from exc
+        raise DataError(
+            f"item '{item_id}': cannot read audio for augmentation: {exc}", file=path, field="audio"
+        ) from exc
     return load_audio(path, sample_rate=None, mono=True), sample_rate
 
 

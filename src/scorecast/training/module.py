@@ -48,7 +48,7 @@ def validation_metrics(
 ) -> dict[str, float]:
     """``val_<metric>`` (mean over targets), ``val_<metric>.<target>`` (with several targets) and,
     with groups, ``val_sys_<metric>`` on per-group means. NaN truth is skipped quietly."""
-    from scorecast.metrics import METRICS, MetricWarning, system_level
+    from scorecast.metrics.functional import METRICS, MetricWarning, system_level
 
     out: dict[str, float] = {}
     per_target = []
@@ -202,8 +202,9 @@ class ScoreModule(L.LightningModule):
 
     # ------------------------------------------------------------------ optimisers
     def configure_optimizers(self):
-        opt = torch.optim.AdamW(parameter_groups(self, self.cfg.lr, self.cfg.lr_multipliers),
-                                weight_decay=self.cfg.weight_decay)
+        opt = torch.optim.AdamW(
+            parameter_groups(self, self.cfg.lr, self.cfg.lr_multipliers), weight_decay=self.cfg.weight_decay
+        )
         return with_scheduler(self, opt, self.cfg.scheduler)
 
 

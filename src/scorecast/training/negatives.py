@@ -13,8 +13,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from scorecast.config import Negatives, TargetSpec
+from scorecast.data.features import FeatureSet
 from scorecast.errors import ConfigError
-from scorecast.features import FeatureSet
 
 
 @dataclass
@@ -42,9 +42,7 @@ def make_negatives(
     names = features.names
     swap = cfg.swap or (names[-1] if names else None)
     if swap is None or swap not in features.pooled:
-        raise ConfigError(
-            f"training.negatives.swap: expected one of the features {names}, got '{cfg.swap}'"
-        )
+        raise ConfigError(f"training.negatives.swap: expected one of the features {names}, got '{cfg.swap}'")
     if len(names) < 2:
         raise ConfigError(
             f"training.negatives: swapping '{swap}' needs at least two features (got only {names}); "

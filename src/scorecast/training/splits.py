@@ -98,7 +98,9 @@ def make_folds(cv: CVConfig, items: ItemSet, targets: np.ndarray, seed: int = 0)
     return folds
 
 
-def holdout_split(n: int, fraction: float, seed: int, labels: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+def holdout_split(
+    n: int, fraction: float, seed: int, labels: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     """Indices (train, val) of a random ``fraction`` held out (stratified on ``labels`` where given)."""
     if fraction <= 0:
         return np.arange(n), np.arange(0)

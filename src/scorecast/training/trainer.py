@@ -21,9 +21,9 @@ import torch
 from lightning.pytorch.callbacks import Callback
 
 from scorecast.config import Recipe, TrainingConfig
+from scorecast.data.features import FeatureSet
 from scorecast.errors import ConfigError
-from scorecast.features import FeatureSet
-from scorecast.training.members import EstimatorMember, Member, NeuralMember
+from scorecast.inference.members import EstimatorMember, Member, NeuralMember
 
 log = logging.getLogger(__name__)
 
@@ -67,7 +67,9 @@ def build_loggers(cfg: TrainingConfig, log_dir: str | Path, name: str) -> list:
             out.append(loggers.CSVLogger(save_dir=str(log_dir), name=name, version=""))
         elif kind == "tensorboard":
             if not (importlib.util.find_spec("tensorboard") or importlib.util.find_spec("tensorboardX")):
-                raise ConfigError("training.loggers: 'tensorboard' needs the tensorboard package; pip install tensorboard")
+                raise ConfigError(
+                    "training.loggers: 'tensorboard' needs the tensorboard package; pip install tensorboard"
+                )
             out.append(loggers.TensorBoardLogger(save_dir=str(log_dir), name=name, version=""))
         elif kind == "mlflow":
             if not importlib.util.find_spec("mlflow"):
@@ -125,11 +127,15 @@ def build_trainer(cfg: TrainingConfig, *, log_dir: str | Path, name: str, monito
         best = BestWeights(monitor, mode)
         callbacks.append(best)
         if cfg.early_stopping is not None:
-            callbacks.append(EarlyStopping(monitor=monitor, mode=mode, patience=cfg.early_stopping.patience, check_finite=False))
+            callbacks.append(
+                EarlyStopping(monitor=monitor, mode=mode, patience=cfg.early_stopping.patience, check_finite=False)
+            )
     if cfg.swa.enabled:
         if cfg.early_stopping is not None:
             log.info("SWA is on: the final weights are the average of the last epochs; early stopping is off")
-        callbacks.append(StochasticWeightAveraging(swa_lrs=float(cfg.swa.lr or cfg.lr), swa_epoch_start=float(cfg.swa.start_epoch)))
+        callbacks.append(
+            StochasticWeightAveraging(swa_lrs=float(cfg.swa.lr or cfg.lr), swa_epoch_start=float(cfg.swa.start_epoch))
+        )
     if cfg.progress:
         callbacks.append(RichProgressBar())
     for logger_name in _QUIET_LOGGERS if not cfg.progress else ():
@@ -185,8 +191,8 @@ def fit_member(
     training copies (already restricted to the training items). The returned member carries its
     learning curve in ``member.history``.
     """
-    from scorecast.training.baselines import ESTIMATORS, is_estimator
-    from scorecast.training.data import FeatureScaler
+    from scorecast.models.datasets import FeatureScaler
+    from scorecast.models.estimators import ESTIMATORS, is_estimator
 
     cfg = recipe.training
     seed = cfg.seed if seed is None else seed
@@ -215,13 +221,15 @@ def fit_member(
         )
 
 
-def _fit_neural(recipe, features, targets, train_idx, val_idx, scaler, groups, target_dist, seed, log_dir, name, augmented):
+def _fit_neural(
+    recipe, features, targets, train_idx, val_idx, scaler, groups, target_dist, seed, log_dir, name, augmented
+):
     import lightning as L
     from torch.utils.data import DataLoader
 
     from scorecast.losses.combined import build_loss
+    from scorecast.models.datasets import ScoreDataset, collate
     from scorecast.models.scorer import build_model, feature_shapes
-    from scorecast.training.data import ScoreDataset, collate
     from scorecast.training.module import ScoreModule, check_monitor
     from scorecast.training.negatives import make_negatives
     from scorecast.training.weights import sample_weights
@@ -242,8 +250,11 @@ def _fit_neural(recipe, features, targets, train_idx, val_idx, scaler, groups, t
         parts_y.append(np.asarray(augmented[1], dtype=np.float64).reshape(len(augmented[0]), -1))
         no_dist(len(augmented[0]))
     negs = make_negatives(
-        parts_fs[0], cfg.negatives, recipe.targets,
-        groups=list(grp[train_idx]) if grp is not None else None, rng=np.random.default_rng(seed),
+        parts_fs[0],
+        cfg.negatives,
+        recipe.targets,
+        groups=list(grp[train_idx]) if grp is not None else None,
+        rng=np.random.default_rng(seed),
     )
     if negs is not None:
         parts_fs.append(negs.features)
@@ -254,15 +265,23 @@ def _fit_neural(recipe, features, targets, train_idx, val_idx, scaler, groups, t
     weights = sample_weights(train_y[:, 0], recipe.targets[0], cfg.sample_weights)
     train_ds = ScoreDataset(train_fs, train_y, weights, np.concatenate(parts_dist) if parts_dist else None)
     has_val = len(val_idx) > 0
-    val_ds = ScoreDataset(
-        scaler.transform(features.subset(val_idx)), targets[val_idx], None,
-        target_dist[val_idx] if target_dist is not None else None,
-    ) if has_val else None
+    val_ds = (
+        ScoreDataset(
+            scaler.transform(features.subset(val_idx)),
+            targets[val_idx],
+            None,
+            target_dist[val_idx] if target_dist is not None else None,
+        )
+        if has_val
+        else None
+    )
 
     gen = torch.Generator().manual_seed(seed)
     bs = max(1, min(cfg.batch_size, len(train_ds)))
     drop_last = len(train_ds) % bs == 1  # a batch of one breaks batch statistics and correlation losses
-    train_loader = DataLoader(train_ds, batch_size=bs, shuffle=True, collate_fn=collate, generator=gen, drop_last=drop_last)
+    train_loader = DataLoader(
+        train_ds, batch_size=bs, shuffle=True, collate_fn=collate, generator=gen, drop_last=drop_last
+    )
     val_loader = DataLoader(val_ds, batch_size=max(bs, 256), shuffle=False, collate_fn=collate) if has_val else None
 
     shapes = feature_shapes(features)

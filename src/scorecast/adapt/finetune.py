@@ -1,0 +1,421 @@
+"""End-to-end fine-tuning of the top layers of HF audio/text encoders, with the scorecast head.
+
+A recipe asks for it per encoder, in the encoder's params (``hf-audio`` and ``hf-text`` only)::
+
+    encoders:
+      - name: hf-audio
+        input: audio
+        params: {model: /models/wavlm-base-plus, layer: -1, finetune_top_k: 8, finetune_lr: 2.0e-5, layer_decay: 0.9}
+
+``finetune_top_k`` blocks below the feature layer are trained (the rest of the model, CNN feature
+encoder and embeddings included, stays frozen and in eval mode, so a 12-layer WavLM with k=8 keeps
+its first 4 layers as the grammar engine did); the top block learns at ``finetune_lr``, each block
+below at that rate times ``layer_decay`` again; the fusion and head learn at ``training.lr``. Tuned
+encoders bypass the cache (raw waveform or text -> encoder -> pooled, as the frozen encoder pools:
+the feature layer, ``pooling``; audio longer than ``window_s`` is cut to its first window, text to
+``max_length`` tokens); the recipe's other encoders are read from the cache as usual.
+
+:func:`fit_finetune` trains (Lightning, early stopping and best weights on the recipe's monitor) and
+writes ``OUT/``::
+
+    encoders/<feature>/   the adapted encoder (save_pretrained: config + model.safetensors, with its
+                          feature extractor or tokenizer and scorecast_adaptation.json)
+    head.safetensors      the fusion + head weights and the frozen features' standardisation
+    head.json             the member description (model config, feature dims) for member_from_state
+    recipe.yaml           the recipe with each tuned encoder pointing at its adapted folder (and the
+                          fine-tuning keys removed): ``scorecast cv OUT/recipe.yaml`` trains on the
+                          adapted features through the cache
+    history.csv, finetune.json
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+import numpy as np
+import torch
+from torch.utils.data import DataLoader
+
+from scorecast.adapt.common import (
+    FinetuneSettings,
+    TunableEncoder,
+    finetune_settings,
+    hash_json,
+    without_finetune,
+)
+from scorecast.adapt.module import (  # re-exported: tests and callers import them from here
+    FinetuneCollate,
+    FinetuneDataset,
+    FinetuneModule,
+    TrainableBestWeights,
+)
+from scorecast.config import EncoderSpec, Recipe, save_recipe
+from scorecast.data.items import Item, ItemSet
+from scorecast.errors import ConfigError
+from scorecast.training.module import monitor_mode
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class _Parts:
+    recipe: Recipe
+    module: FinetuneModule
+    encoders: dict[str, TunableEncoder]
+    train_loader: DataLoader
+    val_loader: DataLoader | None
+    scaler: Any
+    dims: dict[str, int]
+    sequence_features: list[str]
+
+    def member(self):
+        from scorecast.inference.members import NeuralMember
+
+        model = copy.deepcopy(self.module.model)
+        return NeuralMember(
+            model, self.recipe.model, self.recipe.targets, self.dims, self.sequence_features, self.scaler
+        )
+
+
+def build_parts(recipe, items, tuned, frozen, targets, train_idx, val_idx, cache, seed: int = 0) -> _Parts:
+    """Encoders, frozen features, model, loss, module and data loaders of one fine-tuning run."""
+    from scorecast.losses.combined import build_loss
+    from scorecast.models.base import FeatureShape
+    from scorecast.models.datasets import FeatureScaler, target_distributions
+    from scorecast.models.scorer import build_model, feature_shapes
+    from scorecast.training.trainer import resolve_monitor
+    from scorecast.training.weights import sample_weights
+
+    cfg = recipe.training
+    for what, on in (
+        ("mixup", cfg.mixup_alpha > 0),
+        ("synthetic negatives", cfg.negatives.ratio > 0),
+        ("SWA", cfg.swa.enabled),
+        ("augmented copies", cfg.augment.copies > 0),
+    ):
+        if on:
+            log.warning("fine-tuning: %s is not used when encoders are fine-tuned end to end", what)
+    encoders = {spec.feature_name: TunableEncoder(spec, settings) for spec, settings in tuned}
+    features = None
+    if frozen:
+        from scorecast.cache.store import EmbeddingCache
+        from scorecast.encoders.pipeline import build_features
+
+        features = build_features(items, frozen, cache or EmbeddingCache(recipe.cache_dir), progress=cfg.progress)
+        if list(features.ids) != list(items.ids):
+            raise ConfigError(
+                f"fine-tuning: the frozen encoders could encode {len(features)} of {len(items)} items; expected all"
+            )
+    scaler = (
+        FeatureScaler.fit(features.subset(train_idx))
+        if features is not None and cfg.standardize_features
+        else FeatureScaler.identity()
+    )
+    scaled = scaler.transform(features) if features is not None else None
+    shapes = feature_shapes(features) if features is not None else {}
+    shapes.update({name: FeatureShape(enc.out_dim, enc.spec.sequence) for name, enc in encoders.items()})
+    model = build_model(recipe.model, shapes, recipe.targets)
+    loss = build_loss(recipe.losses, recipe.targets)
+    loss.check_head(model.provides, recipe.model.head.name)
+    dist = target_distributions(items, recipe.targets)
+    weights = sample_weights(targets[train_idx, 0], recipe.targets[0], cfg.sample_weights)
+    train_ds = FinetuneDataset(items.items, train_idx, encoders, scaled, targets, weights, dist)
+    has_val = len(val_idx) > 0
+    val_ds = FinetuneDataset(items.items, val_idx, encoders, scaled, targets, None, dist) if has_val else None
+    collate = FinetuneCollate(encoders)
+    bs = max(1, min(cfg.batch_size, len(train_ds)))
+    gen = torch.Generator().manual_seed(seed)
+    train_loader = DataLoader(
+        train_ds, batch_size=bs, shuffle=True, collate_fn=collate, generator=gen, drop_last=len(train_ds) % bs == 1
+    )
+    val_loader = DataLoader(val_ds, batch_size=bs, shuffle=False, collate_fn=collate) if has_val else None
+    monitor = resolve_monitor(cfg, has_val)
+    groups = items.groups()
+    val_groups = (
+        np.asarray([groups[i] for i in val_idx], dtype=object)
+        if has_val and all(groups[i] is not None for i in val_idx)
+        else None
+    )
+    module = FinetuneModule(
+        encoders, model, loss, cfg.model_copy(update={"mixup_alpha": 0.0}), recipe.targets, monitor, val_groups
+    )
+    dims = {name: s.dim for name, s in shapes.items()}
+    seq = [name for name, s in shapes.items() if s.has_sequence]
+    return _Parts(recipe, module, encoders, train_loader, val_loader, scaler, dims, seq)
+
+
+def train_parts(recipe: Recipe, parts: _Parts, out_dir: Path, seed: int) -> list[dict[str, float]]:
+    """Fit ``parts.module`` with Lightning; early stopping and best (trainable) weights on the monitor."""
+    import warnings
+
+    from lightning.pytorch.callbacks import EarlyStopping, RichProgressBar
+
+    from scorecast.training.trainer import _QUIET_LOGGERS, build_loggers, choose_precision
+
+    cfg = recipe.training
+    for logger_name in _QUIET_LOGGERS if not cfg.progress else ():
+        logging.getLogger(logger_name).setLevel(logging.WARNING)
+    monitor = parts.module.monitor
+    callbacks: list = []
+    if monitor is not None:
+        callbacks.append(TrainableBestWeights(monitor, monitor_mode(monitor)))
+        if cfg.early_stopping is not None:
+            callbacks.append(
+                EarlyStopping(
+                    monitor=monitor,
+                    mode=monitor_mode(monitor),
+                    patience=cfg.early_stopping.patience,
+                    check_finite=False,
+                )
+            )
+    if cfg.progress:
+        callbacks.append(RichProgressBar())
+    gpu = cfg.accelerator in ("gpu", "cuda") or (cfg.accelerator == "auto" and torch.cuda.is_available())
+    trainer = L.Trainer(
+        max_epochs=cfg.max_epochs,
+        accelerator=cfg.accelerator,
+        devices=cfg.devices,
+        strategy=cfg.strategy,
+        num_nodes=cfg.num_nodes,
+        precision=choose_precision(cfg),
+        accumulate_grad_batches=cfg.accumulate_grad_batches,
+        gradient_clip_val=cfg.gradient_clip_val,
+        deterministic=("warn" if gpu else True) if cfg.deterministic else False,
+        callbacks=callbacks,
+        logger=build_loggers(cfg, out_dir / "logs", "finetune") or False,
+        enable_checkpointing=False,
+        enable_progress_bar=cfg.progress,
+        enable_model_summary=False,
+        num_sanity_val_steps=0,
+        log_every_n_steps=max(1, min(50, len(parts.train_loader))),
+        default_root_dir=str(out_dir),
+    )
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=r".*does not have many workers.*")
+        warnings.filterwarnings("ignore", message=r".*sync_dist=True.*")
+        warnings.filterwarnings("ignore", message=r".*module\(s\) in eval mode.*")  # frozen parts, on purpose
+        warnings.filterwarnings("ignore", message=r".*no `val_dataloader`.*")  # no held-out part asked for
+        trainer.fit(parts.module, parts.train_loader, parts.val_loader)
+    parts.module.cpu().eval()
+    return list(parts.module.history)
+
+
+@dataclass
+class FinetuneResult:
+    """What :func:`fit_finetune` wrote and learned."""
+
+    out_dir: Path
+    encoder_dirs: dict[str, Path]  # feature name -> adapted encoder folder
+    recipe: Recipe  # the recipe using the adapted folders (also in OUT/recipe.yaml)
+    member: Any  # a NeuralMember (fusion + head) over the adapted features
+    history: list[dict[str, float]] = field(default_factory=list)
+    param_groups: list[dict[str, Any]] = field(default_factory=list)  # name, lr of each optimiser group
+    module: Any = None  # the trained FinetuneModule (CPU, eval): predicts end to end from raw inputs
+    frozen: list[EncoderSpec] = field(default_factory=list)
+
+    def predict(self, items: ItemSet | list[Item], cache: Any = None, batch_size: int = 8) -> np.ndarray:
+        """(N, T) scores of ``items`` end to end (raw inputs through the tuned encoders; the frozen
+        encoders' features from ``cache``), e.g. for the validation fold of a cross-validation."""
+        items = list(items)
+        features = None
+        if self.frozen:
+            from scorecast.cache.store import EmbeddingCache
+            from scorecast.encoders.pipeline import build_features
+
+            features = build_features(
+                items, self.frozen, cache or EmbeddingCache(self.recipe.cache_dir), progress=False
+            )
+            if list(features.ids) != [it.id for it in items]:
+                raise ConfigError(
+                    f"predict: the frozen encoders could encode {len(features)} of {len(items)} items; expected all"
+                )
+            features = self.member.scaler.transform(features)
+        encoders = {name: self.module.encoders[f"e{i}"] for i, name in enumerate(self.module.feature_names)}
+        data = FinetuneDataset(
+            items, np.arange(len(items)), encoders, features, np.zeros((len(items), len(self.recipe.targets)))
+        )
+        loader = DataLoader(data, batch_size=batch_size, shuffle=False, collate_fn=FinetuneCollate(encoders))
+        self.module.eval()
+        with torch.no_grad():
+            out = [self.module(batch)["mean"].float().cpu().numpy() for batch in loader]
+        return np.concatenate(out).astype(np.float64) if out else np.zeros((0, len(self.recipe.targets)))
+
+
+def split_encoders(recipe: Recipe) -> tuple[list[tuple[EncoderSpec, FinetuneSettings]], list[EncoderSpec]]:
+    """(tuned encoders with their settings, frozen encoders (params without fine-tuning keys))."""
+    tuned, frozen = [], []
+    for spec in recipe.encoders:
+        settings = finetune_settings(spec)
+        if settings is None:
+            frozen.append(without_finetune(spec))
+        else:
+            tuned.append((spec, settings))
+    return tuned, frozen
+
+
+def adapted_recipe(recipe: Recipe, encoder_dirs: dict[str, Path]) -> Recipe:
+    """``recipe`` with each tuned encoder reading its adapted folder, fine-tuning keys removed."""
+    specs = []
+    for spec in recipe.encoders:
+        clean = without_finetune(spec)
+        if spec.feature_name in encoder_dirs:
+            # the alias keeps the feature name, so a head trained here reads the adapted features
+            clean = clean.model_copy(
+                update={
+                    "params": {**clean.params, "model": str(encoder_dirs[spec.feature_name])},
+                    "alias": spec.feature_name,
+                }
+            )
+        specs.append(clean)
+    return recipe.model_copy(update={"encoders": specs})
+
+
+def fit_finetune(
+    recipe: Recipe,
+    items: ItemSet | list[Item],
+    out_dir: str | Path,
+    *,
+    train_idx: Any = None,
+    val_idx: Any = None,
+    cache: Any = None,
+    seed: int | None = None,
+) -> FinetuneResult:
+    """Fine-tune the recipe's tuned encoders end to end with its fusion, head and losses.
+
+    Without ``train_idx`` / ``val_idx``, ``training.val_fraction`` of the items is held out for early
+    stopping (none when early stopping is off). Frozen encoders go through ``cache`` (default: the
+    recipe's ``cache_dir``). Returns a :class:`FinetuneResult`; files as in the module docstring.
+    """
+    from scorecast.runs.cv import training_targets
+    from scorecast.runs.folder import is_global_zero
+
+    items = items if isinstance(items, ItemSet) else ItemSet(list(items), target_names=recipe.target_names)
+    tuned, frozen = split_encoders(recipe)
+    if not tuned:
+        raise ConfigError(
+            "fine-tuning: no encoder sets finetune_top_k >= 1; expected it in the params of an hf-audio or hf-text encoder"
+        )
+    cfg = recipe.training
+    seed = cfg.seed if seed is None else int(seed)
+    L.seed_everything(seed, workers=True, verbose=False)
+    targets = training_targets(recipe, items)
+    train_idx, val_idx = _split(recipe, targets, train_idx, val_idx, seed)
+    parts = build_parts(recipe, items, tuned, frozen, targets, train_idx, val_idx, cache, seed)
+    history = train_parts(recipe, parts, Path(out_dir), seed)
+    groups = [{"name": g["name"], "lr": g["lr"]} for g in parts.module.param_group_specs()]
+    out = Path(out_dir)
+    encoder_dirs = {name: (out / "encoders" / _safe(name)).resolve() for name in parts.encoders}
+    new_recipe = adapted_recipe(recipe, encoder_dirs)
+    member = parts.member()
+    result = FinetuneResult(out, encoder_dirs, new_recipe, member, history, groups, parts.module, frozen)
+    if is_global_zero():  # under DDP every rank trains the same weights; one writes them
+        _write_outputs(result, parts, recipe, items, targets, train_idx, val_idx, seed)
+    return result
+
+
+def _write_outputs(
+    result: FinetuneResult,
+    parts: _Parts,
+    recipe: Recipe,
+    items: ItemSet,
+    targets: np.ndarray,
+    train_idx: np.ndarray,
+    val_idx: np.ndarray,
+    seed: int,
+) -> None:
+    out = result.out_dir
+    out.mkdir(parents=True, exist_ok=True)
+    data_hash = hash_json([[items[i].id, targets[i].tolist()] for i in train_idx])
+    for name, enc in parts.encoders.items():
+        enc.save(
+            result.encoder_dirs[name],
+            {
+                "method": "finetune",
+                "source": str(enc.model_dir),
+                "source_fingerprint": _fingerprint(enc.model_dir),
+                "feature": name,
+                "layer": enc.layer,
+                "trained_layers": enc.trained,
+                "settings": {"top_k": enc.settings.top_k, "lr": enc.settings.lr, "decay": enc.settings.decay},
+                "training": hash_json(recipe.model_dump(mode="json"))[:16],
+                "data_hash": data_hash,
+                "seed": seed,
+            },
+        )
+    _save_member(result.member, out)
+    save_recipe(result.recipe, out / "recipe.yaml")
+    _write_history(result.history, out / "history.csv")
+    summary = {
+        "encoders": {k: str(v) for k, v in result.encoder_dirs.items()},
+        "param_groups": result.param_groups,
+        "train": len(train_idx),
+        "val": len(val_idx),
+        "seed": seed,
+    }
+    (out / "finetune.json").write_text(json.dumps(summary, indent=2))
+
+
+def _split(recipe: Recipe, targets: np.ndarray, train_idx, val_idx, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    from scorecast.training.splits import holdout_split, stratify_labels
+
+    n = len(targets)
+    if train_idx is not None:
+        tr = np.asarray(train_idx, dtype=int)
+        va = np.asarray(val_idx if val_idx is not None else [], dtype=int)
+        if np.intersect1d(tr, va).size:
+            raise ConfigError("fine-tuning: train_idx and val_idx share items; expected disjoint index sets")
+        return tr, va
+    frac = recipe.training.val_fraction if recipe.training.early_stopping is not None else 0.0
+    if frac <= 0:
+        return np.arange(n), np.arange(0)
+    labels = stratify_labels(targets[:, 0], recipe.cv.stratify_bins)
+    return holdout_split(n, frac, seed, labels)
+
+
+def _save_member(member: Any, out: Path) -> None:
+    from safetensors.torch import save_file
+
+    info, tensors = member.to_state()
+    save_file({k: v.detach().cpu().contiguous() for k, v in tensors.items()}, str(out / "head.safetensors"))
+    (out / "head.json").write_text(json.dumps(info, indent=2, default=str))
+
+
+def load_head(out_dir: str | Path) -> Any:
+    """The fusion + head member written by :func:`fit_finetune` (predicts from adapted features)."""
+    from safetensors.torch import load_file
+
+    from scorecast.inference.members import member_from_state
+
+    out = Path(out_dir)
+    return member_from_state(json.loads((out / "head.json").read_text()), load_file(str(out / "head.safetensors")))
+
+
+def _fingerprint(model_dir: Path) -> str:
+    from scorecast.encoders._hf_common import model_fingerprint
+
+    return model_fingerprint(model_dir)["fingerprint"]
+
+
+def _safe(name: str) -> str:
+    import re
+
+    return re.sub(r"[^\w.\-]+", "_", name).strip("._") or "encoder"
+
+
+def _write_history(history: list[dict[str, float]], path: Path) -> None:
+    import csv
+
+    if not history:
+        path.write_text("")
+        return
+    keys = list(dict.fromkeys(k for row in history for k in row))
+    with path.open("w", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=keys)
+        writer.writeheader()
+        writer.writerows(history)

@@ -1,0 +1,133 @@
+"""The Lightning pieces of encoder fine-tuning (:mod:`scorecast.adapt.finetune`): the dataset of
+raw inputs plus frozen features, its collate, the module with tuned encoders in front of the fusion,
+and the best-weights callback that keeps only what training changes."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+from torch.utils.data import Dataset
+
+from scorecast.adapt.common import TunableEncoder
+from scorecast.config import TargetSpec, TrainingConfig
+from scorecast.data.features import FeatureSet
+from scorecast.data.items import Item
+from scorecast.training.module import ScoreModule, with_scheduler
+from scorecast.training.trainer import BestWeights
+
+
+class FinetuneDataset(Dataset):
+    """Items at ``indices``: raw inputs of the tuned encoders, standardised frozen features, targets."""
+
+    def __init__(
+        self,
+        items: Sequence[Item],
+        indices: np.ndarray,
+        encoders: dict[str, TunableEncoder],
+        frozen: FeatureSet | None,
+        targets: np.ndarray,
+        weights: np.ndarray | None = None,
+        target_dist: np.ndarray | None = None,
+    ) -> None:
+        self.items, self.indices, self.encoders = items, np.asarray(indices, dtype=int), encoders
+        sub = frozen.subset(self.indices) if frozen is not None else None
+        self.pooled = {k: torch.from_numpy(np.asarray(v, np.float32)) for k, v in (sub.pooled if sub else {}).items()}
+        self.sequences = {
+            k: [torch.from_numpy(np.asarray(q, np.float32)) for q in v]
+            for k, v in (sub.sequences if sub else {}).items()
+        }
+        self.targets = torch.from_numpy(np.asarray(targets[self.indices], np.float32))
+        self.weights = None if weights is None else torch.as_tensor(np.asarray(weights, np.float32))
+        self.target_dist = (
+            None if target_dist is None else torch.as_tensor(np.asarray(target_dist[self.indices], np.float32))
+        )
+
+    def __len__(self) -> int:
+        return len(self.indices)
+
+    def __getitem__(self, j: int) -> dict:
+        item = self.items[int(self.indices[j])]
+        return {
+            "index": j,
+            "pooled": {k: v[j] for k, v in self.pooled.items()},
+            "sequences": {k: v[j] for k, v in self.sequences.items()},
+            "target": self.targets[j],
+            "weight": None if self.weights is None else self.weights[j],
+            "target_dist": None if self.target_dist is None else self.target_dist[j],
+            "raw": {name: enc.load_input(item) for name, enc in self.encoders.items()},
+        }
+
+
+class FinetuneCollate:
+    """The training collate for the frozen part, plus each tuned encoder's ``prepare`` of its raw inputs."""
+
+    def __init__(self, encoders: dict[str, TunableEncoder]) -> None:
+        self.encoders = encoders
+
+    def __call__(self, batch: list[dict]) -> dict:
+        from scorecast.models.datasets import collate
+
+        out = collate([{k: v for k, v in b.items() if k != "raw"} for b in batch])
+        out["raw"] = {name: enc.prepare([b["raw"][name] for b in batch]) for name, enc in self.encoders.items()}
+        return out
+
+
+class FinetuneModule(ScoreModule):
+    """:class:`ScoreModule` with tuned encoders in front: their pooled outputs (and sequences where the
+    fusion reads them) join the frozen features. Optimiser groups: ``head`` (fusion, head, loss) at
+    ``training.lr`` and one group per trained encoder block (layer-wise decay)."""
+
+    def __init__(
+        self,
+        encoders: dict[str, TunableEncoder],
+        model: nn.Module,
+        loss: nn.Module,
+        training: TrainingConfig,
+        targets: list[TargetSpec],
+        monitor: str | None = None,
+        val_groups: np.ndarray | None = None,
+    ) -> None:
+        super().__init__(model, loss, training, targets, monitor=monitor, val_groups=val_groups)
+        self.feature_names = list(encoders)
+        self.encoders = nn.ModuleDict({f"e{i}": enc for i, enc in enumerate(encoders.values())})
+
+    def forward(self, batch: dict):
+        pooled = dict(batch["pooled"])
+        sequences, masks = dict(batch["sequences"] or {}), dict(batch["masks"] or {})
+        uses = set(getattr(self.model, "uses_sequences", ()))
+        for i, name in enumerate(self.feature_names):
+            p, seq, mask = self.encoders[f"e{i}"](batch["raw"][name])
+            pooled[name] = p
+            if name in uses:
+                sequences[name], masks[name] = seq, mask
+        return self.model(pooled, sequences or None, masks or None)
+
+    def trainable_state(self) -> dict[str, torch.Tensor]:
+        """The state entries that training changes (fusion, head, loss, trained encoder blocks)."""
+        names = {n for n, p in self.named_parameters() if p.requires_grad}
+        return {k: v for k, v in self.state_dict().items() if k in names or k.startswith(("model.", "loss."))}
+
+    def param_group_specs(self) -> list[dict[str, Any]]:
+        head = [p for m in (self.model, self.loss) for p in m.parameters() if p.requires_grad]
+        groups = [{"params": head, "lr": self.cfg.lr, "weight_decay": self.cfg.weight_decay, "name": "head"}]
+        for enc in self.encoders.values():
+            groups += enc.param_groups(self.cfg.weight_decay)
+        return groups
+
+    def configure_optimizers(self):
+        groups = self.param_group_specs()
+        return with_scheduler(self, torch.optim.AdamW(groups), self.cfg.scheduler)
+
+
+class TrainableBestWeights(BestWeights):
+    """:class:`BestWeights` that copies only what training changes (not the frozen encoder)."""
+
+    def weights_of(self, pl_module) -> dict[str, torch.Tensor]:
+        return pl_module.trainable_state()
+
+    def restore(self, pl_module, state: dict[str, torch.Tensor]) -> None:
+        pl_module.load_state_dict(state, strict=False)

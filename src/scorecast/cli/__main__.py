@@ -1,0 +1,5 @@
+"""python -m scorecast.cli"""
+
+from scorecast.cli.app import main
+
+main()

@@ -1,0 +1,423 @@
+"""``scorecast evaluate PREDICTIONS TRUTH``: join two tables on the item id and score the predictions.
+
+Follows the XACLE protocol (inner join on ``wav_file_name``; SRCC, LCC, KTAU, MSE over the matched
+pairs, NaN pairs dropped) and the VoiceMOS/AudioMOS system-level protocol (per-system means).
+Columns are detected where not given: ids from ``wav_file_name``, ``wav``, ``filename``, ``id``...;
+predictions from ``prediction``, ``pred_score``...; truth from ``average_score``, ``MOS``,
+``score``...; in header-less lists (``answer.txt``, MusicEval lists) the first column is the id and
+the others are scores, paired in order. ``--baseline OTHER`` compares against a second predictions
+table (read like PREDICTIONS, same prediction columns) on the ids of all three (``scorecast.metrics.compare``).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import re
+import warnings
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from scorecast.errors import ConfigError, DataError
+
+ID_CANDIDATES = [
+    "wav_file_name",
+    "wav",
+    "filename",
+    "file_name",
+    "file",
+    "id",
+    "ID",
+    "wav_id",
+    "utt_id",
+    "wav_path",
+    "path",
+]
+PRED_CANDIDATES = [
+    "prediction",
+    "pred_score",
+    "pred",
+    "pred_mos",
+    "predicted",
+    "prediction_score",
+    "score",
+    "MOS",
+    "mos",
+]
+TRUTH_CANDIDATES = ["average_score", "MOS", "mos", "score", "label", "target", "truth", "gt", "true"]
+MATCH_MODES = ("auto", "exact", "basename", "stem")
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _has_header(first: list[str]) -> bool:
+    return len(first) < 2 or not all(_is_number(f) for f in first[1:])
+
+
+def _read(path: Path):
+    from scorecast.data.table import load_table
+
+    return load_table(path, header=_has_header)
+
+
+def _pick(table, given: str | None, candidates: list[str], what: str) -> str:
+    if given is not None:
+        table.require([given], what)
+        return given
+    for c in candidates:
+        if c in table.columns:
+            return c
+    if not table.has_header:
+        return table.columns[0]
+    raise DataError(
+        f"cannot tell which column holds the {what}: expected one of {', '.join(candidates)} "
+        f"(or name it with an option); the columns present are: {', '.join(table.columns)}",
+        file=table.path,
+    )
+
+
+def _score_columns(table, given: list[str] | None, candidates: list[str], id_col: str, what: str) -> list[str]:
+    if given:
+        table.require(given, what)
+        return list(given)
+    if table.has_header:
+        found = next((c for c in candidates if c in table.columns and c != id_col), None)
+        if found is not None:
+            return [found]
+    numeric = [
+        c
+        for c in table.columns
+        if c != id_col and all(_is_number(str(r.values.get(c))) or r.values.get(c) in ("", None) for r in table.rows)
+    ]
+    if not numeric:
+        raise DataError(
+            f"no column of {what} found; the columns present are: {', '.join(table.columns)}", file=table.path
+        )
+    return numeric if not table.has_header else numeric[:1]
+
+
+def _key(item_id: str, mode: str) -> str:
+    if mode == "exact":
+        return item_id
+    base = os.path.basename(item_id.replace("\\", "/"))
+    return base if mode == "basename" else os.path.splitext(base)[0]
+
+
+def _index(table, id_col: str, mode: str) -> dict[str, Any] | None:
+    """key -> row; None when two rows share a key under this mode (DataError for exact ids)."""
+    out: dict[str, Any] = {}
+    for row in table.rows:
+        item_id = table.view(row).ident(id_col)
+        key = _key(item_id, mode)
+        if key in out:
+            if mode == "exact":
+                raise DataError(
+                    f"duplicated id {item_id!r}: first at row {out[key].number}, again at row {row.number}",
+                    file=table.path,
+                    row=row.number,
+                    field=id_col,
+                )
+            return None
+        out[key] = row
+    return out
+
+
+def _value(table, row, col: str) -> float:
+    from scorecast.data.table import is_missing, parse_score
+
+    raw = row.values.get(col)
+    if is_missing(raw):
+        return math.nan
+    if isinstance(raw, str) and raw.strip().lower() == "nan":
+        return math.nan
+    return parse_score(raw, table.view(row), col)
+
+
+def _system_truth(path: Path, n_targets: int) -> list[dict[str, float]]:
+    table = _read(path)
+    cols = table.columns
+    if len(cols) < 1 + n_targets:
+        raise DataError(
+            f"system truth: expected a system id and {n_targets} score column(s), got {len(cols)} columns", file=path
+        )
+    out: list[dict[str, float]] = [{} for _ in range(n_targets)]
+    for row in table.rows:
+        view = table.view(row)
+        system = view.ident(cols[0])
+        for k in range(n_targets):
+            out[k][system] = view.score(cols[1 + k])
+    return out
+
+
+def evaluate_files(
+    predictions: str | Path,
+    truth: str | Path,
+    *,
+    id_col: str | None = None,
+    pred_id_col: str | None = None,
+    truth_id_col: str | None = None,
+    pred_cols: list[str] | None = None,
+    truth_cols: list[str] | None = None,
+    match: str = "auto",
+    system_col: str | None = None,
+    system_regex: str | None = None,
+    system_truth: str | Path | None = None,
+    metrics: list[str] | None = None,
+    bootstrap: int = 0,
+    bins: int | list[float] | None = None,
+    baseline: str | Path | None = None,
+    baseline_bootstrap: int = 1000,
+) -> dict[str, Any]:
+    """Join the two tables and compute the metrics; returns the JSON-able result (see the CLI).
+    With ``baseline`` (predictions read like ``predictions``), also ``"comparison"``: the paired
+    bootstrap of the two on the ids of all three, ``baseline_bootstrap`` resamples."""
+    from scorecast.jsonsafe import clean_json
+    from scorecast.metrics.functional import METRICS, MetricWarning, compute_metrics, per_bin_rmse
+
+    if match not in MATCH_MODES:
+        raise ConfigError(f"--match: expected one of {', '.join(MATCH_MODES)}, got {match!r}")
+    names = metrics or ["srcc", "lcc", "ktau", "mse", "rmse", "mae"]
+    for name in names:
+        METRICS.get(name)
+    regex = None
+    if system_regex is not None:
+        try:
+            regex = re.compile(system_regex)
+        except re.error as exc:
+            raise ConfigError(f"--system-regex: not a valid regular expression ({exc}): {system_regex!r}") from None
+    ptab, ttab = _read(Path(predictions)), _read(Path(truth))
+    pid = _pick(ptab, pred_id_col or id_col, ID_CANDIDATES, "prediction ids")
+    tid = _pick(ttab, truth_id_col or id_col, ID_CANDIDATES, "truth ids")
+    pcols = _score_columns(ptab, pred_cols, PRED_CANDIDATES, pid, "predictions")
+    tcols = _score_columns(ttab, truth_cols, TRUTH_CANDIDATES, tid, "truth scores")
+    if len(pcols) != len(tcols):
+        raise ConfigError(
+            f"expected as many prediction columns as truth columns, got {pcols} and {tcols}; name them with --pred-col/--truth-col"
+        )
+    modes = [match] if match != "auto" else ["exact", "basename", "stem"]
+    best = None
+    for mode in modes:
+        pi, ti = _index(ptab, pid, mode), _index(ttab, tid, mode)
+        if pi is None or ti is None:
+            if match != "auto":
+                raise DataError(
+                    f"--match {mode}: two rows share an id once reduced to their {mode}",
+                    file=predictions if pi is None else truth,
+                )
+            continue
+        common = [k for k in pi if k in ti]
+        if best is None or len(common) > len(best[3]):
+            best = (mode, pi, ti, common)
+    if best is None or not best[3]:
+        p_ex = next(iter(ptab.rows), None)
+        t_ex = next(iter(ttab.rows), None)
+        raise DataError(
+            f"no ids in common between {predictions} (e.g. {p_ex.values.get(pid) if p_ex else None!r}) and {truth} "
+            f"(e.g. {t_ex.values.get(tid) if t_ex else None!r}); check --id-col and --match"
+        )
+    mode, pi, ti, common = best
+    result: dict[str, Any] = {
+        "predictions": str(predictions),
+        "truth": str(truth),
+        "id_columns": [pid, tid],
+        "match": mode,
+        "n_predictions": len(pi),
+        "n_truth": len(ti),
+        "n_matched": len(common),
+        "unmatched_predictions": len(pi) - len(common),
+        "unmatched_truth": len(ti) - len(common),
+        "targets": {},
+    }
+    if result["unmatched_predictions"] or result["unmatched_truth"]:
+        warnings.warn(
+            f"{result['unmatched_predictions']} prediction id(s) have no truth and {result['unmatched_truth']} truth "
+            f"id(s) have no prediction; evaluating the {len(common)} matched",
+            stacklevel=2,
+        )
+    groups = None
+    if system_col is not None:
+        table, index = (ttab, ti) if system_col in ttab.columns else (ptab, pi)
+        table.require([system_col], "--system-col")
+        groups = [
+            None if table.view(index[k]).missing(system_col) else table.view(index[k]).ident(system_col) for k in common
+        ]
+    elif regex is not None:
+        group_ref: int | str = "system" if "system" in regex.groupindex else (1 if regex.groups else 0)
+        groups = []
+        for k in common:
+            found = regex.search(ttab.view(ti[k]).ident(tid))
+            groups.append(None if found is None else found.group(group_ref))
+    if baseline is not None:
+        from scorecast.metrics.compare import compare_target, shared_items
+
+        if baseline_bootstrap <= 0:
+            raise ConfigError(
+                f"--bootstrap: a comparison with --baseline needs resamples (e.g. 1000), got {baseline_bootstrap}"
+            )
+        btab = _read(Path(baseline))
+        bid = _pick(btab, pred_id_col or id_col, ID_CANDIDATES, "baseline ids")
+        btab.require(
+            pcols, f"the baseline predictions (the prediction column{'s' * (len(pcols) > 1)} of {predictions})"
+        )
+        bi = _index(btab, bid, mode)
+        if bi is None:
+            raise DataError(
+                f"--match {mode}: two baseline rows share an id once reduced to their {mode}", file=baseline
+            )
+        shared, result["comparison"] = shared_items(baseline, bid, common, bi, baseline_bootstrap)
+    sys_truth = _system_truth(Path(system_truth), len(tcols)) if system_truth is not None else [None] * len(tcols)
+    for k, (pc, tc) in enumerate(zip(pcols, tcols)):
+        preds = [_value(ptab, pi[key], pc) for key in common]
+        target = [_value(ttab, ti[key], tc) for key in common]
+        name = tc if ttab.has_header else f"column {tc}"
+        entry = compute_metrics(preds, target, names, groups=groups, bootstrap=bootstrap, system_truth=sys_truth[k])
+        entry = {"pred_col": pc, "truth_col": tc, **entry}
+        if bins is not None:
+            with warnings.catch_warnings():  # NaN pairs were reported once above
+                warnings.simplefilter("ignore", MetricWarning)
+                entry["per_bin"] = per_bin_rmse(preds, target, bins)
+        result["targets"][name] = entry
+        if baseline is not None:
+            result["comparison"]["targets"][name] = compare_target(
+                [_value(ptab, pi[key], pc) for key in shared],
+                [_value(btab, bi[key], pc) for key in shared],
+                [_value(ttab, ti[key], tc) for key in shared],
+                names,
+                baseline_bootstrap,
+            )
+    return clean_json(result)
+
+
+def print_result(result: dict[str, Any]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console()
+    console.print(
+        f"matched {result['n_matched']} ids ({result['match']} match); "
+        f"{result['unmatched_predictions']} prediction(s) and {result['unmatched_truth']} truth row(s) unmatched"
+    )
+
+    def cell(entry: dict[str, Any] | None) -> tuple[str, str]:
+        if entry is None or entry["value"] is None:
+            return "-", ""
+        ci = f"[{entry['low']:.4f}, {entry['high']:.4f}]" if entry.get("low") is not None else ""
+        return f"{entry['value']:.4f}", ci
+
+    for name, entry in result["targets"].items():
+        table = Table(
+            title=f"{name} (n={entry['n']}{', systems=' + str(entry['n_systems']) if 'system' in entry else ''})"
+        )
+        has_ci = any(v.get("low") is not None for v in entry["utterance"].values())
+        table.add_column("metric")
+        table.add_column("utterance", justify="right")
+        if has_ci:
+            table.add_column("95% CI", justify="right")
+        if "system" in entry:
+            table.add_column("system", justify="right")
+            if has_ci:
+                table.add_column("95% CI (system)", justify="right")
+        for metric, value in entry["utterance"].items():
+            cells = [metric.upper(), *cell(value)[: 2 if has_ci else 1]]
+            if "system" in entry:
+                cells += list(cell(entry["system"][metric])[: 2 if has_ci else 1])
+            table.add_row(*cells)
+        console.print(table)
+        for b in entry.get("per_bin", []):
+            rmse = "-" if b["rmse"] is None else f"{b['rmse']:.4f}"
+            console.print(f"  bin {b['bin']}: n={b['n']}, rmse={rmse}")
+    if result.get("comparison"):
+        from scorecast.metrics.compare import print_comparison
+
+        print_comparison(result["comparison"], console)
+
+
+def _parse_bins(text: str | None) -> int | list[float] | None:
+    if text is None:
+        return None
+    try:
+        return int(text) if "," not in text else [float(x) for x in text.split(",") if x.strip()]
+    except ValueError:
+        raise ConfigError(f"--bins: expected a number of bins (5) or edges (0,2,4,6,8,10), got {text!r}") from None
+
+
+def evaluate(
+    predictions: Annotated[Path, typer.Argument(help="Predictions table (CSV/TSV/JSON/JSONL/Parquet, or answer.txt).")],
+    truth: Annotated[Path, typer.Argument(help="Ground-truth table (e.g. validation_average.csv, *_mos.txt).")],
+    id_col: Annotated[str | None, typer.Option("--id-col", help="Id column in both tables.")] = None,
+    pred_id_col: Annotated[str | None, typer.Option("--pred-id-col", help="Id column of the predictions.")] = None,
+    truth_id_col: Annotated[str | None, typer.Option("--truth-id-col", help="Id column of the truth.")] = None,
+    pred_col: Annotated[
+        list[str] | None, typer.Option("--pred-col", help="Prediction column (repeat for several targets).")
+    ] = None,
+    truth_col: Annotated[
+        list[str] | None, typer.Option("--truth-col", help="Truth column (repeat, paired with --pred-col).")
+    ] = None,
+    match: Annotated[str, typer.Option(help="Id matching: auto, exact, basename, stem.")] = "auto",
+    system_col: Annotated[str | None, typer.Option("--system-col", help="Column holding the system id.")] = None,
+    system_regex: Annotated[
+        str | None, typer.Option("--system-regex", help="Regex on the id; group 'system' (or 1) is the system.")
+    ] = None,
+    system_truth: Annotated[
+        Path | None, typer.Option("--system-truth", help="Table of system-level truth: system,score[,score...].")
+    ] = None,
+    metrics: Annotated[
+        str | None, typer.Option(help="Comma-separated metrics (default srcc,lcc,ktau,mse,rmse,mae).")
+    ] = None,
+    bootstrap: Annotated[
+        int | None, typer.Option(help="Bootstrap resamples for 95% intervals (0: none; 1000 for --baseline).")
+    ] = None,
+    bins: Annotated[str | None, typer.Option(help="Per-bin RMSE: a number of bins or comma-separated edges.")] = None,
+    output: Annotated[Path | None, typer.Option("-o", "--output", help="Write the result as JSON here.")] = None,
+    baseline: Annotated[
+        Path | None, typer.Option(help="Predictions of a baseline: a paired bootstrap of the two on the same items.")
+    ] = None,
+) -> None:
+    """Score PREDICTIONS against TRUTH (joined on id): SRCC, LCC, KTAU, MSE, ... at utterance and system level;
+    with --baseline, whether PREDICTIONS are better than the baseline's (paired bootstrap)."""
+    names = [m.strip() for m in metrics.split(",") if m.strip()] if metrics else None
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        result = evaluate_files(
+            predictions,
+            truth,
+            id_col=id_col,
+            pred_id_col=pred_id_col,
+            truth_id_col=truth_id_col,
+            pred_cols=pred_col or None,
+            truth_cols=truth_col or None,
+            match=match,
+            system_col=system_col,
+            system_regex=system_regex,
+            system_truth=system_truth,
+            metrics=names,
+            bootstrap=bootstrap or 0,
+            bins=_parse_bins(bins),
+            baseline=baseline,
+            baseline_bootstrap=1000 if bootstrap is None else bootstrap,
+        )
+    if caught:
+        from rich.console import Console
+
+        err = Console(stderr=True)
+        for w in caught:
+            err.print(f"[yellow]warning:[/] {w.message}", highlight=False)
+        result["warnings"] = [str(w.message) for w in caught]
+    print_result(result)
+    if output is not None:
+        output.parent.mkdir(parents=True, exist_ok=True)
+        output.write_text(json.dumps(result, indent=2))
+        typer.echo(f"wrote {output}")
+
+
+def register(app: typer.Typer) -> None:
+    app.command("evaluate")(evaluate)

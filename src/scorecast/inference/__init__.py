@@ -1,0 +1,1 @@
+"""Inference: the scorer bundle format (bundle), its members (members), ensembles of members (ensemble) and the predictor that encodes items and scores them (predictor). Imports nothing from training, runs or cli."""

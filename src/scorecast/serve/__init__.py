@@ -1,0 +1,1 @@
+"""The HTTP server: the FastAPI app (app), request parsing (requests) and micro-batching (microbatch)."""
