@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from scorecast.errors import ConfigError
 
@@ -29,6 +29,8 @@ class TargetSpec(Strict):
     low: float = 1.0
     high: float = 5.0
     step: float = 1.0
+    #: train on scores outside [low, high] (otherwise such a score is an error naming the file, row and column)
+    allow_out_of_range: bool = False
 
     @model_validator(mode="after")
     def _check(self) -> TargetSpec:
@@ -112,7 +114,7 @@ class ModelConfig(Strict):
 
 class EarlyStopping(Strict):
     monitor: str = "val_lcc"  # val_srcc | val_lcc | val_rmse | val_sys_srcc ... ; rmse/mse/mae minimised
-    patience: int = 10
+    patience: int = Field(default=10, ge=0)
 
 
 class SWAConfig(Strict):
@@ -145,17 +147,17 @@ class Augment(Strict):
 
 
 class TrainingConfig(Strict):
-    max_epochs: int = 50
-    batch_size: int = 32
-    lr: float = 1e-3
+    max_epochs: int = Field(default=50, ge=1)
+    batch_size: int = Field(default=32, ge=1)
+    lr: float = Field(default=1e-3, gt=0)
     #: learning rate of a part of the model as a multiple of ``lr``: ``{head: 100}`` lets a one-number head
     #: calibrate fast while an identity-initialised fusion (``siamese``) moves slowly
     lr_multipliers: dict[Literal["fusion", "head"], float] = Field(default_factory=dict)
     weight_decay: float = 1e-2
     scheduler: Literal["none", "onecycle", "cosine", "plateau"] = "cosine"
     early_stopping: EarlyStopping | None = Field(default_factory=EarlyStopping)
-    val_fraction: float = 0.1  # held out of the training fold for early stopping
-    accumulate_grad_batches: int = 1
+    val_fraction: float = Field(default=0.1, ge=0, lt=1)  # held out of the training fold for early stopping
+    accumulate_grad_batches: int = Field(default=1, ge=1)
     gradient_clip_val: float | None = 1.0
     precision: str | None = None  # default: 16-mixed on GPU, 32 on CPU
     swa: SWAConfig = Field(default_factory=SWAConfig)
@@ -193,20 +195,20 @@ class TrainingConfig(Strict):
 
 
 class CVConfig(Strict):
-    folds: int = 5
+    folds: int = Field(default=5, ge=2)
     kind: Literal["kfold", "stratified", "group", "stratified-group"] = "kfold"
     group_by: str | None = None  # 'group' (the item's group) or a meta field
-    repeats: int = 1
-    seeds: list[int] = Field(default_factory=lambda: [0])
+    repeats: int = Field(default=1, ge=1)
+    seeds: list[int] = Field(default_factory=lambda: [0], min_length=1)
     ensemble: Literal["weighted", "mean", "stack"] = "weighted"
     weight_metric: str = "lcc"
-    stratify_bins: int = 5
+    stratify_bins: int = Field(default=5, ge=1)
 
 
 class EvaluateConfig(Strict):
     metrics: list[str] = Field(default_factory=lambda: ["mse", "rmse", "mae", "lcc", "srcc", "ktau"])
     system_level: bool = False
-    bootstrap: int = 1000
+    bootstrap: int = Field(default=1000, ge=0)
     per_bin: bool = True
 
 
@@ -239,6 +241,16 @@ class Recipe(Strict):
     @property
     def target_names(self) -> list[str]:
         return [t.name for t in self.targets]
+
+    @field_validator("name")
+    @classmethod
+    def _check_name(cls, name: str) -> str:
+        """The name becomes a folder under runs/: one plain path component, never a path."""
+        if not re.fullmatch(r"[^/\\\0:~][^/\\\0:]*", name) or ".." in name:
+            raise ValueError(
+                f"recipe name: expected a plain name (no '/', '\\', ':', '..'; it names a run folder), got {name!r}"
+            )
+        return name
 
 
 _VAR = re.compile(r"\$\{(\w+)(?::-([^}]*))?\}")

@@ -32,6 +32,9 @@ CacheOpt = Annotated[
     ),
 ]
 DataOpt = Annotated[Path | None, typer.Option("--data", help="Data table to read (overrides data.path).")]
+OverwriteOpt = Annotated[
+    bool, typer.Option("--overwrite", help="Replace an existing run folder --out whole (refused otherwise).")
+]
 ThreadsOpt = Annotated[
     int | None,
     typer.Option(
@@ -114,23 +117,30 @@ def _fmt(value: Any) -> str:
 def _interval(entry: dict) -> str:
     low, high = entry.get("low"), entry.get("high")
     if low is None or high is None or low != low or high != high:
-        return ""
+        return entry.get("reason") or ""
     return f"[{low:.4f}, {high:.4f}]"
 
 
-def _run(verb: str, recipe_path, var, overrides, variant, out, cache, data, threads) -> None:
+def _run(verb: str, recipe_path, var, overrides, variant, out, cache, data, threads, overwrite=False) -> None:
+    from scorecast.runs.outdir import check_output_dir, staged_output_dir
+
     start = time.perf_counter()
     overrides = with_threads(overrides, threads)
+    if out is not None:
+        check_output_dir(out, overwrite)  # before any encoding
     recipe, ready = prepare(recipe_path, var, overrides, variant, data, cache, with_val=verb == "train")
     out_dir = out or Path("runs") / f"{recipe.name}-{time.strftime('%Y%m%d-%H%M%S')}"
     from scorecast.runs.cv import run_cv, run_train
     from scorecast.runs.folder import is_global_zero
 
     common = dict(encoder_identities=ready["identities"], augmented=ready["augmented"], test=ready["test"])
-    if verb == "cv":
-        result = run_cv(recipe, ready["items"], ready["features"], out_dir, **common)
-    else:
-        result = run_train(recipe, ready["items"], ready["features"], out_dir, val=ready["val"], **common)
+    with staged_output_dir(out_dir, overwrite, publish=is_global_zero()) as staging:
+        if verb == "cv":
+            result = run_cv(recipe, ready["items"], ready["features"], staging, **common)
+        else:
+            result = run_train(recipe, ready["items"], ready["features"], staging, val=ready["val"], **common)
+    result.out_dir = out_dir
+    result.bundle_path = out_dir / "bundle" if result.bundle_path is not None else None
     if is_global_zero():
         print_summary(result, verb, time.perf_counter() - start)
 
@@ -159,8 +169,9 @@ def _register_verb(app: typer.Typer, verb: str, doc: str) -> None:
         cache: CacheOpt = None,
         data: DataOpt = None,
         threads: ThreadsOpt = None,
+        overwrite: OverwriteOpt = False,
     ) -> None:
-        _run(verb, recipe, var, set_, variant, out, cache, data, threads)
+        _run(verb, recipe, var, set_, variant, out, cache, data, threads, overwrite)
 
     command.__doc__ = doc
     app.command(verb)(command)

@@ -108,6 +108,15 @@ def submission_path(name: str, out: Path) -> Path:
     return out.parent / SUBMISSION_FILES.get(name, f"submission-{name}.csv")
 
 
+def check_not_input(out: Path, table: Path, bundle: Path, flag: str) -> None:
+    """ConfigError when an output file is the input table or lies inside the bundle folder."""
+    target = Path(out).resolve()
+    if target == Path(table).resolve():
+        raise ConfigError(f"{flag} {out}: expected a new file, got the input table itself (it would be replaced)")
+    if target.is_relative_to(Path(bundle).resolve()):
+        raise ConfigError(f"{flag} {out}: expected a file outside the scorer bundle {bundle}, got one inside it")
+
+
 def run_predict(
     bundle: Path,
     table: Path,
@@ -133,10 +142,16 @@ def run_predict(
 
     start = time.perf_counter()
     output_format(out)  # refuse a bad extension before any work
+    check_not_input(out, table, bundle, "--out")
     loaded = load_bundle(bundle)
     recipe = loaded.recipe
     submission = submission or recipe.output.submission
     writer = SUBMISSIONS.build(submission) if submission else None
+    if writer is not None:
+        submission_out = Path(submission_out or submission_path(submission, out))
+        check_not_input(submission_out, table, bundle, "--submission-out")
+        if submission_out.resolve() == Path(out).resolve():
+            raise ConfigError(f"--submission-out {submission_out}: expected a file other than --out, got the same file")
     cache = None if no_cache else EmbeddingCache(cache_dir or recipe.cache_dir)
     predictor = Predictor(
         loaded, cache=cache, encoder_paths=parse_encoder_paths(encoder_paths), batch_size=batch_size, progress=progress
@@ -151,7 +166,7 @@ def run_predict(
     if writer is not None:
         preds = {t.name: prediction.mean[:, j] for j, t in enumerate(loaded.targets)}
         rounded = recipe.output.round_scores if round_scores is None else round_scores
-        written = writer.write(submission_out or submission_path(submission, out), ids, preds, loaded.targets, rounded)
+        written = writer.write(submission_out, ids, preds, loaded.targets, rounded)
     return {
         "rows": len(frame),
         "out": out,

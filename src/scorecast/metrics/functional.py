@@ -361,10 +361,28 @@ def compute_metrics(
     return out
 
 
+#: metrics that are undefined when the predictions or the truth do not vary (a table reports them as null)
+CORRELATIONS = ("lcc", "srcc", "ktau")
+
+
+def undefined_reason(name: str, p: np.ndarray, t: np.ndarray) -> str | None:
+    """Why metric ``name`` is undefined on these pairs (a correlation of a constant), or None."""
+    if name not in CORRELATIONS or p.size < 2:
+        return None
+    which = [w for w, a in (("truth", t), ("predictions", p)) if np.ptp(a) == 0]
+    if which:
+        return f"undefined: the {' and the '.join(which)} are constant (zero variance)"
+    return None
+
+
 def _table(fns: dict[str, Metric], p: np.ndarray, t: np.ndarray, bootstrap: int, alpha: float, seed: int):
+    """{name: {value, low, high}}; a correlation of constant values is ``{value: None, ..., reason}``."""
     table = {}
     for name, fn in fns.items():
-        if bootstrap > 0:
+        reason = undefined_reason(name, p, t)
+        if reason is not None:
+            table[name] = {"value": None, "low": None, "high": None, "reason": reason}
+        elif bootstrap > 0:
             value, low, high = bootstrap_ci(fn, p, t, n=bootstrap, alpha=alpha, seed=seed)
             table[name] = {"value": value, "low": low, "high": high}
         else:

@@ -47,6 +47,7 @@ from scorecast.inference.frames import prediction_frame
 from scorecast.inference.members import Prediction
 from scorecast.jsonsafe import clean_json, json_default, json_differences
 from scorecast.runs.folder import RunResult, evaluate_predictions, fold_metrics, mean_metric
+from scorecast.runs.outdir import check_output_dir, staged_output_dir
 
 WEIGHT_KINDS = ("mean", "metric", "stack")
 
@@ -197,8 +198,10 @@ def ensemble_runs(
     weights: str = "mean",
     metric: str = "lcc",
     name: str | None = None,
+    overwrite: bool = False,
 ) -> RunResult:
-    """Combine the scorers of ``run_dirs`` into one run folder ``out_dir`` (see the module docstring)."""
+    """Combine the scorers of ``run_dirs`` into one run folder ``out_dir`` (see the module docstring);
+    an existing ``out_dir`` holding files is refused unless ``overwrite`` (then replaced whole)."""
     from scorecast.metrics.functional import METRICS
     from scorecast.runs.cv import clip_to_targets
 
@@ -218,6 +221,7 @@ def ensemble_runs(
     out = Path(out_dir)
     if out.resolve() in seen:
         raise ConfigError(f"ensemble: the output folder {out} is one of the runs; expected a new folder")
+    check_output_dir(out, overwrite)
 
     runs = [read_run(p) for p in paths]
     check_compatible(runs)
@@ -286,7 +290,12 @@ def ensemble_runs(
         ids, [t.name for t in recipe.targets], oof.mean, oof.std, truth=truth, groups=groups, fold=fold
     )
     _, identities, dims = union_encoders(runs)
-    return _write(out, recipe, runs, oof_frame, metrics, members, member_weights, stacker, identities, dims, run_table)
+    with staged_output_dir(out, overwrite) as staging:
+        result = _write(
+            staging, recipe, runs, oof_frame, metrics, members, member_weights, stacker, identities, dims, run_table
+        )
+    result.out_dir, result.bundle_path = out, out / "bundle"
+    return result
 
 
 def _missing(value: Any) -> bool:

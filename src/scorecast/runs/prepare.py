@@ -51,12 +51,17 @@ def prepare_training_data(
 
     from scorecast.encoders.pipeline import build_features, build_features_with_report
     from scorecast.errors import ConfigError
+    from scorecast.training.recipe_check import check_recipe
 
     check_no_finetune(recipe, where)
     if not recipe.encoders:
         raise ConfigError(f"{where}: the recipe lists no encoders; expected at least one under 'encoders'")
+    check_recipe(recipe, where)
+    items = check_target_ranges(recipe, items, recipe.data)
     transcribe_if_needed(recipe, items, cache)
-    features, reports = build_features_with_report(items, recipe.encoders, cache, progress=progress)
+    features, reports = build_features_with_report(
+        items, recipe.encoders, cache, progress=progress, on_error=recipe.data.on_error
+    )
     identities = {name: rep.identity for name, rep in reports.items()}
     items = align_items(items, features)
     augmented = None
@@ -91,7 +96,68 @@ def _read_split(recipe: Recipe, data: DataConfig | None, cache: Any, progress: b
     from scorecast.data.readers import read_items
     from scorecast.encoders.pipeline import build_features
 
-    split_items = read_items(data)
+    split_items = check_target_ranges(recipe, read_items(data), data)
     transcribe_if_needed(recipe, split_items, cache)
-    split_features = build_features(split_items, recipe.encoders, cache, progress=progress)
+    split_features = build_features(split_items, recipe.encoders, cache, progress=progress, on_error=data.on_error)
     return align_items(split_items, split_features), split_features
+
+
+def target_columns(data: DataConfig | None) -> dict[str, str]:
+    """{target name: table column} where the table reader's ``targets`` option renames columns."""
+    from scorecast.data.readers import as_field_map
+
+    if data is None or data.reader != "table" or not data.options.get("targets"):
+        return {}
+    try:
+        return {name: col for col, name in as_field_map("targets", data.options["targets"]).items()}
+    except Exception:  # noqa: BLE001 - the reader itself reports a bad option
+        return {}
+
+
+def check_target_ranges(recipe: Recipe, items: ItemSet, data: DataConfig | None = None) -> ItemSet:
+    """The items whose scores lie in each target's [low, high] (or any score, where the target sets
+    ``allow_out_of_range``). A score outside is a DataError naming the file, row and target column;
+    with ``on_error="skip"`` the item is left out and the reason recorded in ``items.skipped``."""
+    import math
+
+    from scorecast.errors import DataError
+
+    on_error = data.on_error if data is not None else "raise"
+    columns = target_columns(data)
+    keep, skipped = [], list(items.skipped)
+    checked = [t for t in recipe.targets if not t.allow_out_of_range]
+    for item in items:
+        bad = None
+        for spec in checked:
+            values = [item.targets.get(spec.name)]
+            if spec.name in item.ratings:
+                values += [float(v) for v in item.ratings[spec.name].values]
+            for value in values:
+                if value is not None and math.isfinite(value) and not spec.low <= value <= spec.high:
+                    bad = DataError(
+                        f"item '{item.id}': target '{spec.name}': expected a score in [{spec.low:g}, {spec.high:g}] "
+                        f"(the recipe's range), got {value:g}; fix the data, or set allow_out_of_range: true "
+                        f"on the target to train on it",
+                        file=items.source or None,
+                        row=item.meta.get("row") if isinstance(item.meta.get("row"), int) else None,
+                        field=columns.get(spec.name, spec.name),
+                    )
+                    break
+            if bad is not None:
+                break
+        if bad is None:
+            keep.append(item)
+        elif on_error == "raise":
+            raise bad
+        else:
+            skipped.append(str(bad))
+    if len(keep) == len(items):
+        return items
+    import warnings
+
+    first = skipped[len(items.skipped)]
+    warnings.warn(
+        f"left out {len(items) - len(keep)} item(s) with scores outside the targets' range; the first: {first}",
+        stacklevel=2,
+    )
+    return ItemSet(keep, items.source, list(items.target_names), skipped)
