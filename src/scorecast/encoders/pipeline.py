@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import importlib
 import inspect
+import os
 import time
 import warnings
 from collections.abc import Iterable, Iterator, Sequence
@@ -290,16 +291,35 @@ def encode_items(
             else:
                 enc = ensure_encoder(plan, device)
                 stream = (encode_batch_checked(enc, spec, b, on_error) for b in batches)
-            for done, failed in stream:
-                n_done += len(done)
-                for key, out in done:
-                    cache.put(plan.identity_hash, key, out)
-                    plan.found[key] = _keep(out, spec)
-                for key, reason in failed:
-                    plan.found.pop(key, None)
-                    _skip_key(plan, key, reason)
-                advance(len(done) + len(failed))
+            try:
+                for done, failed in stream:
+                    n_done += len(done)
+                    for key, out in done:
+                        cache.put(plan.identity_hash, key, out)
+                        plan.found[key] = _keep(out, spec)
+                    for key, reason in failed:
+                        plan.found.pop(key, None)
+                        _skip_key(plan, key, reason)
+                    advance(len(done) + len(failed))
+            except DataError as exc:
+                raise _naming_item(plan, exc) from exc
     return finish_plan(plan, encoded=n_done, seconds=time.perf_counter() - start)
+
+
+def _naming_item(plan: EncodePlan, exc: DataError) -> DataError:
+    """``exc`` restated with the item(s) whose input failed: id, table row and audio file."""
+    key = getattr(exc, "key", None)
+    positions = [pos for pos, k in plan.refs if k == key]
+    if not positions:
+        return exc
+    first = plan.items[positions[0]]
+    where = f"item '{first.id}'" + (
+        f" (and {len(positions) - 1} more with the same input)" if len(positions) > 1 else ""
+    )
+    audio = first.audio if isinstance(first.audio, (str, os.PathLike)) and plan.spec.input == "audio" else None
+    if isinstance(first.meta.get("row"), int):
+        where += f" (table row {first.meta['row']})"
+    return DataError(f"{where}: {exc.message}", file=exc.file or audio, row=exc.row, field=exc.field)
 
 
 def _keep(out: Encoded, spec: EncoderSpec) -> Encoded:

@@ -47,6 +47,7 @@ def encode_batch_checked(
             keys.append(key)
         except ScorecastError as exc:
             if on_error == "raise":
+                exc.key = key  # type: ignore[attr-defined]  # encode_items names the item(s) behind the key
                 raise
             failed.append((key, str(exc)))
     if not keys:
@@ -56,7 +57,7 @@ def encode_batch_checked(
         return list(zip(keys, outs)), failed
     except ScorecastError as exc:
         if on_error == "raise":
-            raise
+            raise _culprit(encoder, spec, keys, inputs, batch, exc) from None
         if len(keys) == 1:
             return [], failed + [(keys[0], str(exc))]
     done = []
@@ -66,6 +67,21 @@ def encode_batch_checked(
         except ScorecastError as exc:
             failed.append((key, str(exc)))
     return done, failed
+
+
+def _culprit(encoder: Encoder, spec: EncoderSpec, keys: list[str], inputs: list[Any], batch: list, exc: Exception):
+    """The error of the input that made a batch fail, tagged with its key (tried one by one when the
+    batch held several; the batch's own error when none fails alone)."""
+    if isinstance(exc, DataError) and len(keys) > 1:
+        for key, x in zip(keys, inputs):
+            try:
+                _checked_outputs(encoder, spec, [x], [key], batch)
+            except DataError as one:
+                one.key = key  # type: ignore[attr-defined]
+                return one
+    if len(keys) == 1:
+        exc.key = keys[0]  # type: ignore[attr-defined]
+    return exc
 
 
 def _checked_outputs(

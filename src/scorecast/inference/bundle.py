@@ -28,6 +28,7 @@ import numpy as np
 from scorecast.config import EncoderSpec, Recipe, TargetSpec
 from scorecast.data.features import FeatureSet
 from scorecast.errors import BundleError
+from scorecast.inference.bundle_check import check_manifest, check_member, check_tensors, inside, member_weight
 from scorecast.jsonsafe import clean_json, json_differences
 from scorecast.version import __version__
 
@@ -187,10 +188,15 @@ def load_bundle(path: str | Path) -> Bundle:
         manifest = json.loads(manifest_path.read_text())
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise BundleError(f"{manifest_path}: not valid JSON ({exc})") from exc
+    if not isinstance(manifest, dict):
+        raise BundleError(
+            f"{manifest_path}: expected a JSON object (the bundle manifest), got a JSON {type(manifest).__name__}"
+        )
     _check_versions(manifest, manifest_path)
-    files = manifest.get("files") or {}
+    check_manifest(manifest, root, manifest_path)
+    files = manifest["files"]
     for rel, digest in files.items():
-        fpath = root / rel
+        fpath = inside(root, rel, f"{manifest_path}: files")
         if not fpath.is_file():
             raise BundleError(f"bundle {root}: file {rel} is missing")
         got = sha256_file(fpath)
@@ -203,22 +209,35 @@ def load_bundle(path: str | Path) -> Bundle:
     except (KeyError, ValidationError) as exc:
         raise BundleError(f"{manifest_path}: the saved recipe is invalid: {exc}") from exc
     members, weights = [], []
-    for i, entry in enumerate(manifest.get("members") or []):
+    for i, entry in enumerate(manifest["members"]):
         rel = entry.get("file")
         if rel not in files:
             raise BundleError(f"{manifest_path}: member {i} file {rel!r} has no checksum in 'files'")
+        where = f"bundle {root}: member {i} ({rel})"
         try:
-            tensors = load_file(str(root / rel))
+            tensors = load_file(str(inside(root, rel, where)))
         except (SafetensorError, OSError) as exc:
             raise BundleError(f"bundle {root}: cannot read {rel}: {exc}") from exc
-        members.append(member_from_state(entry["state"], tensors))
-        weights.append(float(entry.get("weight", 1.0)))
-    if not members:
-        raise BundleError(f"{manifest_path}: the bundle lists no members")
+        check_tensors(tensors, where)
+        try:
+            member = member_from_state(entry["state"], tensors)
+        except BundleError as exc:
+            raise BundleError(f"{where}: {exc}") from exc
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            raise BundleError(f"{where}: malformed member state ({type(exc).__name__}: {exc})") from exc
+        check_member(member, entry["state"], tensors, where)
+        members.append(member)
+        weights.append(member_weight(entry, i, str(manifest_path)))
+    if recipe.cache_dir is not None and not Path(recipe.cache_dir).expanduser().is_absolute():
+        # a relative cache_dir named a folder where training ran; from a bundle it would land in whatever
+        # folder predict or serve runs in, so the user cache ($SCORECAST_CACHE or ~/.cache/scorecast) is used
+        recipe.cache_dir = None
     encoders = manifest.get("encoders") or []
     identities = {e["feature"]: e.get("identity") for e in encoders}
     dims = {e["feature"]: int(e["dim"]) for e in encoders}
     stacker = Stacker.from_json(manifest["stacker"]) if manifest.get("stacker") else None
+    if stacker is not None and not (np.isfinite(stacker.coef).all() and np.isfinite(stacker.intercept).all()):
+        raise BundleError(f"{manifest_path}: stacker: expected finite coefficients, got NaN or infinite values")
     return Bundle(
         root, recipe, members, np.asarray(weights), identities, dims, stacker, manifest.get("metrics"), manifest
     )
