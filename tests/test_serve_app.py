@@ -162,7 +162,10 @@ def test_malformed_or_wrong_json_gets_422_and_the_server_keeps_answering(text_cl
 
 def test_batch_errors_name_the_item(text_client):
     r = text_client.post("/score/batch", json=[{"text": {"caption": "ok"}}, {"text": {}}], headers=AUTH)
-    assert r.status_code == 422 and r.json()["detail"].startswith("item 1: expected text 'caption'")
+    assert r.status_code == 200 and r.json()["errors"] == 1
+    ok, bad = r.json()["results"]
+    assert "scores" in ok and "error" not in ok
+    assert bad["index"] == 1 and bad["status"] == 422 and bad["error"].startswith("item 1: expected text 'caption'")
     assert text_client.post("/score/batch", json=[], headers=AUTH).status_code == 422
     r = text_client.post("/score", content=b"caption=x", headers={**AUTH, "content-type": "text/plain"})
     assert r.status_code == 415

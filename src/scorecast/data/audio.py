@@ -174,7 +174,8 @@ def truncated_frames(path: Path, kind: str | None, decoded: int, rate: int) -> t
     import soundfile as sf
 
     if kind == "wav":
-        declared = _wav_declared_frames(path)
+        with open(path, "rb") as fh:
+            declared = wav_declared_frames(fh.read(1 << 16))
         if declared is not None and decoded < declared:
             return declared, decoded
         return None
@@ -187,12 +188,11 @@ def truncated_frames(path: Path, kind: str | None, decoded: int, rate: int) -> t
     return None
 
 
-def _wav_declared_frames(path: Path) -> int | None:
-    """Sample frames a RIFF/WAVE header declares in its ``data`` chunk (None if it cannot tell)."""
+def wav_declared_frames(head: bytes) -> int | None:
+    """Sample frames a RIFF/WAVE header (the first bytes of the file) declares in its ``data`` chunk
+    (None if it cannot tell)."""
     import struct
 
-    with open(path, "rb") as fh:
-        head = fh.read(1 << 16)
     if head[:4] != b"RIFF" or head[8:12] != b"WAVE":
         return None
     pos, block = 12, None

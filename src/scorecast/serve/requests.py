@@ -7,10 +7,12 @@ Every refusal is an ``HTTPException`` whose status says why (400 bad Content-Len
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 import io
 import json
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -43,32 +45,72 @@ class BatchIn(BaseModel):
 
 
 class Limits(BaseModel):
+    """The server's limits (``scorecast serve`` flags of the same names)."""
+
     max_upload_mb: float = 20.0
     max_duration_s: float = 60.0
     timeout_s: float = 30.0
     max_batch_items: int = 256
+    #: decoded samples of one clip, frames x channels x 4 bytes as its header declares (413 above)
+    max_decoded_mb: float = 64.0
+    #: the time a client has to send its body once the headers are in (408 above)
+    body_timeout_s: float = 30.0
+    #: the time a client has to send its headers (408 above; enforced by scorecast.serve.http)
+    header_timeout_s: float = 10.0
+    #: the memory all requests in flight may hold together: bodies and decoded audio (503 when full)
+    max_inflight_mb: float = 256.0
+    #: how long a request waits for room in that budget before the 503
+    queue_wait_s: float = 2.0
 
     @property
     def max_upload_bytes(self) -> int:
         return int(self.max_upload_mb * 1024 * 1024)
 
+    @property
+    def max_decoded_bytes(self) -> int:
+        return int(self.max_decoded_mb * 1024 * 1024)
 
-async def read_body(request: Request, limit: int) -> bytes:
-    """The request body, refused with 413 as soon as it is known to exceed ``limit`` bytes."""
+
+def declared_length(request: Request, limit: int) -> int | None:
+    """The Content-Length a request declares (400 if not an integer, 413 above ``limit``), or None."""
     declared = request.headers.get("content-length")
-    if declared is not None:
-        try:
-            size = int(declared)
-        except ValueError:
-            raise HTTPException(400, f"Content-Length: expected an integer, got '{declared}'") from None
-        if size > limit:
-            raise HTTPException(413, f"request body of {size} bytes exceeds the limit of {limit} bytes")
+    if declared is None:
+        return None
+    try:
+        size = int(declared)
+    except ValueError:
+        raise HTTPException(400, f"Content-Length: expected an integer, got '{declared}'") from None
+    if size < 0:
+        raise HTTPException(400, f"Content-Length: expected a size >= 0, got {size}")
+    if size > limit:
+        raise HTTPException(413, f"request body of {size} bytes exceeds the limit of {limit} bytes")
+    return size
+
+
+async def read_body(request: Request, limit: int, timeout_s: float | None = None) -> bytes:
+    """The request body, refused with 413 as soon as it is known to exceed ``limit`` bytes, and with
+    408 when it has not all arrived within ``timeout_s`` seconds."""
+    declared_length(request, limit)
     chunks, total = [], 0
-    async for chunk in request.stream():
-        total += len(chunk)
-        if total > limit:
-            raise HTTPException(413, f"request body exceeds the limit of {limit} bytes")
-        chunks.append(chunk)
+
+    async def receive() -> None:
+        nonlocal total
+        async for chunk in request.stream():
+            total += len(chunk)
+            if total > limit:
+                raise HTTPException(413, f"request body exceeds the limit of {limit} bytes")
+            chunks.append(chunk)
+
+    try:
+        async with asyncio.timeout(timeout_s):
+            await receive()
+    except TimeoutError:
+        raise HTTPException(
+            408,
+            f"the upload did not arrive within the server's limit of {timeout_s:g} s "
+            f"({total} bytes received); send the request body promptly",
+            headers={"Connection": "close"},
+        ) from None
     return b"".join(chunks)
 
 
@@ -100,27 +142,48 @@ def validation_text(exc: ValidationError) -> str:
     return "invalid request: " + "; ".join(parts)
 
 
-def json_item(it: ItemIn, index: int, limits: Limits, batch: bool) -> Item:
-    """One JSON item as an :class:`Item` (its base64 audio decoded; id defaults to its position)."""
-    where = f"item {index}" if batch else "request"
-    if it.text is not None and it.texts is not None:
-        raise HTTPException(422, f"{where}: give text fields under 'text' or 'texts', not both")
-    audio = None
-    if it.audio_base64 is not None:
-        try:
-            data = base64.b64decode(it.audio_base64, validate=True)
-        except (binascii.Error, ValueError) as exc:
-            raise HTTPException(
-                422, f"{where}: audio_base64: expected base64 data, got invalid input ({exc})"
-            ) from None
-        audio = decode_audio(data, f"{where} audio_base64", limits.max_duration_s)
-    vectors = {k: np.asarray(v, dtype=np.float32) for k, v in (it.vectors or {}).items()}
-    return Item(id=it.id or str(index), audio=audio, texts=dict(it.text or it.texts or {}), vectors=vectors)
+@dataclass
+class RawItem:
+    """One item of a request before its audio is decoded: what the client sent, and where it sits
+    (``index`` in the request, ``name`` of its audio: the upload's file name or ``audio_base64``).
+    ``error`` holds a refusal that belongs to this item alone (a batch answers it in the item's place)."""
+
+    index: int
+    id: str
+    where: str
+    texts: dict[str, str] = field(default_factory=dict)
+    vectors: dict[str, np.ndarray] = field(default_factory=dict)
+    audio: bytes | None = None
+    name: str | None = None
+    error: HTTPException | None = None
 
 
-async def form_items(
+def json_entries(items: list[ItemIn], batch: bool) -> list[RawItem]:
+    """The items of a JSON body as :class:`RawItem` (base64 audio decoded to bytes, not yet to samples)."""
+    out = []
+    for index, it in enumerate(items):
+        where = f"item {index}" if batch else "request"
+        raw = RawItem(index, it.id or str(index), where, name="audio_base64" if it.audio_base64 is not None else None)
+        out.append(raw)
+        if it.text is not None and it.texts is not None:
+            raw.error = HTTPException(422, f"{where}: give text fields under 'text' or 'texts', not both")
+            continue
+        if it.audio_base64 is not None:
+            try:
+                raw.audio = base64.b64decode(it.audio_base64, validate=True)
+            except (binascii.Error, ValueError) as exc:
+                raw.error = HTTPException(
+                    422, f"{where}: audio_base64: expected base64 data, got invalid input ({exc})"
+                )
+                continue
+        raw.texts = dict(it.text or it.texts or {})
+        raw.vectors = {k: np.asarray(v, dtype=np.float32) for k, v in (it.vectors or {}).items()}
+    return out
+
+
+async def form_entries(
     request: Request, body: bytes, batch: bool, text_fields, limits: Limits, multipart: bool
-) -> list[Item]:
+) -> list[RawItem]:
     """The items of a multipart or urlencoded form: ``audio`` files, text fields (``name`` or
     ``text.name``) and optional ``id`` fields, the i-th value of each field going with the i-th item."""
 
@@ -165,13 +228,12 @@ async def form_items(
             raise HTTPException(413, f"expected at most {limits.max_batch_items} items per batch, got {n}")
         items = []
         for i in range(n):
-            where = f"item {i}" if batch else "request"
-            audio = None
+            raw = RawItem(i, ids[i] if ids else str(i), f"item {i}" if batch else "request")
+            raw.texts = {k: v[i] for k, v in texts.items()}
             if files:
-                data = await files[i].read()
-                name = files[i].filename or "upload"
-                audio = await run_in_threadpool(decode_audio, data, f"{where} audio '{name}'", limits.max_duration_s)
-            items.append(Item(id=ids[i] if ids else str(i), audio=audio, texts={k: v[i] for k, v in texts.items()}))
+                raw.audio = await files[i].read()
+                raw.name = files[i].filename or "upload"
+            items.append(raw)
         return items
     finally:
         await form.close()
@@ -188,12 +250,46 @@ def _counts(files, texts, ids) -> str:
     return ", ".join(parts)
 
 
-def decode_audio(data: bytes, where: str, max_duration_s: float) -> tuple[np.ndarray, int]:
-    """Uploaded bytes -> (waveform (C, T) float32, sample rate), after sniffing and a duration check.
+async def build_item(raw: RawItem, limits: Limits, hold: Any, target_rate: int | None = None) -> Item:
+    """A :class:`RawItem` as an :class:`Item`: its audio checked from the header, the decoded size
+    reserved in the server's memory budget (``hold``, :class:`scorecast.serve.limits.Hold`), then
+    decoded in blocks (mixed down, and resampled to ``target_rate`` where the upload's rate is higher)."""
+    if raw.error is not None:
+        raise raw.error
+    audio, flags = None, []
+    if raw.audio is not None:
+        where = f"{raw.where} audio '{raw.name}'"
+        header = audio_header(raw.audio, where, limits)
+        await hold.add(decoded_bytes(header, target_rate), where)
+        wave, sr, flags = await run_in_threadpool(decode_blocks, raw.audio, header, where, limits, target_rate)
+        audio = (wave, sr)
+    meta: dict[str, Any] = {"index": raw.index, "file": raw.name}
+    if flags:
+        meta["flags"] = flags
+    return Item(id=raw.id, audio=audio, texts=dict(raw.texts), vectors=dict(raw.vectors), meta=meta)
 
-    415 for bytes that are not WAV/FLAC/Ogg/MP3 (judged from the first bytes); 413 for audio longer
-    than ``max_duration_s`` (judged from the header, before decoding); 422 for audio that does not decode.
-    """
+
+@dataclass
+class AudioHeader:
+    """What an upload's header declares: container, frames, channels, rate."""
+
+    kind: str
+    frames: int
+    channels: int
+    samplerate: int
+
+    @property
+    def seconds(self) -> float:
+        return self.frames / self.samplerate if self.samplerate > 0 else 0.0
+
+
+#: frames decoded at a time: with 8 channels, 64 k frames are 2 MiB of float32
+BLOCK_FRAMES = 1 << 16
+
+
+def audio_header(data: bytes, where: str, limits: Limits) -> AudioHeader:
+    """Sniff and read an upload's header; refuse it before decoding: 415 not audio, 422 unreadable,
+    413 longer than ``max_duration_s`` or more decoded samples (frames x channels) than ``max_decoded_mb``."""
     import soundfile as sf
 
     from scorecast.data.audio import sniff_audio_format
@@ -204,19 +300,84 @@ def decode_audio(data: bytes, where: str, max_duration_s: float) -> tuple[np.nda
         raise HTTPException(415, f"{where}: expected WAV, FLAC, Ogg or MP3 audio, got {got}")
     try:
         info = sf.info(io.BytesIO(data))
-        if info.samplerate > 0 and info.frames / info.samplerate > max_duration_s:
-            seconds = info.frames / info.samplerate
-            raise HTTPException(413, f"{where}: {seconds:.1f} s of audio exceeds the limit of {max_duration_s:g} s")
-        wave, sr = sf.read(io.BytesIO(data), dtype="float32", always_2d=True)
     except (sf.LibsndfileError, RuntimeError, ValueError) as exc:
         raise HTTPException(422, f"{where}: looks like {kind.upper()} but cannot be decoded ({exc})") from None
-    if wave.shape[0] / sr > max_duration_s:  # headers of some formats under-report
+    header = AudioHeader(kind, max(int(info.frames), 0), max(int(info.channels), 1), int(info.samplerate))
+    if header.samplerate <= 0:
+        raise HTTPException(422, f"{where}: the header declares a sample rate of {header.samplerate}; expected > 0")
+    if header.seconds > limits.max_duration_s:
         raise HTTPException(
-            413, f"{where}: {wave.shape[0] / sr:.1f} s of audio exceeds the limit of {max_duration_s:g} s"
+            413, f"{where}: {header.seconds:.1f} s of audio exceeds the limit of {limits.max_duration_s:g} s"
         )
-    if wave.shape[0] == 0:
+    decoded = header.frames * header.channels * 4
+    if decoded > limits.max_decoded_bytes:
+        raise HTTPException(
+            413,
+            f"{where}: decodes to {decoded / 2**20:.1f} MiB ({header.frames} frames x {header.channels} channels "
+            f"at {header.samplerate} Hz), more than the limit of {limits.max_decoded_mb:g} MiB; "
+            "send mono audio at a lower rate",
+        )
+    return header
+
+
+def decoded_bytes(header: AudioHeader, target_rate: int | None) -> int:
+    """The memory decoding holds: the mono result at the output rate plus one block of all channels."""
+    rate = min(header.samplerate, target_rate) if target_rate else header.samplerate
+    out_frames = int(header.seconds * rate) + 1
+    block = min(header.frames, BLOCK_FRAMES) * header.channels * 4
+    return out_frames * 4 + 2 * block
+
+
+def decode_blocks(
+    data: bytes, header: AudioHeader, where: str, limits: Limits, target_rate: int | None = None
+) -> tuple[np.ndarray, int, list[str]]:
+    """Decode in blocks of :data:`BLOCK_FRAMES`, mixing each down to mono and (where the upload's rate is
+    above ``target_rate``) resampling it with a streaming soxr resampler -> ((1, T) float32, rate, flags).
+
+    The duration is checked again while decoding (headers of some formats under-report); a file that
+    holds fewer frames than its header declares is decoded as far as it goes and flagged ``truncated``.
+    """
+    import soundfile as sf
+    import soxr
+
+    from scorecast.data.audio import wav_declared_frames
+
+    rate = header.samplerate
+    resampler = None
+    if target_rate and target_rate < rate:
+        resampler = soxr.ResampleStream(rate, target_rate, 1, dtype="float32", quality="HQ")
+    parts, total = [], 0
+    try:
+        with sf.SoundFile(io.BytesIO(data)) as f:
+            for block in f.blocks(blocksize=BLOCK_FRAMES, dtype="float32", always_2d=True):
+                total += block.shape[0]
+                if total / rate > limits.max_duration_s:
+                    raise HTTPException(
+                        413, f"{where}: more than {limits.max_duration_s:g} s of audio (the header under-reports)"
+                    )
+                mono = block.mean(axis=1, dtype=np.float32) if block.shape[1] > 1 else block[:, 0]
+                parts.append(resampler.resample_chunk(mono) if resampler is not None else np.array(mono))
+    except (sf.LibsndfileError, RuntimeError, ValueError) as exc:
+        raise HTTPException(422, f"{where}: looks like {header.kind.upper()} but cannot be decoded ({exc})") from None
+    if total == 0:
         raise HTTPException(422, f"{where}: holds zero samples; expected audio")
-    return np.ascontiguousarray(wave.T), int(sr)
+    if resampler is not None:
+        parts.append(resampler.resample_chunk(np.zeros(0, np.float32), last=True))
+    wave = np.concatenate(parts).astype(np.float32, copy=False)
+    flags = []
+    declared = wav_declared_frames(data[: 1 << 16]) if header.kind == "wav" else header.frames
+    if declared and total < declared:
+        flags.append(f"truncated: the header declares {declared} samples, the upload holds {total}")
+    return wave[None, :], (target_rate if resampler is not None else rate), flags
+
+
+def decode_audio(data: bytes, where: str, max_duration_s: float, max_decoded_mb: float = 64.0):
+    """Uploaded bytes -> (waveform (1, T) float32 mono, sample rate): :func:`audio_header`'s checks, then
+    :func:`decode_blocks` at the file's rate."""
+    limits = Limits(max_duration_s=max_duration_s, max_decoded_mb=max_decoded_mb)
+    header = audio_header(data, where, limits)
+    wave, sr, _ = decode_blocks(data, header, where, limits)
+    return wave, sr
 
 
 def openapi_body(batch: bool) -> dict[str, Any]:
