@@ -45,6 +45,8 @@ class PredictionResult:
     targets: list[str]
     mean: np.ndarray
     std: np.ndarray | None = None
+    #: per item, what makes it unlike the training data (empty when nothing does); None: not checked
+    flags: list[list[str]] | None = None
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -68,16 +70,17 @@ class PredictionResult:
         """A pandas DataFrame: id, one column per target, ``std.<target>`` where given."""
         from scorecast.inference.frames import prediction_frame
 
-        return prediction_frame(self.ids, self.targets, self.mean, self.std, pred_prefix="")
+        return prediction_frame(self.ids, self.targets, self.mean, self.std, pred_prefix="", flags=self.flags)
 
     def to_records(self) -> list[dict[str, Any]]:
-        """One ``{"id", "scores": {target: v}, "std": {target: v} | None}`` per item (as the server answers)."""
+        """One ``{"id", "scores": {target: v}, "std": {target: v} | None, "flags": [...]}`` per item (as the
+        server answers)."""
         out = []
         for i, item_id in enumerate(self.ids):
             std = None if self.std is None else {t: float(self.std[i, j]) for j, t in enumerate(self.targets)}
-            out.append(
-                {"id": item_id, "scores": {t: float(self.mean[i, j]) for j, t in enumerate(self.targets)}, "std": std}
-            )
+            scores = {t: float(self.mean[i, j]) for j, t in enumerate(self.targets)}
+            flags = list(self.flags[i]) if self.flags is not None else []
+            out.append({"id": item_id, "scores": scores, "std": std, "flags": flags})
         return out
 
 
@@ -303,7 +306,7 @@ class Scorer:
         else:
             item_list = items_from_inputs(predictor.inputs, audio, text, vectors, ids, sample_rate)
         kept, pred, _ = predictor.predict_report(item_list, on_error=on_error)
-        return PredictionResult(kept, predictor.target_names, pred.mean, pred.std)
+        return PredictionResult(kept, predictor.target_names, pred.mean, pred.std, pred.flags)
 
     def _items_from(self, items) -> list[Item]:
         if isinstance(items, (str, os.PathLike)):

@@ -92,5 +92,9 @@ def register(app: typer.Typer) -> None:
         console.print(f"scored {result['rows']} item(s) -> [bold]{result['out']}[/] ({result['seconds']:.1f} s)")
         if result["submission"] is not None:
             console.print(f"submission -> [bold]{result['submission']}[/]")
+        if result.get("flagged"):
+            console.print(
+                f"[yellow]{result['flagged']} item(s) flagged[/] as unlike the training data (see the flags column)"
+            )
         if result["skipped"]:
             console.print(f"[yellow]left out {len(result['skipped'])} row(s)[/]; the first: {result['skipped'][0]}")

@@ -67,6 +67,8 @@ class Bundle:
     stacker: Any = None
     metrics: dict[str, Any] | None = None
     manifest: dict[str, Any] = field(default_factory=dict)
+    #: the training features' profile (scorecast.inference.novelty); None in bundles written before it
+    input_profile: dict[str, Any] | None = None
 
     @property
     def targets(self) -> list[TargetSpec]:
@@ -109,6 +111,7 @@ def save_bundle(
     stacker=None,
     data_summary: dict[str, Any] | None = None,
     ensemble: dict[str, Any] | None = None,
+    input_profile: dict[str, Any] | None = None,
 ) -> Path:
     """Write a bundle folder at ``path`` (created; existing member files are replaced). Returns it.
 
@@ -163,6 +166,7 @@ def save_bundle(
         "metrics": metrics_summary(metrics),
         "data": data_summary or {},
         **({"ensemble": ensemble} if ensemble else {}),
+        **({"input_profile": input_profile} if input_profile else {}),
         "files": files,
     }
     (root / MANIFEST).write_text(json.dumps(clean_json(manifest), indent=2))
@@ -238,9 +242,42 @@ def load_bundle(path: str | Path) -> Bundle:
     stacker = Stacker.from_json(manifest["stacker"]) if manifest.get("stacker") else None
     if stacker is not None and not (np.isfinite(stacker.coef).all() and np.isfinite(stacker.intercept).all()):
         raise BundleError(f"{manifest_path}: stacker: expected finite coefficients, got NaN or infinite values")
+    profile = manifest.get("input_profile")
+    if profile is not None and not _valid_profile(profile, dims):
+        raise BundleError(
+            f"{manifest_path}: input_profile: expected {{feature: {{mean, std, q995, max, n}}}} with one finite mean "
+            "and positive std per dimension of a feature the bundle names"
+        )
     return Bundle(
-        root, recipe, members, np.asarray(weights), identities, dims, stacker, manifest.get("metrics"), manifest
+        root,
+        recipe,
+        members,
+        np.asarray(weights),
+        identities,
+        dims,
+        stacker,
+        manifest.get("metrics"),
+        manifest,
+        profile,
     )
+
+
+def _valid_profile(profile: Any, dims: dict[str, int]) -> bool:
+    if not isinstance(profile, dict):
+        return False
+    for name, entry in profile.items():
+        if name not in dims or not isinstance(entry, dict) or set(entry) != {"mean", "std", "q995", "max", "n"}:
+            return False
+        try:
+            mean, std = np.asarray(entry["mean"], dtype=float), np.asarray(entry["std"], dtype=float)
+            limits = np.asarray([entry["q995"], entry["max"]], dtype=float)
+        except (TypeError, ValueError):
+            return False
+        if mean.shape != (dims[name],) or std.shape != mean.shape or not np.isfinite(mean).all():
+            return False
+        if not (std > 0).all() or not np.isfinite(std).all() or not np.isfinite(limits).all():
+            return False
+    return True
 
 
 def _check_versions(manifest: dict[str, Any], where: Path) -> None:

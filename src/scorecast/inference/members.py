@@ -26,6 +26,8 @@ class Prediction:
 
     mean: np.ndarray
     std: np.ndarray | None = None
+    #: per item, what makes it unlike the training data (scorecast.inference.novelty); None: not checked
+    flags: list[list[str]] | None = None
 
 
 class Member:

@@ -36,6 +36,10 @@ from scorecast.encoders.base import Encoder
 from scorecast.errors import BundleError, ConfigError, DataError, ScorecastError
 
 
+class UnfamiliarInputWarning(UserWarning):
+    """Some items are unlike the scorer's training data (silence, clipping, features far outside)."""
+
+
 @dataclass(frozen=True)
 class InputSpec:
     """What each item must bring for a bundle: audio or not, which text fields, which vector fields."""
@@ -338,16 +342,45 @@ class Predictor:
         skipped.update(more)
         if len(features) == 0:
             raise DataError(f"predict: no item could be encoded; the first: {next(iter(skipped.values()))}")
-        return list(features.ids), self.bundle.predict_features(features), skipped
+        pred = self.flag_unfamiliar(self.bundle.predict_features(features), features, usable)
+        return list(features.ids), pred, skipped
+
+    def flag_unfamiliar(self, pred, features: FeatureSet, items: Sequence[Item]):
+        """``pred`` with ``flags`` per item (features unlike the training data, silent or clipped audio),
+        the spread of flagged items widened, and a warning naming the first (see scorecast.inference.novelty)."""
+        from scorecast.inference.novelty import feature_flags, item_audio_flags, widen_std
+
+        flags = feature_flags(self.bundle.input_profile, features)
+        if self.inputs.audio:
+            by_id = {item.id: item for item in items}
+            for i, item_id in enumerate(features.ids):
+                flags[i] += item_audio_flags(by_id[item_id].audio if item_id in by_id else None)
+        flagged = np.array([bool(f) for f in flags], dtype=bool)
+        pred.std = widen_std(pred.std, flagged, self.targets)
+        pred.flags = flags
+        if flagged.any():
+            first = int(np.flatnonzero(flagged)[0])
+            warnings.warn(
+                f"{int(flagged.sum())} of {len(flags)} item(s) are unlike what the scorer was trained on; treat "
+                f"their scores with caution (see the flags column); the first: item '{features.ids[first]}': "
+                f"{'; '.join(flags[first])}",
+                UnfamiliarInputWarning,
+                stacklevel=3,
+            )
+        return pred
 
     def score_records(self, items: Sequence[Item]) -> list[dict[str, Any]]:
         """One ``{"id", "scores": {target: value}, "std": {target: value} | None}`` per item."""
-        pred = self.predict(items)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UnfamiliarInputWarning)  # the records carry the flags
+            pred = self.predict(items)
         names = self.target_names
         out = []
         for i, item in enumerate(items):
             std = None if pred.std is None else {t: float(pred.std[i, j]) for j, t in enumerate(names)}
-            out.append({"id": item.id, "scores": {t: float(pred.mean[i, j]) for j, t in enumerate(names)}, "std": std})
+            flags = list(pred.flags[i]) if pred.flags is not None else []
+            scores = {t: float(pred.mean[i, j]) for j, t in enumerate(names)}
+            out.append({"id": item.id, "scores": scores, "std": std, "flags": flags})
         return out
 
     def describe(self) -> dict[str, Any]:

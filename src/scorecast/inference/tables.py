@@ -160,7 +160,9 @@ def run_predict(
     usable = [predictor.inputs.restrict(item) for item in items]  # the reader fills every field its format has
     ids, prediction, skipped = predictor.predict_report(usable, on_error=on_error)
     skipped = list(items.skipped) + [f"item '{k}': {v}" for k, v in skipped.items()]
-    frame = prediction_frame(ids, loaded.target_names, prediction.mean, prediction.std, pred_prefix="")
+    frame = prediction_frame(
+        ids, loaded.target_names, prediction.mean, prediction.std, pred_prefix="", flags=prediction.flags
+    )
     write_frame(frame, out)
     written = None
     if writer is not None:
@@ -172,5 +174,6 @@ def run_predict(
         "out": out,
         "submission": written,
         "skipped": skipped,
+        "flagged": sum(1 for f in prediction.flags or [] if f),
         "seconds": time.perf_counter() - start,
     }

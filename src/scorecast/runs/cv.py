@@ -29,6 +29,7 @@ from scorecast.errors import DataError
 from scorecast.inference.ensemble import Stacker, combine, ensemble_weights
 from scorecast.inference.frames import prediction_frame
 from scorecast.inference.members import Prediction
+from scorecast.inference.novelty import input_profile
 from scorecast.models.datasets import target_distributions
 from scorecast.runs.folder import (
     RunResult,
@@ -350,5 +351,6 @@ def _finish(ctx: _Context, members, weights, stacker, metrics, oof_frame, encode
             metrics=metrics,
             stacker=stacker,
             data_summary=data_summary,
+            input_profile=input_profile(ctx.features.subset(np.arange(n_train))),
         )
     return result
