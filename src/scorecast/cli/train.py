@@ -62,6 +62,9 @@ def prepare(recipe_path: Path, var, overrides, variant, data, cache_dir, with_va
     from scorecast.runs.prepare import prepare_training_data
 
     recipe = load_with_data(recipe_path, parse_vars(var), list(overrides or []), variant, data)
+    from scorecast.training.recipe_check import check_recipe
+
+    check_recipe(recipe, str(recipe_path))  # before reading the data: a misspelt option fails at once
     cache = EmbeddingCache(cache_dir or recipe.cache_dir)
     items = read_items(recipe.data)
     return recipe, prepare_training_data(recipe, items, cache, where=str(recipe_path), with_val=with_val)
