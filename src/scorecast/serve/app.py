@@ -17,11 +17,18 @@ of up to ``max_batch`` items, waiting at most ``batch_wait_ms`` for company.
 
 Limits: an optional bearer token (every route but ``/healthz`` answers 401 without it); the request
 body is limited to ``max_upload_mb`` (413, checked from Content-Length and while reading, before
-anything is parsed or decoded); audio longer than ``max_duration_s`` is refused (413) from its
-header before decoding; bytes that are not WAV/FLAC/Ogg/MP3 are refused (415) from their first
-bytes; a request taking longer than ``timeout_s`` gets 504; malformed JSON or form data and missing
-or unknown fields get 422. An unexpected error answers 500 and the server keeps serving. Reading and
-checking request bodies lives in :mod:`scorecast.serve.requests`.
+anything is parsed or decoded) and must arrive within ``body_timeout_s`` (408; the headers' own limit,
+``header_timeout_s``, is kept by the protocol ``scorecast serve`` runs uvicorn with:
+:mod:`scorecast.serve.http`); audio longer than ``max_duration_s`` or decoding to more than
+``max_decoded_mb`` (frames x channels from the header) is refused (413) before decoding, and decoded
+in blocks (mixed down, resampled to the encoders' rate); bytes that are not WAV/FLAC/Ogg/MP3 are
+refused (415) from their first bytes; every request reserves its body and decoded audio in one
+memory budget shared by all requests in flight (``max_inflight_mb``; 503 with Retry-After when full:
+:mod:`scorecast.serve.limits`); scoring that takes longer than ``timeout_s`` gets 504; malformed JSON
+or form data and missing or unknown fields get 422. In ``/score/batch`` each item gets its own result
+or its own error (``status``, ``index``, ``id``, ``file``). Results carry ``flags`` for inputs unlike
+the training data (:mod:`scorecast.inference.novelty`). An unexpected error answers 500 and the server
+keeps serving. Reading and checking request bodies lives in :mod:`scorecast.serve.requests`.
 """
 
 from __future__ import annotations
