@@ -319,7 +319,8 @@ def _naming_item(plan: EncodePlan, exc: DataError) -> DataError:
     audio = first.audio if isinstance(first.audio, (str, os.PathLike)) and plan.spec.input == "audio" else None
     if isinstance(first.meta.get("row"), int):
         where += f" (table row {first.meta['row']})"
-    return DataError(f"{where}: {exc.message}", file=exc.file or audio, row=exc.row, field=exc.field)
+    named = type(exc)(f"{where}: {exc.message}", file=exc.file or audio, row=exc.row, field=exc.field)
+    return named  # the same class (AudioError stays AudioError)
 
 
 def _keep(out: Encoded, spec: EncoderSpec) -> Encoded:

@@ -243,10 +243,10 @@ def load_bundle(path: str | Path) -> Bundle:
     if stacker is not None and not (np.isfinite(stacker.coef).all() and np.isfinite(stacker.intercept).all()):
         raise BundleError(f"{manifest_path}: stacker: expected finite coefficients, got NaN or infinite values")
     profile = manifest.get("input_profile")
-    if profile is not None and not _valid_profile(profile, dims):
+    if profile is not None and not _valid_profile(profile):
         raise BundleError(
-            f"{manifest_path}: input_profile: expected {{feature: {{mean, std, q995, max, n}}}} with one finite mean "
-            "and positive std per dimension of a feature the bundle names"
+            f"{manifest_path}: input_profile: expected {{feature: {{mean, std, q995, max, n}}}} with a finite mean "
+            "and a positive std per dimension"
         )
     return Bundle(
         root,
@@ -262,18 +262,18 @@ def load_bundle(path: str | Path) -> Bundle:
     )
 
 
-def _valid_profile(profile: Any, dims: dict[str, int]) -> bool:
+def _valid_profile(profile: Any) -> bool:
     if not isinstance(profile, dict):
         return False
-    for name, entry in profile.items():
-        if name not in dims or not isinstance(entry, dict) or set(entry) != {"mean", "std", "q995", "max", "n"}:
+    for entry in profile.values():  # (a feature the members do not read is simply never consulted)
+        if not isinstance(entry, dict) or set(entry) != {"mean", "std", "q995", "max", "n"}:
             return False
         try:
             mean, std = np.asarray(entry["mean"], dtype=float), np.asarray(entry["std"], dtype=float)
             limits = np.asarray([entry["q995"], entry["max"]], dtype=float)
         except (TypeError, ValueError):
             return False
-        if mean.shape != (dims[name],) or std.shape != mean.shape or not np.isfinite(mean).all():
+        if mean.ndim != 1 or std.shape != mean.shape or not np.isfinite(mean).all():
             return False
         if not (std > 0).all() or not np.isfinite(std).all() or not np.isfinite(limits).all():
             return False

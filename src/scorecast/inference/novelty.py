@@ -42,7 +42,10 @@ def input_profile(features: FeatureSet) -> dict[str, Any]:
         if x.ndim != 2 or len(x) < 2:
             continue
         mean = x.mean(axis=0)
-        std = np.maximum(x.std(axis=0), _EPS)
+        raw = x.std(axis=0)
+        # a dimension constant in training gets a floor relative to the others, so that a tiny deviation
+        # there counts as a small step, not as millions of standard units
+        std = np.maximum(raw, max(_EPS, 0.01 * float(np.median(raw))))
         d = _distances(x, mean, std)
         profile[name] = {
             "mean": mean.tolist(),
