@@ -268,7 +268,7 @@ class Predictor:
         With ``on_error="skip"`` items an encoder cannot read are left out and listed in ``skipped``
         (item id -> why); with ``"raise"`` the first such item raises.
         """
-        from scorecast.encoders.pipeline import encode_items
+        from scorecast.encoders.pipeline import encode_items, join_results
 
         items = list(items)
         results = {}
@@ -291,21 +291,7 @@ class Predictor:
                     f"the bundle was trained on size {want}"
                 )
             results[name] = res
-        keep = set(range(len(items)))
-        for res in results.values():
-            keep &= set(res.indices.tolist())
-        order = sorted(keep)
-        pooled, sequences = {}, {}
-        for name, res in results.items():
-            row_of = {p: r for r, p in enumerate(res.indices.tolist())}
-            rows = np.array([row_of[p] for p in order], dtype=int)
-            pooled[name] = (
-                res.pooled[rows] if len(rows) else np.zeros((0, self.bundle.feature_dims.get(name, 0)), np.float32)
-            )
-            if res.sequences is not None:
-                sequences[name] = [res.sequences[r] for r in rows]
-        skipped = {k: v for res in results.values() for k, v in res.skipped.items()}
-        return FeatureSet([items[p].id for p in order], pooled, sequences), skipped
+        return join_results(items, results, self.bundle.feature_dims)
 
     def predict(self, items: Sequence[Item] | ItemSet):
         """Prediction(mean (N, T), std (N, T) | None) for every item, scores clipped to each target's range."""
