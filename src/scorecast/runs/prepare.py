@@ -49,8 +49,9 @@ def prepare_training_data(
     ``with_val=False`` leaves ``val_data`` unread, for cross-validation, which does not use it)."""
     from pathlib import Path
 
-    from scorecast.encoders.pipeline import build_features, build_features_with_report
+    from scorecast.encoders.pipeline import build_features_with_report
     from scorecast.errors import ConfigError
+    from scorecast.training.augment import augmented_features
 
     check_no_finetune(recipe, where)
     if not recipe.encoders:
@@ -59,19 +60,10 @@ def prepare_training_data(
     features, reports = build_features_with_report(items, recipe.encoders, cache, progress=progress)
     identities = {name: rep.identity for name, rep in reports.items()}
     items = align_items(items, features)
-    augmented = None
-    aug = recipe.training.augment
-    if aug.copies > 0:
-        from scorecast.training.augment import augment_items, check_augment
-
-        check_augment(aug)
-        root = getattr(cache, "root", None) or work_dir
-        if root is None:
-            raise ConfigError(f"{where}: augmentation writes audio copies; give a cache folder or a work folder")
-        copies = augment_items(items.items, aug, Path(root) / "augmented", seed=recipe.training.seed)
-        augmented = build_features(copies, recipe.encoders, cache, progress=progress)
-        if len(augmented) != len(copies):
-            raise ConfigError(f"augmentation: {len(copies) - len(augmented)} augmented copies could not be encoded")
+    root = getattr(cache, "root", None) or work_dir
+    if recipe.training.augment.copies > 0 and root is None:
+        raise ConfigError(f"{where}: augmentation writes audio copies; give a cache folder or a work folder")
+    augmented = augmented_features(recipe, items.items, cache, Path(root or ".") / "augmented", progress=progress)
     val = _read_split(recipe, recipe.val_data, cache, progress) if with_val else None
     test = _read_split(recipe, recipe.test_data, cache, progress)
     return {
