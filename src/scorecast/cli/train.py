@@ -12,6 +12,7 @@ from typing import Annotated, Any
 
 import typer
 
+from scorecast.config import parse_assignments
 from scorecast.errors import ConfigError
 
 RecipeArg = Annotated[Path, typer.Argument(help="Recipe YAML.")]
@@ -41,13 +42,8 @@ ThreadsOpt = Annotated[
 
 
 def parse_vars(values: list[str] | None) -> dict[str, str]:
-    out = {}
-    for text in values or []:
-        if "=" not in text:
-            raise ConfigError(f"--var: expected NAME=VALUE, got '{text}'")
-        name, value = text.split("=", 1)
-        out[name.strip()] = value
-    return out
+    """``--var NAME=VALUE`` pairs -> {NAME: VALUE} (values as typed, not YAML)."""
+    return parse_assignments(values, "--var", example="NAME=VALUE", yaml_values=False)
 
 
 def prepare(recipe_path: Path, var, overrides, variant, data, cache_dir, with_val: bool = True):

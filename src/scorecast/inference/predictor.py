@@ -29,7 +29,7 @@ import numpy as np
 
 from scorecast.cache.memory import MemoryCache
 from scorecast.cache.store import EmbeddingCache
-from scorecast.config import EncoderSpec, TargetSpec
+from scorecast.config import EncoderSpec, TargetSpec, parse_assignments
 from scorecast.data.features import FeatureSet
 from scorecast.data.items import Item, ItemSet
 from scorecast.encoders.base import Encoder
@@ -125,15 +125,13 @@ def remap_path(value: str, encoder_paths: dict[str, str]) -> str:
 
 def parse_encoder_paths(pairs: Sequence[str] | None) -> dict[str, str]:
     """``["OLD=NEW", ...]`` -> {OLD: NEW} (for ``--encoder-path``)."""
-    out: dict[str, str] = {}
-    for text in pairs or []:
-        old, sep, new = text.partition("=")
-        if not sep or not old or not new:
-            raise ConfigError(
-                f"--encoder-path: expected OLD=NEW (the folder the bundle names, then where it is now), got {text!r}"
-            )
-        out[old] = new
-    return out
+    return parse_assignments(
+        pairs,
+        "--encoder-path",
+        example="OLD=NEW (the folder the bundle names, then where it is now)",
+        yaml_values=False,
+        require_value=True,
+    )
 
 
 def _looks_local(value: str) -> bool:
