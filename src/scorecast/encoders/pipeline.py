@@ -24,7 +24,8 @@ from typing import Any
 
 import numpy as np
 
-from scorecast.cache.store import EmbeddingCache, hash_identity, make_key, text_hash, vector_hash
+from scorecast.cache.protocol import Cache
+from scorecast.cache.store import hash_identity, make_key, text_hash, vector_hash
 from scorecast.config import EncoderSpec
 from scorecast.data.audio import audio_input_hash
 from scorecast.data.features import FeatureSet
@@ -195,7 +196,7 @@ def in_shard(key: str, shard: tuple[int, int] | None) -> bool:
 def plan_encoding(
     items: Sequence[Item] | ItemSet,
     spec: EncoderSpec,
-    cache: EmbeddingCache,
+    cache: Cache,
     on_error: OnError = "raise",
     shard: tuple[int, int] | None = None,
     encoder: Encoder | None = None,
@@ -250,7 +251,7 @@ def ensure_encoder(plan: EncodePlan, device: str | None = None) -> Encoder:
 def encode_items(
     items: Sequence[Item] | ItemSet,
     spec: EncoderSpec,
-    cache: EmbeddingCache,
+    cache: Cache,
     batch_size: int = 16,
     workers: int = 0,
     device: str | None = None,
@@ -352,14 +353,14 @@ def finish_plan(plan: EncodePlan, encoded: int = 0, seconds: float = 0.0, rank: 
 
 
 def build_features(
-    items: Sequence[Item] | ItemSet, specs: Iterable[EncoderSpec], cache: EmbeddingCache, **kwargs: Any
+    items: Sequence[Item] | ItemSet, specs: Iterable[EncoderSpec], cache: Cache, **kwargs: Any
 ) -> FeatureSet:
     """Encode every spec and return a :class:`FeatureSet` of the items no encoder skipped."""
     return build_features_with_report(items, specs, cache, **kwargs)[0]
 
 
 def build_features_with_report(
-    items: Sequence[Item] | ItemSet, specs: Iterable[EncoderSpec], cache: EmbeddingCache, **kwargs: Any
+    items: Sequence[Item] | ItemSet, specs: Iterable[EncoderSpec], cache: Cache, **kwargs: Any
 ) -> tuple[FeatureSet, dict[str, EncodeResult]]:
     """:func:`build_features` plus each encoder's :class:`EncodeResult` (skips, counts), by feature name."""
     items = list(items)

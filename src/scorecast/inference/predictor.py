@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 
 from scorecast.cache.memory import MemoryCache
+from scorecast.cache.protocol import Cache
 from scorecast.cache.store import EmbeddingCache
 from scorecast.config import EncoderSpec, TargetSpec, parse_assignments
 from scorecast.data.features import FeatureSet
@@ -158,7 +159,7 @@ class Predictor:
         self,
         bundle: Any,
         *,
-        cache: EmbeddingCache | None = None,
+        cache: Cache | None = None,
         encoder_paths: dict[str, str] | None = None,
         device: str | None = None,
         batch_size: int = 32,
