@@ -105,6 +105,16 @@ def test_predict_refuses_to_write_over_its_input_table(tmp_path_factory, tmp_pat
     assert table.read_text() == "id,caption\na,the cat\n"
 
 
+def test_evaluate_refuses_to_write_its_result_over_an_input(tmp_path):
+    pred, truth = tmp_path / "pred.csv", tmp_path / "truth.csv"
+    pred.write_text("id,score\na,1\nb,2\nc,3\n")
+    truth.write_text("id,score\na,1\nb,3\nc,2\n")
+    for out in (pred, truth):
+        result = runner.invoke(app, ["evaluate", str(pred), str(truth), "-o", str(out)])
+        assert isinstance(result.exception, ConfigError) and "(it would be replaced)" in str(result.exception)
+    assert pred.read_text().startswith("id,score\na,1") and truth.read_text().startswith("id,score\na,1")
+
+
 # ---------------------------------------------------------------- silent wrong results
 
 

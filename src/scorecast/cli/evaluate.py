@@ -385,6 +385,11 @@ def evaluate(
     """Score PREDICTIONS against TRUTH (joined on id): SRCC, LCC, KTAU, MSE, ... at utterance and system level;
     with --baseline, whether PREDICTIONS are better than the baseline's (paired bootstrap)."""
     names = [m.strip() for m in metrics.split(",") if m.strip()] if metrics else None
+    if output is not None:
+        from scorecast.data.outputs import check_not_an_input
+
+        inputs = {"predictions table": predictions, "truth table": truth, "system truth table": system_truth}
+        check_not_an_input(output, {**inputs, "baseline table": baseline}, "--output")
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         result = evaluate_files(

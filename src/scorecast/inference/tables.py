@@ -103,11 +103,9 @@ def submission_path(name: str, out: Path) -> Path:
 
 def check_not_input(out: Path, table: Path, bundle: Path, flag: str) -> None:
     """ConfigError when an output file is the input table or lies inside the bundle folder."""
-    target = Path(out).resolve()
-    if target == Path(table).resolve():
-        raise ConfigError(f"{flag} {out}: expected a new file, got the input table itself (it would be replaced)")
-    if target.is_relative_to(Path(bundle).resolve()):
-        raise ConfigError(f"{flag} {out}: expected a file outside the scorer bundle {bundle}, got one inside it")
+    from scorecast.data.outputs import check_not_an_input
+
+    check_not_an_input(out, {"input table": table, "scorer bundle": bundle}, flag)
 
 
 def run_predict(
