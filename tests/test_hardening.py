@@ -77,6 +77,19 @@ def test_cv_refuses_an_existing_run_folder_and_overwrite_replaces_it_whole(tmp_p
     assert sorted(p.name for p in out.parent.iterdir()) == ["x"]  # no staging or old folder left
 
 
+def test_the_python_api_refuses_an_existing_run_folder_too(tmp_path):
+    import scorecast
+
+    recipe, _ = _vector_run(tmp_path)
+    out = tmp_path / "api-run"
+    first = scorecast.Scorer(recipe, cache=False).fit(out_dir=out, cv=True)
+    assert first.run_.out_dir == out and (out / "bundle" / "scorecast.json").is_file()
+    with pytest.raises(ConfigError, match="already holds a run"):
+        scorecast.Scorer(recipe, cache=False).fit(out_dir=out, cv=True)
+    again = scorecast.Scorer(recipe, cache=False).fit(out_dir=out, overwrite=True)
+    assert again.bundle_.path == out / "bundle" and json.loads((out / "metrics.json").read_text())["holdout"] is True
+
+
 def test_a_failed_run_leaves_the_old_folder_as_it_was(tmp_path):
     from scorecast.runs.outdir import staged_output_dir
 

@@ -207,16 +207,23 @@ class Scorer:
         *,
         out_dir: str | os.PathLike | None = None,
         cv: bool = False,
+        overwrite: bool = False,
     ) -> Scorer:
         """Train on ``data`` (a table read with the recipe's reader, an ItemSet, a list of Items, or
         None for the recipe's ``data.path``): ``cv=False`` trains the final scorer (``scorecast
         train``), ``cv=True`` cross-validates and keeps the fold ensemble (``scorecast cv``). The run
         folder goes to ``out_dir`` (default: a temporary folder kept while this object lives). With the
-        recipe's ``val_data``, ``cv=False`` early-stops on that split (``cv=True`` does not use it)."""
+        recipe's ``val_data``, ``cv=False`` early-stops on that split (``cv=True`` does not use it).
+        An ``out_dir`` that already holds files is refused unless ``overwrite`` (then replaced whole)."""
+        from contextlib import nullcontext
+
         from scorecast.inference.bundle import Bundle
         from scorecast.runs.cv import run_cv, run_train
+        from scorecast.runs.outdir import check_output_dir, staged_output_dir
         from scorecast.runs.prepare import prepare_training_data
 
+        if out_dir is not None:
+            check_output_dir(out_dir, overwrite, flag="out_dir")  # before any encoding
         recipe = self.recipe
         items = self._training_items(data)
         cache = self._embedding_cache()
@@ -236,15 +243,18 @@ class Scorer:
         )
         items, features, identities = ready.items, ready.features, ready.identities
         augmented = ready.augmented
-        if out_dir is None:
-            out_dir = Path(self._workdir.name) / "run"
-        if cv:
-            self.run_ = run_cv(recipe, items, features, out_dir, encoder_identities=identities, augmented=augmented)
-        else:
-            self.run_ = run_train(
-                recipe, items, features, out_dir, encoder_identities=identities, augmented=augmented, val=ready.val
-            )
+        stage = (
+            nullcontext(Path(self._workdir.name) / "run") if out_dir is None else staged_output_dir(out_dir, overwrite)
+        )
+        with stage as target:
+            common = dict(encoder_identities=identities, augmented=augmented)
+            if cv:
+                self.run_ = run_cv(recipe, items, features, target, **common)
+            else:
+                self.run_ = run_train(recipe, items, features, target, val=ready.val, **common)
         r = self.run_
+        if out_dir is not None:  # the staging folder was renamed into place
+            r.out_dir, r.bundle_path = Path(out_dir), Path(out_dir) / "bundle"
         bundle = Bundle(r.bundle_path, recipe, r.members, r.weights, identities, features.dims(), r.stacker, r.metrics)
         self._attach(bundle)
         return self
