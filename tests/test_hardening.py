@@ -388,6 +388,7 @@ def test_a_batch_answers_each_item_with_its_own_result_or_error(audio_client):
     assert results[1]["index"] == 1 and results[1]["file"] == "bad.wav" and results[1]["status"] == 415
     assert "item 1 audio 'bad.wav'" in results[1]["error"]
     assert results[2]["status"] == 422 and results[2]["file"] == "short.wav" and "item 2" in results[2]["error"]
+    assert "file short.wav" in results[2]["error"]  # the encoder's own error names the upload too
     assert "scores" in results[3] and results[3]["flags"] == []
 
 

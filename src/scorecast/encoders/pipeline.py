@@ -318,6 +318,8 @@ def _naming_item(plan: EncodePlan, exc: DataError) -> DataError:
         f" (and {len(positions) - 1} more with the same input)" if len(positions) > 1 else ""
     )
     audio = first.audio if isinstance(first.audio, (str, os.PathLike)) and plan.spec.input == "audio" else None
+    if audio is None and plan.spec.input == "audio":
+        audio = first.meta.get("upload")  # the file name of an upload the server decoded
     if isinstance(first.meta.get("row"), int):
         where += f" (table row {first.meta['row']})"
     named = type(exc)(f"{where}: {exc.message}", file=exc.file or audio, row=exc.row, field=exc.field)

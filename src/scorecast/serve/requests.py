@@ -263,7 +263,7 @@ async def build_item(raw: RawItem, limits: Limits, hold: Any, target_rate: int |
         await hold.add(decoded_bytes(header, target_rate), where)
         wave, sr, flags = await run_in_threadpool(decode_blocks, raw.audio, header, where, limits, target_rate)
         audio = (wave, sr)
-    meta: dict[str, Any] = {"index": raw.index, "file": raw.name}
+    meta: dict[str, Any] = {"index": raw.index, "upload": raw.name}
     if flags:
         meta["flags"] = flags
     return Item(id=raw.id, audio=audio, texts=dict(raw.texts), vectors=dict(raw.vectors), meta=meta)
