@@ -122,6 +122,7 @@ def create_app(
                 Predictor.from_path, bundle_path, cache_dir=cache_dir, encoder_paths=encoder_paths
             )
         await batcher.start()
+        budget.bind_to_running_loop()
         try:
             yield
         finally:

@@ -61,6 +61,10 @@ class MemoryBudget:
         self.stats = BudgetStats()
         self._cond: asyncio.Condition | None = None
 
+    def bind_to_running_loop(self) -> None:
+        """A fresh condition for the loop now running (an app may be served by one loop after another)."""
+        self._cond = asyncio.Condition()
+
     def _condition(self) -> asyncio.Condition:
         if self._cond is None:
             self._cond = asyncio.Condition()
