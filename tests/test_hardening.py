@@ -228,6 +228,11 @@ def _member_path(path):
     return edit
 
 
+def _other_target(m, f):
+    m["members"][0]["state"]["targets"][0]["name"] = "loudness"
+    return m
+
+
 def _unknown_key(m, f):
     m["trainer_notes"] = "hi"
     return m
@@ -246,6 +251,7 @@ def _unknown_key(m, f):
         (_member_path("../../outside/x.safetensors"), "climbs out with '..'"),
         (_member_path("/tmp/x.safetensors"), "absolute path"),
         (_unknown_key, r"unknown key\(s\) trainer_notes"),
+        (_other_target, r"members\[0\] predicts targets \['loudness'\]; the recipe's are \['score'\]"),
     ],
 )
 def test_a_broken_bundle_is_refused_at_load_naming_member_and_field(tmp_path_factory, tmp_path, edit, match):

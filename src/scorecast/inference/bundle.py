@@ -27,8 +27,15 @@ import numpy as np
 
 from scorecast.config import EncoderSpec, Recipe, TargetSpec
 from scorecast.data.features import FeatureSet
-from scorecast.errors import BundleError
-from scorecast.inference.bundle_check import check_manifest, check_member, check_tensors, inside, member_weight
+from scorecast.errors import BundleError, ScorecastError
+from scorecast.inference.bundle_check import (
+    check_manifest,
+    check_member,
+    check_members_fit,
+    check_tensors,
+    inside,
+    member_weight,
+)
 from scorecast.jsonsafe import clean_json, json_differences
 from scorecast.version import __version__
 
@@ -225,7 +232,7 @@ def load_bundle(path: str | Path) -> Bundle:
         check_tensors(tensors, where)
         try:
             member = member_from_state(entry["state"], tensors)
-        except BundleError as exc:
+        except ScorecastError as exc:
             raise BundleError(f"{where}: {exc}") from exc
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise BundleError(f"{where}: malformed member state ({type(exc).__name__}: {exc})") from exc
@@ -239,7 +246,10 @@ def load_bundle(path: str | Path) -> Bundle:
     encoders = manifest.get("encoders") or []
     identities = {e["feature"]: e.get("identity") for e in encoders}
     dims = {e["feature"]: int(e["dim"]) for e in encoders}
+    check_members_fit(members, recipe, dims, str(manifest_path))
     stacker = Stacker.from_json(manifest["stacker"]) if manifest.get("stacker") else None
+    if stacker is not None and any(not 0 <= m < len(members) for col in stacker.columns for m in col):
+        raise BundleError(f"{manifest_path}: stacker: its columns name members outside 0..{len(members) - 1}")
     if stacker is not None and not (np.isfinite(stacker.coef).all() and np.isfinite(stacker.intercept).all()):
         raise BundleError(f"{manifest_path}: stacker: expected finite coefficients, got NaN or infinite values")
     profile = manifest.get("input_profile")

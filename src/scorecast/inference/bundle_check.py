@@ -136,3 +136,13 @@ def check_member(member: Any, state: dict[str, Any], tensors: dict[str, Any], wh
     if extra:
         shown = ", ".join(extra[:5]) + (f" (and {len(extra) - 5} more)" if len(extra) > 5 else "")
         raise BundleError(f"{where}: unknown tensor(s) {shown}; a {member.kind} member does not use them")
+
+
+def check_members_fit(members: list, recipe: Any, dims: dict[str, int], where: str) -> None:
+    """Every member predicts the recipe's targets, in order (a member reading a feature the encoders do not
+    give is refused when it predicts, by ``Member.check_features``)."""
+    names = [t.name for t in recipe.targets]
+    for i, member in enumerate(members):
+        got = [t.name for t in member.targets]
+        if got != names:
+            raise BundleError(f"{where}: members[{i}] predicts targets {got}; the recipe's are {names}")
