@@ -318,6 +318,13 @@ def test_a_recipe_name_that_is_a_path_is_refused(name):
         load_recipe({"name": name})
 
 
+def test_an_ensemble_name_that_is_a_path_is_refused(tmp_path):
+    from scorecast.runs.ensemble import ensemble_runs
+
+    with pytest.raises(ConfigError, match=r"ensemble --name '\.\./x': .*expected a plain name"):
+        ensemble_runs([tmp_path / "a", tmp_path / "b"], tmp_path / "out", name="../x")
+
+
 # ---------------------------------------------------------------- crashes and vague errors
 
 

@@ -209,6 +209,11 @@ def ensemble_runs(
         raise ConfigError(f"ensemble --weights: expected one of {', '.join(WEIGHT_KINDS)}, got '{weights}'")
     if metric not in METRICS:
         raise ConfigError(f"ensemble --metric: expected one of {', '.join(METRICS.names())}, got '{metric}'")
+    if name is not None:
+        try:
+            load_recipe({"name": name})  # the rule a recipe's name follows: one plain path component
+        except ConfigError as exc:
+            raise ConfigError(f"ensemble --name {name!r}: {str(exc).splitlines()[-1].strip()}") from exc
     paths = [Path(p) for p in run_dirs]
     if len(paths) < 2:
         raise ConfigError(f"ensemble: expected at least two run folders, got {len(paths)}")
