@@ -90,6 +90,18 @@ def test_the_python_api_refuses_an_existing_run_folder_too(tmp_path):
     assert again.bundle_.path == out / "bundle" and json.loads((out / "metrics.json").read_text())["holdout"] is True
 
 
+def test_adapt_output_is_refused_or_emptied_never_mixed(tmp_path):
+    from scorecast.runs.outdir import emptied_output_dir
+
+    out = tmp_path / "adapted"
+    (out / "encoders").mkdir(parents=True)
+    with pytest.raises(ConfigError, match="already holds a run .* or pass --overwrite"):
+        emptied_output_dir(out, overwrite=False)
+    assert (out / "encoders").is_dir()
+    emptied_output_dir(out, overwrite=True)
+    assert not out.exists()
+
+
 def test_a_failed_run_leaves_the_old_folder_as_it_was(tmp_path):
     from scorecast.runs.outdir import staged_output_dir
 

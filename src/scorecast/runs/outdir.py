@@ -33,6 +33,15 @@ def check_output_dir(out: str | Path, overwrite: bool, flag: str = "--out") -> P
     return out
 
 
+def emptied_output_dir(out: str | Path, overwrite: bool, flag: str = "--out") -> Path:
+    """For outputs that name paths inside themselves (``scorecast adapt``) and so cannot be staged elsewhere:
+    :func:`check_output_dir`, then, with ``overwrite``, the old folder deleted before anything is written."""
+    out = check_output_dir(out, overwrite, flag)
+    if overwrite and out.is_dir():
+        shutil.rmtree(out)
+    return out
+
+
 def _staging(out: Path) -> Path:
     return out.parent / f".{out.name}.partial"
 
