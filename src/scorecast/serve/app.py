@@ -28,7 +28,8 @@ memory budget shared by all requests in flight (``max_inflight_mb``; 503 with Re
 or form data and missing or unknown fields get 422. In ``/score/batch`` each item gets its own result
 or its own error (``status``, ``index``, ``id``, ``file``). Results carry ``flags`` for inputs unlike
 the training data (:mod:`scorecast.inference.novelty`). An unexpected error answers 500 and the server
-keeps serving. Reading and checking request bodies lives in :mod:`scorecast.serve.requests`.
+keeps serving. Reading and checking request bodies lives in :mod:`scorecast.serve.requests`, audio uploads in
+:mod:`scorecast.serve.uploads`.
 """
 
 from __future__ import annotations
@@ -48,24 +49,22 @@ from starlette.concurrency import run_in_threadpool
 
 from scorecast.data.items import Item
 from scorecast.errors import DataError, ScorecastError
-from scorecast.serve.limits import MemoryBudget
+from scorecast.serve.limits import Limits, MemoryBudget
 from scorecast.serve.microbatch import DEFAULT_MAX_BATCH, DEFAULT_WAIT_MS, MicroBatcher
 from scorecast.serve.requests import (
     FORM_TYPES,
-    READABLE_AUDIO,
     BatchIn,
     ItemIn,
-    Limits,
     RawItem,
     build_item,
     declared_length,
-    decode_audio,
     form_entries,
     json_entries,
     openapi_body,
     parse_json_items,
     read_body,
 )
+from scorecast.serve.uploads import READABLE_AUDIO, decode_audio
 
 __all__ = ["FORM_TYPES", "READABLE_AUDIO", "BatchIn", "ItemIn", "Limits", "create_app", "decode_audio"]
 

@@ -1,4 +1,5 @@
-"""Bounds on what the server holds in memory for all requests in flight together.
+"""The server's limits (:class:`Limits`), and the bound on what it holds in memory for all requests in
+flight together (:class:`MemoryBudget`).
 
 Each request reserves, before it reads or decodes anything, the bytes it is about to hold: its body
 (from Content-Length, or the upload limit when the length is not declared) and each clip's decoded
@@ -22,10 +23,38 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
 from fastapi import HTTPException
+from pydantic import BaseModel
 
 from scorecast.errors import ConfigError
 
 MiB = 1024 * 1024
+
+
+class Limits(BaseModel):
+    """The server's limits (``scorecast serve`` flags of the same names)."""
+
+    max_upload_mb: float = 20.0
+    max_duration_s: float = 60.0
+    timeout_s: float = 30.0
+    max_batch_items: int = 256
+    #: decoded samples of one clip, frames x channels x 4 bytes as its header declares (413 above)
+    max_decoded_mb: float = 64.0
+    #: the time a client has to send its body once the headers are in (408 above)
+    body_timeout_s: float = 30.0
+    #: the time a client has to send its headers (408 above; enforced by scorecast.serve.http)
+    header_timeout_s: float = 10.0
+    #: the memory all requests in flight may hold together: bodies and decoded audio (503 when full)
+    max_inflight_mb: float = 256.0
+    #: how long a request waits for room in that budget before the 503
+    queue_wait_s: float = 2.0
+
+    @property
+    def max_upload_bytes(self) -> int:
+        return int(self.max_upload_mb * 1024 * 1024)
+
+    @property
+    def max_decoded_bytes(self) -> int:
+        return int(self.max_decoded_mb * 1024 * 1024)
 
 
 @dataclass

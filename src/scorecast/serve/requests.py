@@ -1,8 +1,10 @@
-"""Turning an HTTP request of :mod:`scorecast.serve.app` into items: the JSON and form bodies, the audio
-uploads (sniffed, length-checked, decoded) and the request-body schema shown in the OpenAPI docs.
+"""Turning an HTTP request of :mod:`scorecast.serve.app` into items: the body (read under a size and a
+time limit), the JSON and form bodies as :class:`RawItem` (one per item, with its own refusal where it
+has one), their audio decoded by :mod:`scorecast.serve.uploads` after its memory is reserved, and the
+request-body schema shown in the OpenAPI docs.
 
-Every refusal is an ``HTTPException`` whose status says why (400 bad Content-Length, 413 too large,
-415 not audio, 422 malformed or unknown fields) and whose detail names the item and field.
+Every refusal is an ``HTTPException`` whose status says why (400 bad Content-Length, 408 slow body,
+413 too large, 415 not audio, 422 malformed or unknown fields) and whose detail names the item and field.
 """
 
 from __future__ import annotations
@@ -10,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
-import io
 import json
 from dataclasses import dataclass, field
 from typing import Any
@@ -23,8 +24,9 @@ from starlette.datastructures import UploadFile
 from starlette.formparsers import FormParser, MultiPartException, MultiPartParser
 
 from scorecast.data.items import Item
+from scorecast.serve.limits import Limits
+from scorecast.serve.uploads import audio_header, decode_blocks, decoded_bytes
 
-READABLE_AUDIO = ("wav", "flac", "ogg", "mp3")
 FORM_TYPES = ("multipart/form-data", "application/x-www-form-urlencoded")
 
 
@@ -42,33 +44,6 @@ class ItemIn(BaseModel):
 class BatchIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     items: list[ItemIn]
-
-
-class Limits(BaseModel):
-    """The server's limits (``scorecast serve`` flags of the same names)."""
-
-    max_upload_mb: float = 20.0
-    max_duration_s: float = 60.0
-    timeout_s: float = 30.0
-    max_batch_items: int = 256
-    #: decoded samples of one clip, frames x channels x 4 bytes as its header declares (413 above)
-    max_decoded_mb: float = 64.0
-    #: the time a client has to send its body once the headers are in (408 above)
-    body_timeout_s: float = 30.0
-    #: the time a client has to send its headers (408 above; enforced by scorecast.serve.http)
-    header_timeout_s: float = 10.0
-    #: the memory all requests in flight may hold together: bodies and decoded audio (503 when full)
-    max_inflight_mb: float = 256.0
-    #: how long a request waits for room in that budget before the 503
-    queue_wait_s: float = 2.0
-
-    @property
-    def max_upload_bytes(self) -> int:
-        return int(self.max_upload_mb * 1024 * 1024)
-
-    @property
-    def max_decoded_bytes(self) -> int:
-        return int(self.max_decoded_mb * 1024 * 1024)
 
 
 def declared_length(request: Request, limit: int) -> int | None:
@@ -267,117 +242,6 @@ async def build_item(raw: RawItem, limits: Limits, hold: Any, target_rate: int |
     if flags:
         meta["flags"] = flags
     return Item(id=raw.id, audio=audio, texts=dict(raw.texts), vectors=dict(raw.vectors), meta=meta)
-
-
-@dataclass
-class AudioHeader:
-    """What an upload's header declares: container, frames, channels, rate."""
-
-    kind: str
-    frames: int
-    channels: int
-    samplerate: int
-
-    @property
-    def seconds(self) -> float:
-        return self.frames / self.samplerate if self.samplerate > 0 else 0.0
-
-
-#: frames decoded at a time: with 8 channels, 64 k frames are 2 MiB of float32
-BLOCK_FRAMES = 1 << 16
-
-
-def audio_header(data: bytes, where: str, limits: Limits) -> AudioHeader:
-    """Sniff and read an upload's header; refuse it before decoding: 415 not audio, 422 unreadable,
-    413 longer than ``max_duration_s`` or more decoded samples (frames x channels) than ``max_decoded_mb``."""
-    import soundfile as sf
-
-    from scorecast.data.audio import sniff_audio_format
-
-    kind = sniff_audio_format(data[:16])
-    if kind not in READABLE_AUDIO:
-        got = f"{kind.upper()} audio, which is not supported" if kind else "bytes that are not audio"
-        raise HTTPException(415, f"{where}: expected WAV, FLAC, Ogg or MP3 audio, got {got}")
-    try:
-        info = sf.info(io.BytesIO(data))
-    except (sf.LibsndfileError, RuntimeError, ValueError) as exc:
-        raise HTTPException(422, f"{where}: looks like {kind.upper()} but cannot be decoded ({exc})") from None
-    header = AudioHeader(kind, max(int(info.frames), 0), max(int(info.channels), 1), int(info.samplerate))
-    if header.samplerate <= 0:
-        raise HTTPException(422, f"{where}: the header declares a sample rate of {header.samplerate}; expected > 0")
-    if header.seconds > limits.max_duration_s:
-        raise HTTPException(
-            413, f"{where}: {header.seconds:.1f} s of audio exceeds the limit of {limits.max_duration_s:g} s"
-        )
-    decoded = header.frames * header.channels * 4
-    if decoded > limits.max_decoded_bytes:
-        raise HTTPException(
-            413,
-            f"{where}: decodes to {decoded / 2**20:.1f} MiB ({header.frames} frames x {header.channels} channels "
-            f"at {header.samplerate} Hz), more than the limit of {limits.max_decoded_mb:g} MiB; "
-            "send mono audio at a lower rate",
-        )
-    return header
-
-
-def decoded_bytes(header: AudioHeader, target_rate: int | None) -> int:
-    """The memory decoding holds: the mono result at the output rate plus one block of all channels."""
-    rate = min(header.samplerate, target_rate) if target_rate else header.samplerate
-    out_frames = int(header.seconds * rate) + 1
-    block = min(header.frames, BLOCK_FRAMES) * header.channels * 4
-    return out_frames * 4 + 2 * block
-
-
-def decode_blocks(
-    data: bytes, header: AudioHeader, where: str, limits: Limits, target_rate: int | None = None
-) -> tuple[np.ndarray, int, list[str]]:
-    """Decode in blocks of :data:`BLOCK_FRAMES`, mixing each down to mono and (where the upload's rate is
-    above ``target_rate``) resampling it with a streaming soxr resampler -> ((1, T) float32, rate, flags).
-
-    The duration is checked again while decoding (headers of some formats under-report); a file that
-    holds fewer frames than its header declares is decoded as far as it goes and flagged ``truncated``.
-    """
-    import soundfile as sf
-    import soxr
-
-    from scorecast.data.audio import wav_declared_frames
-
-    rate = header.samplerate
-    resampler = None
-    if target_rate and target_rate < rate:
-        resampler = soxr.ResampleStream(rate, target_rate, 1, dtype="float32", quality="HQ")
-    parts, total = [], 0
-    try:
-        with sf.SoundFile(io.BytesIO(data)) as f:
-            for block in f.blocks(blocksize=BLOCK_FRAMES, dtype="float32", always_2d=True):
-                total += block.shape[0]
-                if total / rate > limits.max_duration_s:
-                    raise HTTPException(
-                        413, f"{where}: more than {limits.max_duration_s:g} s of audio (the header under-reports)"
-                    )
-                mono = block.mean(axis=1, dtype=np.float32) if block.shape[1] > 1 else block[:, 0]
-                parts.append(resampler.resample_chunk(mono) if resampler is not None else np.array(mono))
-    except (sf.LibsndfileError, RuntimeError, ValueError) as exc:
-        raise HTTPException(422, f"{where}: looks like {header.kind.upper()} but cannot be decoded ({exc})") from None
-    if total == 0:
-        raise HTTPException(422, f"{where}: holds zero samples; expected audio")
-    if resampler is not None:
-        parts.append(resampler.resample_chunk(np.zeros(0, np.float32), last=True))
-    wave = np.concatenate(parts).astype(np.float32, copy=False)
-    flags = []
-    declared = wav_declared_frames(data[: 1 << 16]) if header.kind == "wav" else header.frames
-    if declared and total < declared:
-        flags.append(f"truncated: the header declares {declared} samples, the upload holds {total}")
-    return wave[None, :], (target_rate if resampler is not None else rate), flags
-
-
-def decode_audio(data: bytes, where: str, max_duration_s: float, max_decoded_mb: float = 64.0):
-    """Uploaded bytes -> (waveform (1, T) float32 mono, sample rate): :func:`audio_header`'s checks, then
-    :func:`decode_blocks` at the file's rate."""
-    limits = Limits(max_duration_s=max_duration_s, max_decoded_mb=max_decoded_mb)
-    header = audio_header(data, where, limits)
-    wave, sr, _ = decode_blocks(data, header, where, limits)
-    return wave, sr
 
 
 def openapi_body(batch: bool) -> dict[str, Any]:
