@@ -307,6 +307,18 @@ def test_silent_and_unfamiliar_audio_is_flagged_with_a_wide_spread(tmp_path_fact
     assert any(f.startswith("silence") for f in by_path.flags[0])
 
 
+def test_run_and_ensemble_bundles_keep_the_training_profile(tmp_path):
+    from scorecast.runs.ensemble import ensemble_runs
+
+    recipe, _ = _vector_run(tmp_path)
+    for name in ("a", "b"):
+        assert _cv(recipe, tmp_path / name).exit_code == 0
+    profile = load_bundle(tmp_path / "a" / "bundle").input_profile
+    assert set(profile) == {"v"} and len(profile["v"]["mean"]) == 3 and profile["v"]["n"] == 40
+    ensemble_runs([tmp_path / "a", tmp_path / "b"], tmp_path / "ens")
+    assert load_bundle(tmp_path / "ens" / "bundle").input_profile == profile
+
+
 def test_features_far_from_training_are_flagged_and_the_spread_widened():
     from scorecast.config import TargetSpec
     from scorecast.data.features import FeatureSet

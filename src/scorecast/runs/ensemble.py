@@ -413,6 +413,7 @@ def _write(
         stacker=stacker,
         data_summary={"items": len(oof_frame), "runs": len(runs)},
         ensemble=ensemble_info,
+        input_profile={k: v for run in runs for k, v in (run.bundle.input_profile or {}).items()} or None,
     )
     return RunResult(
         out, metrics, oof_frame, members, member_weights, stacker, history, bundle_path, None, {"runs": run_table}
