@@ -319,6 +319,18 @@ def test_run_and_ensemble_bundles_keep_the_training_profile(tmp_path):
     assert load_bundle(tmp_path / "ens" / "bundle").input_profile == profile
 
 
+def test_held_out_distances_are_what_a_new_item_gets_not_the_smaller_in_sample_ones():
+    from scorecast.inference.novelty import _distances, _moments, held_out_distances
+
+    rng = np.random.default_rng(1)
+    x, new = rng.normal(size=(40, 30)), rng.normal(size=(400, 30))
+    mean, std = _moments(x)
+    in_sample, held_out = _distances(x, mean, std), held_out_distances(x)
+    fresh = _distances(new, mean, std)
+    assert in_sample.mean() < 0.9 * fresh.mean()  # in-sample distances underestimate new items'
+    assert abs(held_out.mean() - fresh.mean()) < abs(in_sample.mean() - fresh.mean())
+
+
 def test_features_far_from_training_are_flagged_and_the_spread_widened():
     from scorecast.config import TargetSpec
     from scorecast.data.features import FeatureSet

@@ -3,9 +3,10 @@ scorer has never seen the like of.
 
 * **Feature distance** (needs the bundle's ``input_profile``, written at training time): each pooled
   feature of an item is standardised by the training features' per-dimension mean and std, and its
-  distance is the root mean square of those z-scores. The profile keeps the training items' own
-  distances; an item farther than :data:`DISTANCE_FACTOR` x the 99.5th percentile of them (and
-  farther than every training item) is flagged ``unlike the training data``.
+  distance is the root mean square of those z-scores. The profile keeps the training items' held-out
+  distances (each item's distance from the moments of the other folds, 5-fold, so that they are what
+  a new item like the training ones gets); an item farther than :data:`DISTANCE_FACTOR` x the 99.5th
+  percentile of them (and farther than every one) is flagged ``unlike the training data``.
 * **Audio** (any bundle with an audio input): ``silence`` (peak below :data:`SILENCE_PEAK`, about
   -60 dBFS) and ``clipping`` (at least :data:`CLIP_FRACTION` of the samples at full scale).
 
@@ -23,6 +24,7 @@ import numpy as np
 from scorecast.data.features import FeatureSet
 
 DISTANCE_FACTOR = 1.5
+PROFILE_FOLDS = 5
 SILENCE_PEAK = 1e-3
 CLIP_LEVEL = 0.999
 CLIP_FRACTION = 1e-3
@@ -34,19 +36,37 @@ def _distances(x: np.ndarray, mean: np.ndarray, std: np.ndarray) -> np.ndarray:
     return np.sqrt(np.mean(z * z, axis=1))
 
 
+def _moments(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Mean and std per dimension; a dimension constant in training gets a floor relative to the others,
+    so that a tiny deviation there counts as a small step, not as millions of standard units."""
+    raw = x.std(axis=0)
+    return x.mean(axis=0), np.maximum(raw, max(_EPS, 0.01 * float(np.median(raw))))
+
+
+def held_out_distances(x: np.ndarray, folds: int = PROFILE_FOLDS) -> np.ndarray:
+    """Each training item's distance from the moments of the other folds (items i, i + folds, ... form a
+    fold): how far a new item like the training ones lies, which in-sample distances underestimate."""
+    n = len(x)
+    k = min(folds, n)
+    d = np.empty(n)
+    for f in range(k):
+        test = np.arange(f, n, k)
+        train = np.setdiff1d(np.arange(n), test)
+        mean, std = _moments(x[train])
+        d[test] = _distances(x[test], mean, std)
+    return d
+
+
 def input_profile(features: FeatureSet) -> dict[str, Any]:
-    """{feature: {mean, std (per dimension), q995, max (of the training items' distances), n}}."""
+    """{feature: {mean, std (per dimension, of all training items), q995, max (of their held-out
+    distances: :func:`held_out_distances`), n}}."""
     profile: dict[str, Any] = {}
     for name, arr in features.pooled.items():
         x = np.asarray(arr, dtype=np.float64)
-        if x.ndim != 2 or len(x) < 2:
+        if x.ndim != 2 or len(x) < 3:
             continue
-        mean = x.mean(axis=0)
-        raw = x.std(axis=0)
-        # a dimension constant in training gets a floor relative to the others, so that a tiny deviation
-        # there counts as a small step, not as millions of standard units
-        std = np.maximum(raw, max(_EPS, 0.01 * float(np.median(raw))))
-        d = _distances(x, mean, std)
+        mean, std = _moments(x)
+        d = held_out_distances(x)
         profile[name] = {
             "mean": mean.tolist(),
             "std": std.tolist(),
@@ -72,7 +92,7 @@ def feature_flags(profile: dict[str, Any] | None, features: FeatureSet) -> list[
         for i in np.flatnonzero(~np.isfinite(d) | (d > limit)):
             flags[i].append(
                 f"unlike the training data: feature '{name}' lies {d[i]:.1f} standard units from the training "
-                f"mean (training items: at most {float(entry['max']):.1f})"
+                f"mean (training items held out: at most {float(entry['max']):.1f})"
             )
     return flags
 
