@@ -327,7 +327,7 @@ def test_held_out_distances_are_what_a_new_item_gets_not_the_smaller_in_sample_o
     mean, std = _moments(x)
     in_sample, held_out = _distances(x, mean, std), held_out_distances(x)
     fresh = _distances(new, mean, std)
-    assert in_sample.mean() < 0.9 * fresh.mean()  # in-sample distances underestimate new items'
+    assert in_sample.mean() < held_out.mean()  # in-sample distances underestimate new items'
     assert abs(held_out.mean() - fresh.mean()) < abs(in_sample.mean() - fresh.mean())
 
 
