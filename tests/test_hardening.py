@@ -459,6 +459,21 @@ def test_docs_are_served_from_local_assets(audio_client):
     assert js.status_code == 200 and len(js.content) > 100_000
 
 
+def test_the_app_reserves_bodies_and_decoded_audio_in_its_budget(tmp_path_factory):
+    from fastapi.testclient import TestClient
+
+    from scorecast.serve.app import create_app
+
+    app = create_app(str(audio_bundle(tmp_path_factory)), max_inflight_mb=0.2, max_upload_mb=1.0)
+    with TestClient(app, raise_server_exceptions=False) as client:
+        big = client.post("/score", files={"audio": ("long.wav", wav_bytes(tone(3.0, 220)), "audio/wav")})
+        assert big.status_code == 413 and "for all requests together" in big.json()["detail"], big.text
+        ok = client.post("/score", files={"audio": ("short.wav", wav_bytes(tone(0.5, 220)), "audio/wav")})
+        assert ok.status_code == 200, ok.text
+        memory = client.get("/model").json()["memory"]
+    assert memory["used_mb"] == 0 and 0 < memory["peak_mb"] <= 0.2 and memory["refused_too_large"] == 1
+
+
 def test_the_memory_budget_queues_then_answers_503_and_refuses_what_never_fits():
     import asyncio
 

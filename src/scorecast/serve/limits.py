@@ -106,7 +106,7 @@ class MemoryBudget:
             self.stats.refused_too_large += 1
             raise HTTPException(
                 413,
-                f"{what} needs {n / MiB:.1f} MiB, more than the {self.limit / MiB:g} MiB the server holds "
+                f"{what} needs {n / MiB:.2f} MiB, more than the {self.limit / MiB:g} MiB the server holds "
                 "for all requests together; send less audio (shorter, fewer channels or a lower rate)",
             )
         cond = self._condition()
@@ -151,6 +151,12 @@ class Hold:
 
     async def add(self, n: int, what: str) -> None:
         if self.total + n > self.budget.limit:
-            await self.budget.acquire(self.budget.limit + 1, f"this request (with {what})")  # raises 413
+            self.budget.stats.refused_too_large += 1
+            raise HTTPException(
+                413,
+                f"this request needs {(self.total + n) / MiB:.2f} MiB with {what}, more than the "
+                f"{self.budget.limit / MiB:g} MiB the server holds for all requests together; send less audio "
+                "(shorter, fewer channels or a lower rate)",
+            )
         await self.budget.acquire(n, what)
         self.total += max(int(n), 0)
