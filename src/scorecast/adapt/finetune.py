@@ -156,10 +156,11 @@ def train_parts(recipe: Recipe, parts: _Parts, out_dir: Path, seed: int) -> list
 
     from lightning.pytorch.callbacks import EarlyStopping, RichProgressBar
 
+    from scorecast.training.progress import progress_callbacks
     from scorecast.training.trainer import _QUIET_LOGGERS, build_loggers, choose_precision
 
     cfg = recipe.training
-    for logger_name in _QUIET_LOGGERS if not cfg.progress else ():
+    for logger_name in _QUIET_LOGGERS:
         logging.getLogger(logger_name).setLevel(logging.WARNING)
     monitor = parts.module.monitor
     callbacks: list = []
@@ -176,6 +177,7 @@ def train_parts(recipe: Recipe, parts: _Parts, out_dir: Path, seed: int) -> list
             )
     if cfg.progress:
         callbacks.append(RichProgressBar())
+    callbacks += progress_callbacks("finetune", cfg.max_epochs, monitor)
     gpu = cfg.accelerator in ("gpu", "cuda") or (cfg.accelerator == "auto" and torch.cuda.is_available())
     trainer = L.Trainer(
         max_epochs=cfg.max_epochs,

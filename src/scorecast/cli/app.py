@@ -13,6 +13,8 @@ import sys
 
 os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+# transformers' and the hub's tqdm bars (weights loading) break rich's lines; the CLI draws its own
+os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
 
 import typer  # noqa: E402
 
