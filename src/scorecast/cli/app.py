@@ -35,7 +35,19 @@ def _root() -> None:
 
 
 # Each module defines register(app). Order is the order in --help.
-COMMAND_MODULES = ["demo", "embed", "cache", "train", "ensemble", "adapt", "predict", "evaluate", "report", "serve"]
+COMMAND_MODULES = [
+    "demo",
+    "embed",
+    "cache",
+    "train",
+    "ensemble",
+    "adapt",
+    "predict",
+    "score",
+    "evaluate",
+    "report",
+    "serve",
+]
 
 for _name in COMMAND_MODULES:
     importlib.import_module(f"scorecast.cli.{_name}").register(app)
