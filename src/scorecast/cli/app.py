@@ -29,9 +29,39 @@ app = typer.Typer(
 )
 
 
+def _version(value: bool) -> None:
+    if value:
+        from scorecast.version import __version__
+
+        typer.echo(f"scorecast {__version__}")
+        raise typer.Exit()
+
+
 @app.callback()
-def _root() -> None:
+def _root(
+    version: bool = typer.Option(
+        False, "--version", help="Print the version and exit.", callback=_version, is_eager=True
+    ),
+) -> None:
     """Learn to predict the scores people give (MOS, alignment, grammar, text judgements)."""
+
+
+def _flags_without_type() -> None:
+    """Help lists a flag (--json, --progress/--no-progress) without a ``<bool>`` type: it takes no value."""
+    from typer.core import TyperOption
+
+    shown = TyperOption.display_type_rich
+    if getattr(shown, "_scorecast", False):
+        return
+
+    def display_type_rich(self, ctx):
+        return None if self.is_flag else shown(self, ctx)
+
+    display_type_rich._scorecast = True  # type: ignore[attr-defined]
+    TyperOption.display_type_rich = display_type_rich
+
+
+_flags_without_type()
 
 
 # Each module defines register(app). Order is the order in --help.
