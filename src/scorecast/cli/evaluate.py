@@ -149,15 +149,16 @@ def _shared_id_column(ptab, pid: str, ttab) -> str:
     pred_ids = [ptab.view(r).ident(pid) for r in ptab.rows]
     wanted = {m: {_key(i, m) for i in pred_ids} for m in modes}
     order = [c for c in ID_CANDIDATES if c in ttab.columns] + [c for c in ttab.columns if c not in ID_CANDIDATES]
-    best, best_n = None, 0
+    best, best_score = None, (0, 0)
     for col in order:
         try:
             values = [ttab.view(r).ident(col) for r in ttab.rows]
         except DataError:  # empty cells: not an id column
             continue
-        n = max(len(wanted[m] & {_key(v, m) for v in values}) for m in modes)
-        if n > best_n:
-            best, best_n = col, n
+        counts = [len(wanted[m] & {_key(v, m) for v in values}) for m in modes]
+        score = (max(counts), counts[0])  # the most matches; on a tie, exact matches over stems
+        if score > best_score:
+            best, best_score = col, score
     return best if best is not None else _pick(ttab, None, ID_CANDIDATES, "truth ids")
 
 
