@@ -65,7 +65,9 @@ def test_python_fit_with_a_path_fills_the_recipes_data_path(text_setup):
 
 def test_predict_reads_a_table_with_only_the_scorers_inputs(text_setup, tmp_path):
     root, scorer = text_setup
-    pd.DataFrame({"id": ["x", "y"], "caption": ["a cat sat", "the dog sang loud"]}).to_csv(tmp_path / "new.csv", index=False)
+    pd.DataFrame({"id": ["x", "y"], "caption": ["a cat sat", "the dog sang loud"]}).to_csv(
+        tmp_path / "new.csv", index=False
+    )
     out = tmp_path / "scores.csv"
     code, text = _cli("predict", root / "run" / "bundle", tmp_path / "new.csv", "-o", out, "--no-cache")
     assert code == 0, text
@@ -172,11 +174,17 @@ def test_evaluate_finds_the_shared_id_column_and_the_recipes_system_column(tmp_p
     code, text = _cli("evaluate", tmp_path / "scores.csv", tmp_path / "ratings.csv", "-o", out)
     assert code == 0, text
     result = json.loads(out.read_text())
-    assert result["id_columns"] == ["id", "clip"] and result["n_matched"] == 60 and "system" not in result["targets"]["mos"]
+    assert (
+        result["id_columns"] == ["id", "clip"]
+        and result["n_matched"] == 60
+        and "system" not in result["targets"]["mos"]
+    )
     recipe = {"name": "r", "data": {"reader": "table", "path": "${DATA}", "options": {"group": "system"}}}
     recipe.update(targets=[{"name": "mos", "low": 1, "high": 5}], encoders=[{"name": "egemaps"}])
     (tmp_path / "my.yaml").write_text(yaml.safe_dump(recipe))
-    code, text = _cli("evaluate", tmp_path / "scores.csv", tmp_path / "ratings.csv", "--recipe", tmp_path / "my.yaml", "-o", out)
+    code, text = _cli(
+        "evaluate", tmp_path / "scores.csv", tmp_path / "ratings.csv", "--recipe", tmp_path / "my.yaml", "-o", out
+    )
     assert code == 0, text
     assert json.loads(out.read_text())["targets"]["mos"]["n_systems"] == 6
 
@@ -188,7 +196,13 @@ def test_evaluate_baseline_p_value_and_verdict_are_one_two_sided_test(tmp_path, 
     seen = set()
     for other in ("bad", "same", "scores"):
         code, text = _cli(
-            "evaluate", tmp_path / "scores.csv", tmp_path / "ratings.csv", "--baseline", tmp_path / f"{other}.csv", "-o", out
+            "evaluate",
+            tmp_path / "scores.csv",
+            tmp_path / "ratings.csv",
+            "--baseline",
+            tmp_path / f"{other}.csv",
+            "-o",
+            out,
         )
         assert code == 0, text
         assert "model vs baseline" in text and "p (two-sided)" in text and "p(not better)" not in text

@@ -43,9 +43,7 @@ def _recipe_hashes(paths: list[Path], variables: dict[str, str] | None = None) -
     from scorecast.config import load_recipe
     from scorecast.encoders.pipeline import spec_identity
 
-    return {
-        hash_identity(spec_identity(spec)) for p in paths for spec in load_recipe(p, variables=variables).encoders
-    }
+    return {hash_identity(spec_identity(spec)) for p in paths for spec in load_recipe(p, variables=variables).encoders}
 
 
 def register(app: typer.Typer) -> None:
@@ -117,7 +115,9 @@ def register(app: typer.Typer) -> None:
         ] = None,
         var: Annotated[
             list[str] | None,
-            typer.Option("--var", help="Variable NAME=VALUE for the --keep-recipe recipes (fills ${NAME}); repeatable."),
+            typer.Option(
+                "--var", help="Variable NAME=VALUE for the --keep-recipe recipes (fills ${NAME}); repeatable."
+            ),
         ] = None,
         older_than: Annotated[
             float | None, typer.Option("--older-than", help="Remove identities not used for this many days.")
@@ -129,7 +129,6 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Remove whole encoder identities matching every criterion given."""
         from scorecast.cache.store import EmbeddingCache
-
         from scorecast.cli.train import parse_vars
 
         variables = parse_vars(var)

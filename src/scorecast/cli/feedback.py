@@ -49,9 +49,7 @@ def report_skipped(rows: list[dict[str, Any]], out_dir: Path | None, console: An
     where = f"; all of them, with the reason, in [bold]{escape(str(path))}[/]" if path else ""
     console.print(f"[yellow]left out {len(rows)} row(s)/item(s)[/]{where}; the first:", highlight=False)
     for row in rows[:SHOW_FIRST]:
-        place = ", ".join(
-            f"{k} {row[k]}" for k in ("file", "row", "field", "id") if row.get(k) not in (None, "")
-        )
+        place = ", ".join(f"{k} {row[k]}" for k in ("file", "row", "field", "id") if row.get(k) not in (None, ""))
         console.print(f"  {escape(place + ': ' if place else '')}{escape(str(row.get('reason', '')))}", highlight=False)
     return path
 

@@ -22,7 +22,8 @@ def register(app: typer.Typer) -> None:
             str, typer.Option("--model", "-m", help="dnsmos, distillmos, or a scorer bundle folder.")
         ] = "dnsmos",
         out: Annotated[
-            Path | None, typer.Option("--out", "-o", help="Scores file: .csv, .jsonl or .parquet (default: CSV on stdout).")
+            Path | None,
+            typer.Option("--out", "-o", help="Scores file: .csv, .jsonl or .parquet (default: CSV on stdout)."),
         ] = None,
         cache: Annotated[
             Path | None,
@@ -45,7 +46,9 @@ def register(app: typer.Typer) -> None:
         if out is not None:
             output_format(out)  # refuse a bad extension before any work
         store = None if no_cache else EmbeddingCache(cache)
-        result = score_audio(model, [str(p) for p in paths], cache=store, batch_size=batch_size, on_error=on_error, progress=progress)
+        result = score_audio(
+            model, [str(p) for p in paths], cache=store, batch_size=batch_size, on_error=on_error, progress=progress
+        )
         frame = result["frame"]
         console = Console(stderr=True)
         if out is None:

@@ -276,9 +276,14 @@ def system_scatter(
     return _save(fig, path)
 
 
-#: where a label may go around its point, in points (tried in order; the last ones get a leader line)
-LABEL_OFFSETS = [(6, 5), (6, -12), (-6, 5), (-6, -12), (0, 12), (0, -18), (12, 18), (12, -26), (-12, 18), (-12, -26)]
-LABEL_OFFSETS += [(dx * k, dy * k) for k in (2, 3, 4) for dx, dy in ((14, 14), (14, -20), (-14, 14), (-14, -20))]
+#: where a label may go around its point, in points, tried in order: beside it, then on rings
+#: further out (those get a thin leader line)
+NEAR_OFFSETS = [(6, 5), (6, -12), (-6, 5), (-6, -12)]
+LABEL_OFFSETS = NEAR_OFFSETS + [
+    (round(r * math.cos(a)), round(r * math.sin(a)) - 4)
+    for r in (20, 32, 46, 62, 80, 100, 125)
+    for a in np.linspace(0, 2 * math.pi, 16, endpoint=False) + math.pi / 16
+]
 
 
 def place_labels(ax, xs: np.ndarray, ys: np.ndarray, labels: Sequence[str], fontsize: float = 8) -> list:
@@ -294,7 +299,7 @@ def place_labels(ax, xs: np.ndarray, ys: np.ndarray, labels: Sequence[str], font
     for k in np.argsort(ys)[::-1]:
         note = None
         for n_try, (dx, dy) in enumerate(LABEL_OFFSETS):
-            far = n_try >= 10
+            far = n_try >= len(NEAR_OFFSETS)
             note = ax.annotate(
                 labels[k],
                 (xs[k], ys[k]),
@@ -304,13 +309,21 @@ def place_labels(ax, xs: np.ndarray, ys: np.ndarray, labels: Sequence[str], font
                 fontsize=fontsize,
                 arrowprops={"arrowstyle": "-", "color": "0.5", "lw": 0.5} if far else None,
             )
-            box = note.get_window_extent(renderer).expanded(1.04, 1.1)
+            box = text_extent(note, renderer).expanded(1.04, 1.1)
             clash = any(box.overlaps(other) for other in placed) or any(
                 box.contains(px, py) for j, (px, py) in enumerate(points) if j != k
             )
             if not clash or n_try == len(LABEL_OFFSETS) - 1:
                 break
             note.remove()
-        placed.append(note.get_window_extent(renderer))
+        placed.append(text_extent(note, renderer))
         out.append(note)
     return out
+
+
+def text_extent(note, renderer):
+    """The display box of an annotation's text alone (its leader line left out)."""
+    from matplotlib.text import Text
+
+    note.update_positions(renderer)
+    return Text.get_window_extent(note, renderer)
