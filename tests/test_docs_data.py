@@ -97,8 +97,8 @@ def test_each_example_reads_as_documented(tmp_path, name, table, data_yaml, expe
         elif key == "group":
             assert first.group == want
         elif key == "meta":
-            assert {k: first.meta[k] for k in want} == pytest.approx(want) or {
-                k: str(first.meta[k]) for k in want
-            } == {k: str(v) for k, v in want.items()}
+            assert {k: first.meta[k] for k in want} == pytest.approx(want) or {k: str(first.meta[k]) for k in want} == {
+                k: str(v) for k, v in want.items()
+            }
         else:
             raise AssertionError(f"docs/data.md: unknown expectation key {key!r}")

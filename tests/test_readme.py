@@ -42,7 +42,9 @@ def test_the_readme_walkthrough_runs_as_printed(tmp_path):
             continue
         cmd = ["bash", "-e", "-c", body] if lang == "sh" else [sys.executable, "-c", body]
         done = subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=900)
-        assert done.returncode == 0, f"README block failed:\n{body}\n--- stdout\n{done.stdout}\n--- stderr\n{done.stderr}"
+        assert done.returncode == 0, (
+            f"README block failed:\n{body}\n--- stdout\n{done.stdout}\n--- stderr\n{done.stderr}"
+        )
         outputs.append(done.stdout + done.stderr)
     setup, run, serve, python = outputs
     assert setup.startswith("id,audio,score")
