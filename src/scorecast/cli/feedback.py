@@ -19,7 +19,6 @@ SHOW_FIRST = 3
 def collect_skipped() -> Iterator[list[dict[str, Any]]]:
     """Collect the rows of every SkippedRowsWarning raised inside the block (other warnings pass on)."""
     rows: list[dict[str, Any]] = []
-    messages: list[str] = []
     with warnings.catch_warnings():
         warnings.simplefilter("always", SkippedRowsWarning)
         shown = warnings.showwarning
@@ -27,7 +26,6 @@ def collect_skipped() -> Iterator[list[dict[str, Any]]]:
         def show(message, category, filename, lineno, file=None, line=None):
             if isinstance(message, SkippedRowsWarning):
                 rows.extend(message.rows or [{"reason": str(message)}])
-                messages.append(str(message))
             else:
                 shown(message, category, filename, lineno, file, line)
 
