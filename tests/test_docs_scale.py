@@ -42,11 +42,10 @@ def test_scale_commands_run_as_printed(tmp_path):
         )
         outputs.append(done.stdout + done.stderr)
     sharded, devices, nodes, torchrun = outputs
-    # the two shards filled one cache with every item, and the pack holds them all
+    # the two shards (disjoint by key, not necessarily 8 + 8) filled one cache with every item; the pack holds all
     shared = EmbeddingCache(tmp_path / "shared-cache")
     (ih,) = shared.identities()
     assert sum(1 for _ in shared.iter_keys(ih)) == 16 and "16 rows" in sharded
-    assert "encoded 8" in sharded  # each shard encoded half
     local = EmbeddingCache(tmp_path / "local-cache")
     assert local.identities() == [ih] and sum(1 for _ in local.iter_keys(ih)) == 16
     for run, out in (("two-nodes", nodes), ("torchrun", torchrun)):
