@@ -98,9 +98,9 @@ def test_cv_writes_every_skipped_row_to_skipped_csv_and_prints_n(cv_run):
 def test_no_progress_flag_and_the_python_api_stay_quiet(cv_run, tmp_path):
     root, _out, _done = cv_run
     args = ["cv", root / "r.yaml", "--var", f"DATA={root / 't.csv'}", "--cache", root / "cache"]
-    quiet = _scorecast(*args, "-o", tmp_path / "q", "--no-progress")
-    assert quiet.returncode == 0, quiet.stderr
-    assert "seed0-rep0-fold" not in quiet.stderr
+    quiet = runner.invoke(app, [str(a) for a in args] + ["-o", str(tmp_path / "q"), "--no-progress"])
+    assert quiet.exit_code == 0, quiet.output
+    assert "seed0-rep0-fold" not in quiet.output and "out-of-fold metrics" in quiet.output
 
 
 def test_cli_turns_off_transformers_progress_bars():
