@@ -103,4 +103,10 @@ def register(app: typer.Typer) -> None:
         if result["submission"] is not None:
             console.print(f"submission -> [bold]{result['submission']}[/]")
         if result["skipped"]:
-            console.print(f"[yellow]left out {len(result['skipped'])} row(s)[/]; the first: {result['skipped'][0]}")
+            from rich.markup import escape
+
+            from scorecast.cli.feedback import SHOW_FIRST
+
+            console.print(f"[yellow]left out {len(result['skipped'])} row(s)/item(s)[/]; the first:", highlight=False)
+            for reason in result["skipped"][:SHOW_FIRST]:
+                console.print(f"  {escape(str(reason))}", highlight=False)
