@@ -7,16 +7,19 @@ from pathlib import Path
 
 from scorecast.errors import ConfigError
 
+PathLike = str | os.PathLike
 
-def check_not_an_input(out: str | os.PathLike, inputs: dict[str, str | os.PathLike | None], flag: str) -> None:
-    """ConfigError when the output file ``out`` is one of ``inputs`` ({what: path}) or lies inside a folder
-    among them; ``flag`` names the option in the message (e.g. ``--out``)."""
+
+def check_not_an_input(
+    out: PathLike, files: dict[str, PathLike | None], flag: str, folders: dict[str, PathLike | None] | None = None
+) -> None:
+    """ConfigError when the output file ``out`` is one of the input ``files`` ({what: path}) or lies inside
+    one of the ``folders`` ({what: path}) that must stay as they are (a scorer bundle); ``flag`` names the
+    option in the message (e.g. ``--out``)."""
     target = Path(out).resolve()
-    for what, path in inputs.items():
-        if path is None:
-            continue
-        source = Path(path).resolve()
-        if target == source:
+    for what, path in files.items():
+        if path is not None and target == Path(path).resolve():
             raise ConfigError(f"{flag} {out}: expected a new file, got the {what} itself (it would be replaced)")
-        if source.is_dir() and target.is_relative_to(source):
+    for what, path in (folders or {}).items():
+        if path is not None and target.is_relative_to(Path(path).resolve()):
             raise ConfigError(f"{flag} {out}: expected a file outside the {what} {path}, got one inside it")

@@ -114,47 +114,55 @@ def target_columns(data: DataConfig | None) -> dict[str, str]:
 def check_target_ranges(recipe: Recipe, items: ItemSet, data: DataConfig | None = None) -> ItemSet:
     """The items whose scores lie in each target's [low, high] (or any score, where the target sets
     ``allow_out_of_range``). A score outside is a DataError naming the file, row and target column;
-    with ``on_error="skip"`` the item is left out and the reason recorded in ``items.skipped``."""
-    import math
+    with ``data.on_error: skip`` the item is left out, recorded in ``items.skipped`` and in a
+    :class:`SkippedRowsWarning` (the CLI lists those in ``RUN/skipped.csv``)."""
+    import warnings
 
-    from scorecast.errors import DataError
+    from scorecast.errors import SkippedRowsWarning, skipped_row
 
     on_error = data.on_error if data is not None else "raise"
     columns = target_columns(data)
-    keep, skipped = [], list(items.skipped)
     checked = [t for t in recipe.targets if not t.allow_out_of_range]
+    keep, errors = [], []
     for item in items:
-        bad = None
-        for spec in checked:
-            values = [item.targets.get(spec.name)]
-            if spec.name in item.ratings:
-                values += [float(v) for v in item.ratings[spec.name].values]
-            for value in values:
-                if value is not None and math.isfinite(value) and not spec.low <= value <= spec.high:
-                    bad = DataError(
-                        f"item '{item.id}': target '{spec.name}': expected a score in [{spec.low:g}, {spec.high:g}] "
-                        f"(the recipe's range), got {value:g}; fix the data, or set allow_out_of_range: true "
-                        f"on the target to train on it",
-                        file=items.source or None,
-                        row=item.meta.get("row") if isinstance(item.meta.get("row"), int) else None,
-                        field=columns.get(spec.name, spec.name),
-                    )
-                    break
-            if bad is not None:
-                break
+        bad = _range_error(item, checked, items.source, columns)
         if bad is None:
             keep.append(item)
         elif on_error == "raise":
             raise bad
         else:
-            skipped.append(str(bad))
-    if len(keep) == len(items):
+            errors.append((item, bad))
+    if not errors:
         return items
-    import warnings
-
-    first = skipped[len(items.skipped)]
     warnings.warn(
-        f"left out {len(items) - len(keep)} item(s) with scores outside the targets' range; the first: {first}",
+        SkippedRowsWarning(
+            f"left out {len(errors)} item(s) with scores outside the targets' range; the first: {errors[0][1]}",
+            [skipped_row(err, id=item.id) for item, err in errors],
+        ),
         stacklevel=2,
     )
+    skipped = list(items.skipped) + [str(err) for _, err in errors]
     return ItemSet(keep, items.source, list(items.target_names), skipped)
+
+
+def _range_error(item, checked, source: str, columns: dict[str, str]):
+    """The DataError for the first score of ``item`` (aggregate or per rater) outside its target's range."""
+    import math
+
+    from scorecast.errors import DataError
+
+    for spec in checked:
+        values = [item.targets.get(spec.name)]
+        if spec.name in item.ratings:
+            values += [float(v) for v in item.ratings[spec.name].values]
+        for value in values:
+            if value is not None and math.isfinite(value) and not spec.low <= value <= spec.high:
+                return DataError(
+                    f"item '{item.id}': target '{spec.name}': expected a score in [{spec.low:g}, {spec.high:g}] "
+                    f"(the recipe's range), got {value:g}; fix the data, or set allow_out_of_range: true "
+                    "on the target to train on it",
+                    file=source or None,
+                    row=item.meta.get("row") if isinstance(item.meta.get("row"), int) else None,
+                    field=columns.get(spec.name, spec.name),
+                )
+    return None

@@ -160,7 +160,8 @@ async def form_entries(
     request: Request, body: bytes, batch: bool, text_fields, limits: Limits, multipart: bool
 ) -> list[RawItem]:
     """The items of a multipart or urlencoded form: ``audio`` files, text fields (``name`` or
-    ``text.name``) and optional ``id`` fields, the i-th value of each field going with the i-th item."""
+    ``text.name``) and optional ``id`` fields, the i-th value of each field going with the i-th item.
+    Without ``id`` fields an uploaded file's name is the item's id."""
 
     async def once():
         yield body
@@ -201,9 +202,12 @@ async def form_entries(
             raise HTTPException(422, f"/score takes one item, got {n}; use /score/batch for several")
         if n > limits.max_batch_items:
             raise HTTPException(413, f"expected at most {limits.max_batch_items} items per batch, got {n}")
+        if not ids:  # an upload's file name is its id (positions where names are missing or clash)
+            names = [getattr(f, "filename", None) or "" for f in files]
+            ids = names if files and all(names) and len(set(names)) == len(names) else [str(i) for i in range(n)]
         items = []
         for i in range(n):
-            raw = RawItem(i, ids[i] if ids else str(i), f"item {i}" if batch else "request")
+            raw = RawItem(i, ids[i], f"item {i}" if batch else "request")
             raw.texts = {k: v[i] for k, v in texts.items()}
             if files:
                 raw.audio = await files[i].read()
