@@ -116,6 +116,24 @@ def test_a_failed_run_leaves_the_old_folder_as_it_was(tmp_path):
         staged_output_dir(out / "metrics.json").__enter__()
 
 
+def test_only_rank_zero_of_a_distributed_run_touches_the_run_folder(tmp_path, monkeypatch):
+    from scorecast.runs.outdir import launched_as_rank_zero, staged_output_dir
+
+    for name in ("RANK", "NODE_RANK", "LOCAL_RANK", "GROUP_RANK", "SLURM_PROCID", "JSM_NAMESPACE_RANK"):
+        monkeypatch.delenv(name, raising=False)
+    assert launched_as_rank_zero()
+    monkeypatch.setenv("NODE_RANK", "1")  # a second node started by hand
+    assert not launched_as_rank_zero()
+    with staged_output_dir(tmp_path / "run") as staging:
+        assert not staging.exists()
+    assert not (tmp_path / "run").exists()
+    monkeypatch.setenv("NODE_RANK", "0")
+    monkeypatch.setenv("LOCAL_RANK", "0")
+    with staged_output_dir(tmp_path / "run") as staging:
+        (staging / "metrics.json").write_text("{}")
+    assert (tmp_path / "run" / "metrics.json").is_file()
+
+
 def test_predict_refuses_to_write_over_its_input_table(tmp_path_factory, tmp_path):
     from scorecast.inference.tables import run_predict
 

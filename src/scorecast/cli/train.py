@@ -151,7 +151,7 @@ def _run(
     common = dict(encoder_identities=ready.identities, augmented=ready.augmented, test=ready.test)
     with (
         training_lines(enabled=progress and is_global_zero()),
-        staged_output_dir(out_dir, overwrite, publish=is_global_zero()) as staging,
+        staged_output_dir(out_dir, overwrite) as staging,
     ):
         if verb == "cv":
             result = run_cv(recipe, ready.items, ready.features, staging, **common)

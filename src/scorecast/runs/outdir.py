@@ -12,6 +12,7 @@ and an overwritten folder keeps nothing of the old run (no stale ``fold3`` logs 
 
 from __future__ import annotations
 
+import os
 import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -46,24 +47,37 @@ def _staging(out: Path) -> Path:
     return out.parent / f".{out.name}.partial"
 
 
+#: environment variables in which launchers (Lightning, torchrun, SLURM, by-hand multi-node runs) give a
+#: process its rank; the process that writes the run folder has 0 in every one that is set
+RANK_VARIABLES = ("RANK", "NODE_RANK", "LOCAL_RANK", "GROUP_RANK", "SLURM_PROCID", "JSM_NAMESPACE_RANK")
+
+
+def launched_as_rank_zero() -> bool:
+    """Whether this process is rank 0 by its launcher's environment (known before any process group
+    exists: a second node started by hand with ``NODE_RANK=1`` must not touch the run folder)."""
+    return all(os.environ.get(name, "0").strip() in ("", "0") for name in RANK_VARIABLES)
+
+
 @contextmanager
-def staged_output_dir(out: str | Path, overwrite: bool = False, *, publish: bool = True) -> Iterator[Path]:
+def staged_output_dir(out: str | Path, overwrite: bool = False, *, publish: bool | None = None) -> Iterator[Path]:
     """Yield a fresh staging folder beside ``out``; on success rename it to ``out`` (the old ``out``,
     if any, is moved aside first and deleted after). On error the staging folder is removed and
-    ``out`` is untouched. ``publish=False`` (DDP ranks other than 0) leaves the renaming to rank 0."""
+    ``out`` is untouched. Only rank 0 (``publish``; default: :func:`launched_as_rank_zero`) makes,
+    renames or removes the folder; other ranks of a distributed run write nothing there."""
     out = check_output_dir(out, overwrite)
     staging = _staging(out)
-    if publish:
+    leader = launched_as_rank_zero() if publish is None else publish
+    if leader:
         if staging.exists():  # left by an interrupted run into the same folder
             shutil.rmtree(staging)
         staging.mkdir(parents=True)
     try:
         yield staging
     except BaseException:
-        if publish:
+        if leader:
             shutil.rmtree(staging, ignore_errors=True)
         raise
-    if publish:
+    if leader:
         replace_dir(staging, out)
 
 
