@@ -136,7 +136,8 @@ def run_embed(
                     progress=progress,
                     shard=shard_tuple,
                 )
-            if pack and shard_tuple is None and res.rank == 0 and (res.encoded or res.cached):
+            packed = (cache.root / res.identity_hash / "pack.json").is_file()
+            if pack and shard_tuple is None and res.rank == 0 and (res.encoded or (res.cached and not packed)):
                 cache.pack(res.identity_hash)
             name = f"{label}: {spec.feature_name}" if len(datasets) > 1 else spec.feature_name
             results.append((name, res, len(items.skipped)))

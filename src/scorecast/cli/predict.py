@@ -14,8 +14,6 @@ from typing import Annotated
 
 import typer
 
-from scorecast.inference.tables import run_predict
-
 
 def register(app: typer.Typer) -> None:
     @app.command("predict")
@@ -71,6 +69,8 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Score every item of TABLE with a trained scorer bundle."""
         from rich.console import Console
+
+        from scorecast.inference.tables import run_predict  # here: a warm `embed` need not import it
 
         result = run_predict(
             bundle,
