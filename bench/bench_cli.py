@@ -210,7 +210,13 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--only", choices=["sentence", "egemaps", "predict"], action="append")
     ap.add_argument("--train-cache", type=Path, default=None, help="Embedding cache for training the predict bundle")
+    ap.add_argument("--render-only", action="store_true", help="Rewrite cli.md and the README block from cli.json")
     args = ap.parse_args(argv)
+    if args.render_only:
+        report = json.loads((RESULTS / "cli.json").read_text())
+        (RESULTS / "cli.md").write_text(render(report))
+        update_readme(report)
+        return report
     if not (args.data / "stsb").is_dir() or not (args.data / "shl-grammar").is_dir():
         raise SystemExit(f"skipped: the STS-B and SHL data are not under {args.data} (set --data or $SCORECAST_DATA)")
     only = set(args.only or ["sentence", "egemaps", "predict"])
@@ -233,8 +239,45 @@ def main(argv: list[str] | None = None) -> dict:
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / "cli.json").write_text(json.dumps(report, indent=2) + "\n")
     (RESULTS / "cli.md").write_text(render(report))
+    update_readme(report)
     print(render(report))
     return report
+
+
+def update_readme(r: dict) -> None:
+    """Replace the block between the bench_cli markers of README.md with this run's headline ratios."""
+    readme = lib.REPO / "README.md"
+    begin, end = "<!-- bench_cli:begin -->", "<!-- bench_cli:end -->"
+    text = readme.read_text(encoding="utf-8")
+    if begin not in text or end not in text:
+        return
+    med = statistics.median
+    lines = [
+        f"Measured {r['written'][:10]} on {r['machine']['cores']} cores at load {r['load_before'][0]}-{r['load_after'][0]} (a shared machine):"
+    ]
+    if "sentence" in r:
+        s = r["sentence"]
+        lines.append(
+            f"- `embed` of {s['items']} STS-B sentences, cold: {med(s['throughput_ratio']):.2f}x the throughput of a bare "
+            f"sentence-transformers script (goal >= 0.95); warm (all cached): {100 * med(s['warm_share']):.1f} % of cold (goal < 2 %)."
+        )
+    if "egemaps" in r:
+        e = r["egemaps"]
+        lines.append(
+            f"- `embed` with `egemaps` ({e['items']} clips, default workers): {med(e['vs_naive']):.2f}x a naive loop "
+            f"(goal >= 1.7x), {med(e['vs_pool']):.2f}x a bare process pool."
+        )
+    if "predict" in r:
+        p = r["predict"]
+        lines.append(
+            f"- `predict` of one transcript: {p['warm']['wall_s']:.1f} s for a new item, "
+            f"{p['cached']['wall_s']:.1f} s with its embedding cached (goal < 2 s)."
+            if "cached" in p
+            else f"- `predict` of one new transcript: {p['warm']['wall_s']:.1f} s (goal < 2 s)."
+        )
+    head, rest = text.split(begin, 1)
+    _, tail = rest.split(end, 1)
+    readme.write_text(head + begin + "\n" + "\n".join(lines) + "\n" + end + tail, encoding="utf-8")
 
 
 def _runs_table(runs: dict[str, list[dict]]) -> list[str]:
