@@ -175,8 +175,10 @@ class TrainingConfig(Strict):
     standardize_features: bool = True
     loggers: list[Literal["csv", "tensorboard", "mlflow"]] = Field(default_factory=lambda: ["csv"])
     progress: bool = False
-    #: torch intra-op threads while training (None: torch's default). On a small or busy CPU the default
-    #: pool spins under contention and small heads train many times slower than on 1 thread
+    #: torch intra-op threads while training (None: chosen for the work, ``training.trainer.auto_threads``:
+    #: 1 for a small head on pooled features, torch's default for big or sequence models; recorded in
+    #: history.csv). On a small or busy CPU the default pool spins under contention and small heads
+    #: train many times slower than on 1 thread
     threads: int | None = None
 
     @model_validator(mode="after")

@@ -42,8 +42,8 @@ def run_embed(
     sequence: bool,
     cache_dir: Path | None,
     float16: bool,
-    batch_size: int,
-    workers: int,
+    batch_size: int | None,
+    workers: int | None,
     device: str | None,
     shard: str | None,
     devices: int,
@@ -108,7 +108,7 @@ def run_embed(
                     cache,
                     devices=devices,
                     accelerator=_accelerator(device, accelerator),
-                    batch_size=batch_size,
+                    batch_size=batch_size or 16,
                     on_error=on_error,
                     progress=progress,
                 )
@@ -124,7 +124,8 @@ def run_embed(
                     progress=progress,
                     shard=shard_tuple,
                 )
-            if pack and shard_tuple is None and res.rank == 0 and (res.encoded or res.cached):
+            packed = (cache.root / res.identity_hash / "pack.json").is_file()
+            if pack and shard_tuple is None and res.rank == 0 and (res.encoded or (res.cached and not packed)):
                 cache.pack(res.identity_hash)
             name = f"{label}: {spec.feature_name}" if len(datasets) > 1 else spec.feature_name
             results.append((name, res, len(items.skipped)))
@@ -205,10 +206,17 @@ def register(app: typer.Typer) -> None:
             ),
         ] = None,
         float16: Annotated[bool, typer.Option("--float16", help="Store entries as float16 (half the disk).")] = False,
-        batch_size: Annotated[int, typer.Option("--batch-size", min=1)] = 16,
+        batch_size: Annotated[
+            int | None, typer.Option("--batch-size", min=1, help="Inputs per batch (default: the encoder's own).")
+        ] = None,
         workers: Annotated[
-            int, typer.Option("--workers", min=0, help="Worker processes for CPU feature extractors.")
-        ] = 0,
+            int | None,
+            typer.Option(
+                "--workers",
+                min=0,
+                help="Worker processes for per-clip CPU extractors (default: one per core; 0: this process).",
+            ),
+        ] = None,
         device: Annotated[
             str | None, typer.Option("--device", help="Device for encoders that take one (cpu, cuda, cuda:1, auto).")
         ] = None,

@@ -16,8 +16,6 @@ from typing import Annotated
 
 import typer
 
-from scorecast.inference.tables import run_predict
-
 
 def register(app: typer.Typer) -> None:
     @app.command("predict")
@@ -80,6 +78,8 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Score a table, audio files, folders, or --text with a trained scorer bundle."""
         from rich.console import Console
+
+        from scorecast.inference.tables import run_predict  # here: a warm `embed` need not import it
 
         result = run_predict(
             bundle,

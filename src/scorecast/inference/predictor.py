@@ -282,6 +282,7 @@ class Predictor:
                 spec,
                 self.cache,
                 batch_size=self.batch_size,
+                workers=0,  # in this process: a pool per call would cost more than a served micro-batch
                 on_error=on_error,
                 progress=self.progress,
                 encoder=self.encoders[name],

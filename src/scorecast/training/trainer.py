@@ -50,6 +50,23 @@ def torch_threads(n: int | None) -> Iterator[None]:
             torch.set_num_threads(old)
 
 
+SMALL_STEP = 50_000_000
+"""Parameters x batch size below which a training step is too small for a thread pool to pay."""
+
+
+def auto_threads(cfg: TrainingConfig, n_params: int, batch_size: int, has_sequences: bool) -> int | None:
+    """torch threads for one fit: ``training.threads`` where set; else 1 for a small head on pooled
+    features (``n_params * batch_size`` under :data:`SMALL_STEP`), where a pool only adds CPU time
+    (and on a busy machine wall time: its threads spin under contention); else None (torch's default:
+    one per core) for big models, sequence fusions and GPU training."""
+    if cfg.threads is not None:
+        return cfg.threads
+    gpu = cfg.accelerator in ("gpu", "cuda") or (cfg.accelerator == "auto" and torch.cuda.is_available())
+    if gpu or has_sequences or n_params * batch_size >= SMALL_STEP:
+        return None
+    return 1
+
+
 def choose_precision(cfg: TrainingConfig) -> str:
     """The configured precision, else 16-mixed where a GPU trains, else 32."""
     if cfg.precision:
@@ -352,9 +369,14 @@ def _fit_neural(
     if monitor is not None:
         check_monitor(monitor, recipe.targets, val_groups is not None)
     module = ScoreModule(model, loss, cfg, recipe.targets, monitor=monitor, val_groups=val_groups)
+    n_params = sum(p.numel() for p in model.parameters())
+    threads = auto_threads(cfg, n_params, bs, any(s.has_sequence for s in shapes.values()))
     log_root = Path(log_dir) if log_dir is not None else Path.cwd() / "lightning_logs"
-    fit_module(cfg, module, train_loader, val_loader, log_dir=log_root, name=name)
+    with torch_threads(threads):
+        used = torch.get_num_threads()
+        fit_module(cfg, module, train_loader, val_loader, log_dir=log_root, name=name)
     seq = [n for n, s in shapes.items() if s.has_sequence]
     member = NeuralMember(copy.deepcopy(module.model), recipe.model, recipe.targets, features.dims(), seq, scaler)
-    member.history = list(module.history)
+    # the thread count each epoch ran on goes into history.csv of the run folder
+    member.history = [{**row, "threads": used} for row in module.history]
     return member
