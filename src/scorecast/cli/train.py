@@ -104,7 +104,66 @@ def print_summary(result, verb: str, seconds: float) -> None:
         for name, entry in (levels.get("utterance") or {}).items():
             table.add_row(target, "test", name, _fmt(entry.get("value")), _interval(entry))
     console.print(table)
+    print_baselines(console, result.metrics)
+    print_members(console, result.metrics)
+    for msg in result.metrics.get("warnings") or []:
+        console.print(f"[yellow]warning:[/] {escape(msg)}", highlight=False)
     console.print(f"{len(result.members)} member(s); run folder: [bold]{result.out_dir}[/] ({seconds:.1f} s)")
+
+
+def print_baselines(console, metrics: dict) -> None:
+    """Each baseline's figure beside the model's, on the same items, with the paired difference."""
+    from rich.table import Table
+
+    block = metrics.get("baselines") or {}
+    metric = block.get("metric")
+    for target, info in (block.get("targets") or {}).items():
+        model = ((metrics.get("targets") or {}).get(target) or {}).get("utterance", {}).get(metric, {})
+        table = Table(
+            title=f"{target}: baselines on the model's folds and items ({metric}; "
+            f"diff = model - baseline, {block.get('bootstrap')} paired resamples)"
+        )
+        for col in ("system", "kind", metric, "95% interval", "diff", "diff 95% interval", "verdict"):
+            table.add_column(col, justify="left" if col in ("system", "kind", "verdict") else "right")
+        table.add_row("model", "scorecast", _fmt(model.get("value")), _interval(model), "", "", "")
+        for name, entry in (info.get("baselines") or {}).items():
+            figure = (entry.get("utterance") or {}).get(metric) or {}
+            diff = ((entry.get("model_vs") or {}).get("utterance") or {}).get(metric) or {}
+            best = " (best)" if name == info.get("best") else ""
+            table.add_row(
+                escape(name) + best,
+                entry.get("kind", ""),
+                _fmt(figure.get("value")),
+                _interval(figure),
+                _fmt(diff.get("value")),
+                _interval(diff),
+                diff.get("verdict", ""),
+            )
+        console.print(table)
+
+
+def print_members(console, metrics: dict) -> None:
+    """The ensemble's members: validation metric, weight, and why."""
+    from rich.table import Table
+
+    rows = (metrics.get("ensemble") or {}).get("members") or []
+    if not rows:
+        return
+    table = Table(title=f"ensemble of {len(rows)} member(s): weights ({(metrics.get('ensemble') or {}).get('kind')})")
+    for col in ("fold", "seed", "repeat", f"validation {rows[0].get('metric')}", "weight", "why"):
+        table.add_column(col, justify="left" if col == "why" else "right")
+    for r in rows:
+        table.add_row(
+            str(r.get("fold")), str(r.get("seed")), str(r.get("repeat")), _fmt(r.get("value")), f"{r['weight']:.3f}",
+            escape(r.get("reason", "")),
+        )
+    console.print(table)
+
+
+def escape(text: str) -> str:
+    from rich.markup import escape as rich_escape
+
+    return rich_escape(str(text))
 
 
 def _fmt(value: Any) -> str:

@@ -326,7 +326,7 @@ def _holdout_source(data: RunData) -> str:
     return f"training.val_fraction {fraction:g} of the data" if fraction is not None else "a held-out part"
 
 
-def _sections(data: RunData, figs: list[tuple[str, Path, str]]) -> list[str]:
+def _sections(data: RunData, figs: list[tuple[str, Path, str]], out: Path | None = None) -> list[str]:
     m = data.metrics
     parts = [
         '<section id="metrics"><h2>Metrics</h2>',
@@ -352,6 +352,9 @@ def _sections(data: RunData, figs: list[tuple[str, Path, str]]) -> list[str]:
             _table(["bin", "n", "RMSE", "bias"], rows),
         ]
     parts.append("</section>")
+    from scorecast.report.checks import check_sections
+
+    parts += check_sections(m, out or data.run_dir / "report")
     parts.append('<section id="figures"><h2>Figures</h2>')
     for title, path, caption in figs:
         b64 = base64.b64encode(path.read_bytes()).decode("ascii")
@@ -402,7 +405,8 @@ def write_report(run_dir: str | Path, out_dir: str | Path | None = None) -> Path
         + f"; targets: {html.escape(', '.join(t.name for t in data.targets))}; written {time.strftime('%Y-%m-%d %H:%M')}.</p>",
     ]
     head += [f"<p class='note'>{html.escape(note)}</p>" for note in data.notes]
-    page = "\n".join(head + _sections(data, figs) + ["</body></html>"])
+    head += [f"<p class='note'>warning: {html.escape(w)}</p>" for w in data.metrics.get("warnings") or []]
+    page = "\n".join(head + _sections(data, figs, out) + ["</body></html>"])
     path = out / "index.html"
     path.write_text(page, encoding="utf-8")
     return path

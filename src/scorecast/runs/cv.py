@@ -30,6 +30,7 @@ from scorecast.inference.ensemble import Stacker, combine, ensemble_weights
 from scorecast.inference.frames import prediction_frame
 from scorecast.inference.members import Prediction
 from scorecast.models.datasets import target_distributions
+from scorecast.runs.baselines import Split
 from scorecast.runs.folder import (
     RunResult,
     evaluate_predictions,
@@ -100,6 +101,9 @@ class _Context:
         self.augmented = augmented
         self.history: list[dict[str, Any]] = []
         self.labels = stratify_labels(self.targets[:, 0], recipe.cv.stratify_bins)
+        # what the run's checks (scorecast.runs.checks) need: every fit's items, each member's tags
+        self.splits: list[Split] = []
+        self.member_tags: list[dict[str, int]] = []
 
     def fit(self, train_idx: np.ndarray, val_idx: np.ndarray, seed: int, name: str, tags: dict[str, int]):
         from scorecast.training.trainer import fit_member
@@ -161,6 +165,8 @@ def run_cv(
                 tr, va = ctx.early_stopping_split(fold.train, fold.val, seed + fold.fold)
                 tags = {"fold": fold.fold, "seed": seed, "repeat": r}
                 member = ctx.fit(tr, va, seed + fold.fold, f"seed{seed}-rep{r}-fold{fold.fold}", tags)
+                ctx.splits.append(Split(len(columns), fold.train, fold.val))
+                ctx.member_tags.append(tags)
                 pred = member.predict(features.subset(fold.val))
                 col_mean[fold.val] = pred.mean
                 if pred.std is None:
@@ -199,7 +205,9 @@ def run_cv(
         groups=ctx.groups,
         fold=first_fold,
     )
-    return _finish(ctx, members, weights, stacker, metrics, oof_frame, encoder_identities, test)
+    return _finish(
+        ctx, members, weights, stacker, metrics, oof_frame, encoder_identities, test, (oof.mean, first_fold, scores)
+    )
 
 
 def run_train(
@@ -234,6 +242,8 @@ def run_train(
         tags = {"fold": 0, "seed": seed, "repeat": 0}
         member = ctx.fit(tr, va, seed, f"train-seed{seed}", tags)
         members.append(member)
+        ctx.splits.append(Split(len(ctx.splits), tr, va))
+        ctx.member_tags.append(tags)
         if len(va):
             pred = member.predict(features.subset(va))
             held_mean[va] += pred.mean
@@ -268,7 +278,12 @@ def run_train(
         groups=[ctx.groups[i] for i in idx],
         fold=np.zeros(len(idx), dtype=int),
     )
-    return _finish(ctx, members, weights, None, metrics, oof_frame, encoder_identities, test)
+    model_full = np.full((n, n_t), np.nan)
+    model_full[held] = mean
+    fold_labels = np.where(held, 0, -1)
+    return _finish(
+        ctx, members, weights, None, metrics, oof_frame, encoder_identities, test, (model_full, fold_labels, scores)
+    )
 
 
 def _with_validation_split(
@@ -309,8 +324,13 @@ def clip_to_targets(recipe: Recipe, mean: np.ndarray) -> np.ndarray:
     return np.clip(mean, low, high)
 
 
-def _finish(ctx: _Context, members, weights, stacker, metrics, oof_frame, encoder_identities, test) -> RunResult:
+def _finish(
+    ctx: _Context, members, weights, stacker, metrics, oof_frame, encoder_identities, test, checked
+) -> RunResult:
+    """Score the test data, run the checks (baselines, guards), write the run folder and the bundle.
+    ``checked`` = (the run's predictions (N, T), NaN where unscored; fold label per item; member scores)."""
     from scorecast.inference.bundle import Bundle, save_bundle
+    from scorecast.runs.checks import run_checks
 
     recipe, out = ctx.recipe, ctx.out_dir
     dims = ctx.features.dims()
@@ -331,12 +351,28 @@ def _finish(ctx: _Context, members, weights, stacker, metrics, oof_frame, encode
         )
         if np.isfinite(truth).any():
             metrics["test"] = evaluate_predictions(recipe, pred.mean, truth, test_items.groups())
+    model_mean, fold_labels, scores = checked
+    baselines = run_checks(
+        recipe,
+        ctx.features,
+        ctx.targets,
+        ctx.groups,
+        model_mean,
+        ctx.splits,
+        ctx.member_tags,
+        scores,
+        weights,
+        metrics,
+        fold_labels,
+        lambda x: clip_to_targets(recipe, x),
+    )
     history = history_frame(ctx.history)
     result = RunResult(out, metrics, oof_frame, members, weights, stacker, history, None, predictions)
     if is_global_zero():
         n_train = ctx.n_train_items
         train_items = ctx.items if n_train == len(ctx.items) else ctx.items.subset(range(n_train))
         write_run_folder(out, recipe, train_items, oof_frame, metrics, history, predictions)
+        baselines.to_csv(out / "baselines.csv", index=False)
         data_summary = {"items": n_train, "groups": len({g for g in ctx.groups[:n_train] if g is not None})}
         if n_train < len(ctx.items):
             data_summary["val_items"] = len(ctx.items) - n_train
