@@ -112,7 +112,12 @@ class ModelConfig(Strict):
 
 class EarlyStopping(Strict):
     monitor: str = "val_lcc"  # val_srcc | val_lcc | val_rmse | val_sys_srcc ... ; rmse/mse/mae minimised
-    patience: int = 10
+    patience: int = 10  # epochs without a better monitor value
+    #: the patience is at least this many optimizer steps: on a small set an epoch is one or two steps, and
+    #: a patience of a few epochs stops a fold that started inverted before it can recover
+    min_patience_steps: int = Field(default=50, ge=0)
+    #: early stopping never stops before this many optimizer steps (nor before the end of that epoch)
+    warmup_steps: int = Field(default=100, ge=0)
 
 
 class SWAConfig(Strict):

@@ -338,12 +338,16 @@ def _sections(data: RunData, figs: list[tuple[str, Path, str]], out: Path | None
     ]
     folds = m.get("folds") or []
     if folds:
-        keys = [k for k in folds[0] if k in ("fold", "seed", "repeat")]
+        keys = [k for k in folds[0] if k in ("fold", "seed", "repeat", "epochs", "best_epoch", "steps")]
         cols = [(t, name) for t in data.metrics.get("targets", {}) for name in (folds[0].get(t) or {})]
         rows = [[*(f.get(k) for k in keys), *((f.get(t) or {}).get(name) for t, name in cols)] for f in folds]
+        flagged = any("flags" in f for f in folds)
+        if flagged:  # folds whose validation correlation is negative or undefined
+            for row, f in zip(rows, folds):
+                row.append("; ".join(f"{t} {m} {v}" for t, ms in (f.get("flags") or {}).items() for m, v in ms.items()))
         parts += [
             "<h3>Per fold (validation items of each fold)</h3>",
-            _table([*keys, *(f"{t} {name}" for t, name in cols)], rows),
+            _table([*keys, *(f"{t} {name}" for t, name in cols), *(["flags"] if flagged else [])], rows),
         ]
     for target, bins in (m.get("per_bin") or {}).items():
         rows = [[b.get("bin"), b.get("n"), b.get("rmse"), b.get("bias")] for b in bins]

@@ -174,7 +174,7 @@ def run_cv(
                 else:
                     col_std[fold.val] = pred.std
                 per_target = fold_metrics(recipe, pred.mean, ctx.targets[fold.val])
-                folds_out.append({**tags, "n": int(len(fold.val)), **per_target})
+                folds_out.append({**tags, "n": int(len(fold.val)), **per_target, **member.fit_info})
                 scores.append(mean_metric(per_target, cv.weight_metric))
                 column.append(len(members))
                 members.append(member)
@@ -249,7 +249,7 @@ def run_train(
             held_mean[va] += pred.mean
             held_count[va] += 1
             per_target = fold_metrics(recipe, pred.mean, ctx.targets[va])
-            folds_out.append({**tags, "n": int(len(va)), **per_target})
+            folds_out.append({**tags, "n": int(len(va)), **per_target, **member.fit_info})
             scores.append(mean_metric(per_target, recipe.cv.weight_metric))
         else:
             scores.append(float("nan"))

@@ -11,6 +11,7 @@ from __future__ import annotations
 import copy
 import importlib.util
 import logging
+import math
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -113,8 +114,18 @@ class BestWeights(Callback):
         pl_module.load_state_dict(state)
 
 
-def build_trainer(cfg: TrainingConfig, *, log_dir: str | Path, name: str, monitor: str | None):
-    """A ``lightning.Trainer`` from the training config; returns ``(trainer, best_weights | None)``."""
+def build_trainer(
+    cfg: TrainingConfig,
+    *,
+    log_dir: str | Path,
+    name: str,
+    monitor: str | None,
+    patience: int | None = None,
+    min_steps: int | None = None,
+):
+    """A ``lightning.Trainer`` from the training config; returns ``(trainer, best_weights | None)``.
+    ``patience`` (epochs) and ``min_steps`` replace the configured patience and add a warm-up
+    (:func:`stopping_schedule` counts both in optimizer steps)."""
     import lightning as L
     from lightning.pytorch.callbacks import EarlyStopping, RichProgressBar, StochasticWeightAveraging
 
@@ -128,7 +139,12 @@ def build_trainer(cfg: TrainingConfig, *, log_dir: str | Path, name: str, monito
         callbacks.append(best)
         if cfg.early_stopping is not None:
             callbacks.append(
-                EarlyStopping(monitor=monitor, mode=mode, patience=cfg.early_stopping.patience, check_finite=False)
+                EarlyStopping(
+                    monitor=monitor,
+                    mode=mode,
+                    patience=cfg.early_stopping.patience if patience is None else patience,
+                    check_finite=False,
+                )
             )
     if cfg.swa.enabled:
         if cfg.early_stopping is not None:
@@ -143,6 +159,7 @@ def build_trainer(cfg: TrainingConfig, *, log_dir: str | Path, name: str, monito
     gpu = cfg.accelerator in ("gpu", "cuda") or (cfg.accelerator == "auto" and torch.cuda.is_available())
     trainer = L.Trainer(
         max_epochs=cfg.max_epochs,
+        min_steps=min_steps,
         accelerator=cfg.accelerator,
         devices=cfg.devices,
         strategy=cfg.strategy,
@@ -161,6 +178,22 @@ def build_trainer(cfg: TrainingConfig, *, log_dir: str | Path, name: str, monito
         default_root_dir=str(log_dir),
     )
     return trainer, best
+
+
+def stopping_schedule(cfg: TrainingConfig, batches_per_epoch: int) -> dict[str, int]:
+    """Early stopping counted in optimizer steps: ``steps_per_epoch``, ``patience_epochs`` (the
+    configured patience, raised to cover ``min_patience_steps``) and ``min_steps`` (the warm-up, capped
+    at the run's length)."""
+    steps = max(1, math.ceil(batches_per_epoch / max(1, cfg.accumulate_grad_batches)))
+    es = cfg.early_stopping
+    if es is None:
+        return {"steps_per_epoch": steps, "patience_epochs": 0, "min_steps": 0}
+    patience = max(es.patience, math.ceil(es.min_patience_steps / steps))
+    return {
+        "steps_per_epoch": steps,
+        "patience_epochs": int(patience),
+        "min_steps": int(min(es.warmup_steps, steps * cfg.max_epochs)),
+    }
 
 
 def resolve_monitor(cfg: TrainingConfig, has_val: bool) -> str | None:
@@ -295,7 +328,15 @@ def _fit_neural(
     module = ScoreModule(model, loss, cfg, recipe.targets, monitor=monitor, val_groups=val_groups)
     log_root = Path(log_dir) if log_dir is not None else Path.cwd() / "lightning_logs"
     deterministic_before = torch.are_deterministic_algorithms_enabled()
-    trainer, _best = build_trainer(cfg, log_dir=log_root, name=name, monitor=monitor)
+    schedule = stopping_schedule(cfg, len(train_loader))
+    trainer, best = build_trainer(
+        cfg,
+        log_dir=log_root,
+        name=name,
+        monitor=monitor,
+        patience=schedule["patience_epochs"],
+        min_steps=schedule["min_steps"] if monitor is not None else None,
+    )
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=r".*does not have many workers.*")
         warnings.filterwarnings("ignore", message=r".*exists and is not empty.*")
@@ -308,4 +349,10 @@ def _fit_neural(
     seq = [n for n, s in shapes.items() if s.has_sequence]
     member = NeuralMember(copy.deepcopy(module.model), recipe.model, recipe.targets, features.dims(), seq, scaler)
     member.history = list(module.history)
+    member.fit_info = {
+        **schedule,
+        "epochs": len(module.history),
+        "steps": int(trainer.global_step),
+        **({"best_epoch": best.best_epoch} if best is not None and best.best_epoch is not None else {}),
+    }
     return member
