@@ -101,9 +101,7 @@ def test_metrics_json_sets_each_baseline_beside_the_model(recorded_cv):
     model_lcc = m["targets"]["score"]["utterance"]["lcc"]["value"]
     assert diff["value"] == pytest.approx(model_lcc - cal["utterance"]["lcc"]["value"])
     assert diff["verdict"] in ("better", "worse", "no clear difference")
-    best = max(
-        (n for n in info["baselines"]), key=lambda n: info["baselines"][n]["utterance"]["lcc"]["value"]
-    )
+    best = max((n for n in info["baselines"]), key=lambda n: info["baselines"][n]["utterance"]["lcc"]["value"])
     assert info["best"] == best
     assert len(info["baselines"]["ridge"]["fits"]) == 6
     card = (res.out_dir / "bundle" / "MODEL_CARD.md").read_text()
@@ -185,7 +183,10 @@ def test_a_correlation_interval_including_zero_is_warned_about():
     metrics = {
         "targets": {
             "score": {
-                "utterance": {"lcc": {"value": 0.05, "low": -0.1, "high": 0.2}, "rmse": {"value": 1, "low": 0, "high": 2}},
+                "utterance": {
+                    "lcc": {"value": 0.05, "low": -0.1, "high": 0.2},
+                    "rmse": {"value": 1, "low": 0, "high": 2},
+                },
                 "system": {"srcc": {"value": 0.9, "low": 0.7, "high": 0.99}},
             }
         }

@@ -14,7 +14,12 @@ from scorecast.training.trainer import fit_member, stopping_schedule
 
 def test_schedule_counts_patience_and_warmup_in_optimizer_steps():
     d = base_recipe(max_epochs=40)
-    d["training"]["early_stopping"] = {"monitor": "val_lcc", "patience": 3, "min_patience_steps": 50, "warmup_steps": 100}
+    d["training"]["early_stopping"] = {
+        "monitor": "val_lcc",
+        "patience": 3,
+        "min_patience_steps": 50,
+        "warmup_steps": 100,
+    }
     cfg = load_recipe(d).training
     small = stopping_schedule(cfg, batches_per_epoch=2)  # 80 pairs in batches of 64
     assert small == {"steps_per_epoch": 2, "patience_epochs": 25, "min_steps": 80}  # warm-up capped at 40 x 2 steps
@@ -27,7 +32,12 @@ def test_schedule_counts_patience_and_warmup_in_optimizer_steps():
 def test_a_small_fit_trains_through_the_warmup_whatever_the_patience():
     items, fs = make_dataset(40, seed=2)
     d = base_recipe(max_epochs=30, batch_size=16, lr=1e-4)
-    d["training"]["early_stopping"] = {"monitor": "val_lcc", "patience": 1, "min_patience_steps": 10, "warmup_steps": 24}
+    d["training"]["early_stopping"] = {
+        "monitor": "val_lcc",
+        "patience": 1,
+        "min_patience_steps": 10,
+        "warmup_steps": 24,
+    }
     recipe = load_recipe(d)
     y = items.targets("score")[:, None]
     member = fit_member(recipe, fs, y, np.arange(30), np.arange(30, 40), seed=0)

@@ -208,6 +208,23 @@ class CVConfig(Strict):
     stratify_bins: int = 5
 
 
+class SelectConfig(Strict):
+    """Honest model choice (``scorecast cv --select``): inside each outer training fold, an inner CV
+    scores each candidate, and the best one trains that fold's member; the outer validation items
+    never take part in the choice, so the outer figures stay honest.
+
+    ``candidates``: variant names (``default`` = the recipe as written); empty: the recipe and every
+    variant. ``grid``: dotted keys -> values; each combination (applied to the recipe as written) is a
+    candidate too. ``folds``: inner folds. ``metric``: what the inner CV compares (default
+    ``cv.weight_metric``; pooled over the inner folds' out-of-fold predictions).
+    """
+
+    candidates: list[str] = Field(default_factory=list)
+    grid: dict[str, list[Any]] = Field(default_factory=dict)
+    folds: int = Field(default=3, ge=2)
+    metric: str | None = None
+
+
 class EvaluateConfig(Strict):
     metrics: list[str] = Field(default_factory=lambda: ["mse", "rmse", "mae", "lcc", "srcc", "ktau"])
     system_level: bool = False
@@ -240,6 +257,8 @@ class Recipe(Strict):
     output: OutputConfig = Field(default_factory=OutputConfig)
     cache_dir: str | None = None
     variants: dict[str, dict[str, Any]] = Field(default_factory=dict)  # name -> overrides (dotted keys)
+    #: choose among the variants (or a grid) by an inner CV inside each training fold (``cv --select``)
+    select: SelectConfig | None = None
 
     @property
     def target_names(self) -> list[str]:

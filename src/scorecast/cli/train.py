@@ -32,6 +32,14 @@ CacheOpt = Annotated[
     ),
 ]
 DataOpt = Annotated[Path | None, typer.Option("--data", help="Data table to read (overrides data.path).")]
+SelectOpt = Annotated[
+    bool,
+    typer.Option(
+        "--select",
+        help="Choose among the recipe's variants (or its select: block) by an inner CV inside each training fold; "
+        "the outer figures stay untouched by the choice.",
+    ),
+]
 ThreadsOpt = Annotated[
     int | None,
     typer.Option(
@@ -50,18 +58,24 @@ def parse_vars(values: list[str] | None) -> dict[str, str]:
     return out
 
 
-def prepare(recipe_path: Path, var, overrides, variant, data, cache_dir, with_val: bool = True):
+def prepare(recipe_path: Path, var, overrides, variant, data, cache_dir, with_val: bool = True, select: bool = False):
     """Load the recipe, read items, transcribe (if the recipe has ASR), encode features (and
     augmented copies, and the validation and test data) through the cache. Returns the recipe and
     :func:`scorecast.workflow.prepare_training_data`'s dict."""
     from scorecast.cache.store import EmbeddingCache
     from scorecast.data.readers import read_items
     from scorecast.runs.prepare import prepare_training_data
+    from scorecast.runs.select import features_recipe
 
     recipe = load_with_data(recipe_path, parse_vars(var), list(overrides or []), variant, data)
+    if select and recipe.select is None:  # --select: the recipe and every variant, by the defaults
+        from scorecast.config import SelectConfig
+
+        recipe = recipe.model_copy(update={"select": SelectConfig()})
     cache = EmbeddingCache(cache_dir or recipe.cache_dir)
     items = read_items(recipe.data)
-    return recipe, prepare_training_data(recipe, items, cache, where=str(recipe_path), with_val=with_val)
+    encode = features_recipe(recipe)  # selecting: every candidate's encoders
+    return recipe, prepare_training_data(encode, items, cache, where=str(recipe_path), with_val=with_val)
 
 
 def with_threads(overrides: list[str] | None, threads: int | None) -> list[str]:
@@ -104,6 +118,7 @@ def print_summary(result, verb: str, seconds: float) -> None:
         for name, entry in (levels.get("utterance") or {}).items():
             table.add_row(target, "test", name, _fmt(entry.get("value")), _interval(entry))
     console.print(table)
+    print_selection(console, result.metrics)
     print_baselines(console, result.metrics)
     print_members(console, result.metrics)
     for msg in result.metrics.get("warnings") or []:
@@ -142,6 +157,20 @@ def print_baselines(console, metrics: dict) -> None:
         console.print(table)
 
 
+def print_selection(console, metrics: dict) -> None:
+    """What the inner CV chose in each fold."""
+    sel = metrics.get("selection")
+    if not sel:
+        return
+    for r in sel.get("per_fold") or []:
+        scores = ", ".join(f"{k} {_fmt(v)}" for k, v in r["scores"].items())
+        console.print(
+            f"select (fold {r.get('fold')}, seed {r.get('seed')}): [bold]{escape(r['chosen'])}[/] "
+            f"(inner {sel['metric']}: {escape(scores)})",
+            highlight=False,
+        )
+
+
 def print_members(console, metrics: dict) -> None:
     """The ensemble's members: validation metric, weight, and why."""
     from rich.table import Table
@@ -154,7 +183,11 @@ def print_members(console, metrics: dict) -> None:
         table.add_column(col, justify="left" if col == "why" else "right")
     for r in rows:
         table.add_row(
-            str(r.get("fold")), str(r.get("seed")), str(r.get("repeat")), _fmt(r.get("value")), f"{r['weight']:.3f}",
+            str(r.get("fold")),
+            str(r.get("seed")),
+            str(r.get("repeat")),
+            _fmt(r.get("value")),
+            f"{r['weight']:.3f}",
             escape(r.get("reason", "")),
         )
     console.print(table)
@@ -177,10 +210,10 @@ def _interval(entry: dict) -> str:
     return f"[{low:.4f}, {high:.4f}]"
 
 
-def _run(verb: str, recipe_path, var, overrides, variant, out, cache, data, threads) -> None:
+def _run(verb: str, recipe_path, var, overrides, variant, out, cache, data, threads, select=False) -> None:
     start = time.perf_counter()
     overrides = with_threads(overrides, threads)
-    recipe, ready = prepare(recipe_path, var, overrides, variant, data, cache, with_val=verb == "train")
+    recipe, ready = prepare(recipe_path, var, overrides, variant, data, cache, with_val=verb == "train", select=select)
     out_dir = out or Path("runs") / f"{recipe.name}-{time.strftime('%Y%m%d-%H%M%S')}"
     from scorecast.runs.cv import run_cv, run_train
     from scorecast.runs.folder import is_global_zero
@@ -218,8 +251,9 @@ def _register_verb(app: typer.Typer, verb: str, doc: str) -> None:
         cache: CacheOpt = None,
         data: DataOpt = None,
         threads: ThreadsOpt = None,
+        select: SelectOpt = False,
     ) -> None:
-        _run(verb, recipe, var, set_, variant, out, cache, data, threads)
+        _run(verb, recipe, var, set_, variant, out, cache, data, threads, select)
 
     command.__doc__ = doc
     app.command(verb)(command)

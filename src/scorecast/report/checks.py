@@ -114,11 +114,20 @@ def check_sections(metrics: dict[str, Any], out: Path) -> list[str]:
                 diff = ((e.get("model_vs") or {}).get("utterance") or {}).get(metric) or {}
                 best = " (best)" if name == info.get("best") else ""
                 rows.append(
-                    [name + best, e.get("kind", ""), _fmt(fig.get("value")), _ci(fig), _fmt(diff.get("value")),
-                     _ci(diff), diff.get("verdict", "")]
+                    [
+                        name + best,
+                        e.get("kind", ""),
+                        _fmt(fig.get("value")),
+                        _ci(fig),
+                        _fmt(diff.get("value")),
+                        _ci(diff),
+                        diff.get("verdict", ""),
+                    ]
                 )
             parts.append(f"<h3>{html.escape(target)} ({html.escape(str(metric))})</h3>")
-            parts.append(_rows_html(["system", "kind", str(metric), "95% interval", "diff", "95% interval", "verdict"], rows))
+            parts.append(
+                _rows_html(["system", "kind", str(metric), "95% interval", "diff", "95% interval", "verdict"], rows)
+            )
             if entries:
                 path = baselines_figure(out / f"baselines_{target}.png", target, str(metric), model, entries)
                 parts.append(_img(path, f"{target}: the model (red) and each baseline (blue)"))
@@ -127,11 +136,19 @@ def check_sections(metrics: dict[str, Any], out: Path) -> list[str]:
     if members:
         parts.append('<section id="members"><h2>Ensemble members</h2>')
         rows = [
-            [str(r.get("fold")), str(r.get("seed")), str(r.get("repeat")), _fmt(r.get("value")),
-             f"{float(r.get('weight', 0.0)):.3f}", str(r.get("reason", ""))]
+            [
+                str(r.get("fold")),
+                str(r.get("seed")),
+                str(r.get("repeat")),
+                _fmt(r.get("value")),
+                f"{float(r.get('weight', 0.0)):.3f}",
+                str(r.get("reason", "")),
+            ]
             for r in members
         ]
-        parts.append(_rows_html(["fold", "seed", "repeat", f"validation {members[0].get('metric')}", "weight", "why"], rows))
+        parts.append(
+            _rows_html(["fold", "seed", "repeat", f"validation {members[0].get('metric')}", "weight", "why"], rows)
+        )
         parts.append(_img(weights_figure(out / "member_weights.png", members), "each member's weight in the scorer"))
         parts.append("</section>")
     return parts

@@ -84,7 +84,9 @@ class RidgeBaseline(Baseline):
     kind = "ridge"
 
     def __init__(self, alphas: tuple[float, ...] = RIDGE_ALPHAS) -> None:
-        super().__init__("ridge", "ridge on the standardised pooled features, alpha by leave-one-out inside the training items")
+        super().__init__(
+            "ridge", "ridge on the standardised pooled features, alpha by leave-one-out inside the training items"
+        )
         self.alphas = tuple(alphas)
 
     def fit_predict(self, features, targets, train, val):
@@ -255,9 +257,7 @@ def compare_baselines(
                 for level, (a, b, t) in levels.items():
                     vs[level] = {}
                     for m in names:
-                        diff = paired_bootstrap(
-                            METRICS.get(m), a, b, t, n=ev.bootstrap, seed=recipe.training.seed
-                        )
+                        diff = paired_bootstrap(METRICS.get(m), a, b, t, n=ev.bootstrap, seed=recipe.training.seed)
                         vs[level][m] = {**diff, "verdict": verdict(diff)}
             entries[base.name] = {
                 "kind": base.kind + (" raw" if base.raw else " calibrated" if base.kind == "zero-shot" else ""),

@@ -58,4 +58,6 @@ def run_checks(
         found += interval_warnings(metrics["test"], "test: ")
     metrics["warnings"] = report_warnings(found) + list(metrics["baselines"]["warnings"])
     ids = [features.ids[i] for i in scored]
-    return baseline_frame(ids, np.asarray(fold)[scored], names, targets[scored], {k: v[scored] for k, v in preds.items()})
+    return baseline_frame(
+        ids, np.asarray(fold)[scored], names, targets[scored], {k: v[scored] for k, v in preds.items()}
+    )

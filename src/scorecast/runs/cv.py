@@ -104,13 +104,30 @@ class _Context:
         # what the run's checks (scorecast.runs.checks) need: every fit's items, each member's tags
         self.splits: list[Split] = []
         self.member_tags: list[dict[str, int]] = []
+        self.selector = None
+        if recipe.select is not None:
+            from scorecast.runs.select import Selector
 
-    def fit(self, train_idx: np.ndarray, val_idx: np.ndarray, seed: int, name: str, tags: dict[str, int]):
+            self.selector = Selector(recipe, self.out_dir / "logs")
+
+    def choose(self, train: np.ndarray, seed: int, tags: dict[str, int]) -> Recipe:
+        """The recipe that trains on ``train``: the run's, or the candidate an inner CV on ``train`` alone picks."""
+        if self.selector is None:
+            return self.recipe
+        sub = [self.groups[i] for i in train]
+        return self.selector.choose(
+            self.items.subset(train), self.features.subset(train), self.targets[train], sub, seed, tags
+        )
+
+    def fit(self, train_idx: np.ndarray, val_idx: np.ndarray, seed: int, name: str, tags: dict[str, int], recipe=None):
+        """One member of ``recipe`` (default: the run's; a selected candidate sees only its own features)."""
+        from scorecast.runs.select import own_features
         from scorecast.training.trainer import fit_member
 
+        recipe = recipe or self.recipe
         member = fit_member(
-            self.recipe,
-            self.features,
+            recipe,
+            own_features(self.features, recipe),
             self.targets,
             train_idx,
             val_idx,
@@ -124,9 +141,11 @@ class _Context:
         self.history += [{**tags, **row} for row in member.history]
         return member
 
-    def early_stopping_split(self, train: np.ndarray, val: np.ndarray, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    def early_stopping_split(
+        self, train: np.ndarray, val: np.ndarray, seed: int, recipe: Recipe | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
         """Inner (train, early-stopping) indices of a fold's training part."""
-        cfg = self.recipe.training
+        cfg = (recipe or self.recipe).training
         if cfg.early_stopping is None:
             return train, np.arange(0)
         if cfg.val_fraction <= 0:
@@ -162,9 +181,10 @@ def run_cv(
             have_std = True
             column = []
             for fold in (f for f in folds if f.repeat == r):
-                tr, va = ctx.early_stopping_split(fold.train, fold.val, seed + fold.fold)
                 tags = {"fold": fold.fold, "seed": seed, "repeat": r}
-                member = ctx.fit(tr, va, seed + fold.fold, f"seed{seed}-rep{r}-fold{fold.fold}", tags)
+                chosen = ctx.choose(fold.train, seed + fold.fold, tags)
+                tr, va = ctx.early_stopping_split(fold.train, fold.val, seed + fold.fold, chosen)
+                member = ctx.fit(tr, va, seed + fold.fold, f"seed{seed}-rep{r}-fold{fold.fold}", tags, chosen)
                 ctx.splits.append(Split(len(columns), fold.train, fold.val))
                 ctx.member_tags.append(tags)
                 pred = member.predict(features.subset(fold.val))
@@ -240,7 +260,8 @@ def run_train(
             frac = cfg.val_fraction if cfg.early_stopping is not None else 0.0
             tr, va = holdout_split(n, frac, seed, ctx.labels)
         tags = {"fold": 0, "seed": seed, "repeat": 0}
-        member = ctx.fit(tr, va, seed, f"train-seed{seed}", tags)
+        chosen = ctx.choose(tr, seed, tags)
+        member = ctx.fit(tr, va, seed, f"train-seed{seed}", tags, chosen)
         members.append(member)
         ctx.splits.append(Split(len(ctx.splits), tr, va))
         ctx.member_tags.append(tags)
@@ -352,6 +373,8 @@ def _finish(
         if np.isfinite(truth).any():
             metrics["test"] = evaluate_predictions(recipe, pred.mean, truth, test_items.groups())
     model_mean, fold_labels, scores = checked
+    if ctx.selector is not None:
+        metrics["selection"] = ctx.selector.summary()
     baselines = run_checks(
         recipe,
         ctx.features,
@@ -376,9 +399,11 @@ def _finish(
         data_summary = {"items": n_train, "groups": len({g for g in ctx.groups[:n_train] if g is not None})}
         if n_train < len(ctx.items):
             data_summary["val_items"] = len(ctx.items) - n_train
+        from scorecast.runs.select import features_recipe
+
         result.bundle_path = save_bundle(
             out / "bundle",
-            recipe,
+            features_recipe(recipe),  # a selecting run's scorer needs every candidate's encoders
             members,
             weights,
             dict(encoder_identities or {}),

@@ -46,7 +46,9 @@ def flag_folds(folds: list[dict[str, Any]], targets: list[str]) -> list[str]:
             continue
         fold["flags"] = flags
         what = "; ".join(
-            f"{t} {m} {_num((fold.get(t) or {}).get(m))} ({status})" for t, ms in flags.items() for m, status in ms.items()
+            f"{t} {m} {_num((fold.get(t) or {}).get(m))} ({status})"
+            for t, ms in flags.items()
+            for m, status in ms.items()
         )
         out.append(
             f"fold {fold.get('fold')} (seed {fold.get('seed')}, repeat {fold.get('repeat')}, {fold.get('n')} items): "
