@@ -193,3 +193,14 @@ def test_a_correlation_interval_including_zero_is_warned_about():
     }
     found = guards.interval_warnings(metrics)
     assert len(found) == 1 and "utterance lcc 0.050" in found[0] and "includes zero" in found[0]
+
+
+def test_report_draws_baselines_and_member_weights(recorded_cv):
+    from scorecast.report.page import write_report
+
+    _, _, _, res, _, _ = recorded_cv
+    page = write_report(res.out_dir).read_text()
+    assert '<section id="baselines">' in page and "a.mos (calibrated)" in page
+    assert '<section id="members">' in page and "weight proportional to validation lcc" in page
+    assert (res.out_dir / "report" / "baselines_score.png").is_file()
+    assert (res.out_dir / "report" / "member_weights.png").is_file()
