@@ -64,7 +64,7 @@ def weights_figure(path: Path, rows: list[dict[str, Any]]) -> Path:
         ax.annotate(text, (bar.get_x() + bar.get_width() / 2, bar.get_height()), ha="center", va="bottom", fontsize=8)
     ax.set_xticks(np.arange(len(rows)), labels, rotation=45, ha="right", fontsize=8)
     ax.set_ylabel("ensemble weight")
-    ax.set_title(f"member weights (labels: validation {rows[0].get('metric')}; grey: zero)")
+    ax.set_title(f"weights (labels: val. {rows[0].get('metric')})", fontsize=10)
     return _save(fig, path)
 
 
@@ -149,6 +149,6 @@ def check_sections(metrics: dict[str, Any], out: Path) -> list[str]:
         parts.append(
             _rows_html(["fold", "seed", "repeat", f"validation {members[0].get('metric')}", "weight", "why"], rows)
         )
-        parts.append(_img(weights_figure(out / "member_weights.png", members), "each member's weight in the scorer"))
+        parts.append(_img(weights_figure(out / "member_weights.png", members), "each member's weight in the scorer; grey bars: weight zero (the table says why)"))
         parts.append("</section>")
     return parts
