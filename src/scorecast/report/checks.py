@@ -149,6 +149,11 @@ def check_sections(metrics: dict[str, Any], out: Path) -> list[str]:
         parts.append(
             _rows_html(["fold", "seed", "repeat", f"validation {members[0].get('metric')}", "weight", "why"], rows)
         )
-        parts.append(_img(weights_figure(out / "member_weights.png", members), "each member's weight in the scorer; grey bars: weight zero (the table says why)"))
+        parts.append(
+            _img(
+                weights_figure(out / "member_weights.png", members),
+                "each member's weight in the scorer; grey bars: weight zero (the table says why)",
+            )
+        )
         parts.append("</section>")
     return parts
