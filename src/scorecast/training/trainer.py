@@ -120,12 +120,20 @@ def build_trainer(
     log_dir: str | Path,
     name: str,
     monitor: str | None,
+    best_weights: type[BestWeights] = BestWeights,
+    log_every_n_steps: int = 1,
     patience: int | None = None,
     min_steps: int | None = None,
 ):
     """A ``lightning.Trainer`` from the training config; returns ``(trainer, best_weights | None)``.
+
+    The one Trainer set-up of scorecast: head training (:func:`fit_member`) and end-to-end fine-tuning
+    (``scorecast.adapt.finetune``) both come through here (via :func:`fit_module`). ``best_weights`` is
+    the callback class that keeps the best weights on ``monitor`` (fine-tuning copies only the
+    trainable part); ``log_every_n_steps`` only matters to loggers (nothing is logged per step by default).
     ``patience`` (epochs) and ``min_steps`` replace the configured patience and add a warm-up
-    (:func:`stopping_schedule` counts both in optimizer steps)."""
+    (:func:`stopping_schedule` counts both in optimizer steps).
+    """
     import lightning as L
     from lightning.pytorch.callbacks import EarlyStopping, RichProgressBar, StochasticWeightAveraging
 
@@ -135,7 +143,7 @@ def build_trainer(
     best = None
     if monitor is not None and not cfg.swa.enabled:
         mode = monitor_mode(monitor)
-        best = BestWeights(monitor, mode)
+        best = best_weights(monitor, mode)
         callbacks.append(best)
         if cfg.early_stopping is not None:
             callbacks.append(
@@ -174,7 +182,7 @@ def build_trainer(
         enable_progress_bar=cfg.progress,
         enable_model_summary=False,
         num_sanity_val_steps=0,
-        log_every_n_steps=1,  # nothing is logged per step; this only silences a warning on short epochs
+        log_every_n_steps=log_every_n_steps,
         default_root_dir=str(log_dir),
     )
     return trainer, best
@@ -194,6 +202,55 @@ def stopping_schedule(cfg: TrainingConfig, batches_per_epoch: int) -> dict[str, 
         "patience_epochs": int(patience),
         "min_steps": int(min(es.warmup_steps, steps * cfg.max_epochs)),
     }
+
+
+# Lightning notes that say nothing to a scorecast user (small data sets, CPU, frozen parts on purpose).
+_IGNORED_WARNINGS = (
+    r".*does not have many workers.*",
+    r".*exists and is not empty.*",
+    r".*sync_dist=True.*",
+    r".*LeafSpec.*",
+    r".*module\(s\) in eval mode.*",
+    r".*no `val_dataloader`.*",
+)
+
+
+def fit_module(
+    cfg: TrainingConfig,
+    module,
+    train_loader,
+    val_loader,
+    *,
+    log_dir: str | Path,
+    name: str,
+    best_weights: type[BestWeights] = BestWeights,
+    log_every_n_steps: int = 1,
+    patience: int | None = None,
+    min_steps: int | None = None,
+):
+    """Fit a LightningModule (its ``monitor`` attribute, or None) with :func:`build_trainer`; the best
+    weights are restored at the end, and the process's deterministic-algorithms setting (which
+    Lightning switches on for the whole process) is given back afterwards. Returns ``(trainer,
+    best_weights | None)``; ``patience`` and ``min_steps`` as in :func:`build_trainer`."""
+    deterministic_before = torch.are_deterministic_algorithms_enabled()
+    trainer, best = build_trainer(
+        cfg,
+        log_dir=log_dir,
+        name=name,
+        monitor=module.monitor,
+        best_weights=best_weights,
+        log_every_n_steps=log_every_n_steps,
+        patience=patience,
+        min_steps=min_steps,
+    )
+    with warnings.catch_warnings():
+        for message in _IGNORED_WARNINGS:
+            warnings.filterwarnings("ignore", message=message)
+        try:
+            trainer.fit(module, train_loader, val_loader)
+        finally:
+            torch.use_deterministic_algorithms(deterministic_before)
+    return trainer, best
 
 
 def resolve_monitor(cfg: TrainingConfig, has_val: bool) -> str | None:
@@ -327,25 +384,17 @@ def _fit_neural(
         check_monitor(monitor, recipe.targets, val_groups is not None)
     module = ScoreModule(model, loss, cfg, recipe.targets, monitor=monitor, val_groups=val_groups)
     log_root = Path(log_dir) if log_dir is not None else Path.cwd() / "lightning_logs"
-    deterministic_before = torch.are_deterministic_algorithms_enabled()
     schedule = stopping_schedule(cfg, len(train_loader))
-    trainer, best = build_trainer(
+    trainer, best = fit_module(
         cfg,
+        module,
+        train_loader,
+        val_loader,
         log_dir=log_root,
         name=name,
-        monitor=monitor,
         patience=schedule["patience_epochs"],
         min_steps=schedule["min_steps"] if monitor is not None else None,
     )
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message=r".*does not have many workers.*")
-        warnings.filterwarnings("ignore", message=r".*exists and is not empty.*")
-        warnings.filterwarnings("ignore", message=r".*sync_dist=True.*")
-        warnings.filterwarnings("ignore", message=r".*LeafSpec.*")
-        try:
-            trainer.fit(module, train_loader, val_loader)
-        finally:  # Lightning switches deterministic algorithms on for the whole process; give it back
-            torch.use_deterministic_algorithms(deterministic_before)
     seq = [n for n, s in shapes.items() if s.has_sequence]
     member = NeuralMember(copy.deepcopy(module.model), recipe.model, recipe.targets, features.dims(), seq, scaler)
     member.history = list(module.history)
