@@ -83,6 +83,11 @@ def main() -> None:
     p.add_argument("--json", type=Path, default=REPO / "bench" / "results" / "small_data.json")
     p.add_argument("--md", type=Path, default=REPO / "bench" / "results" / "small_data.md")
     p.add_argument("--results", type=Path, default=REPO / "bench" / "RESULTS.md")
+    p.add_argument(
+        "--cv",
+        action="store_true",
+        help="instead: `scorecast cv` on the first draw of each size (writes small_data_cv.json/.md and its section)",
+    )
     args = p.parse_args()
     root = args.data / "stsb"
     if not (root / "sts-train.csv").is_file():
@@ -111,6 +116,8 @@ def main() -> None:
     }
     split = lib.featurize_splits(base, read, EmbeddingCache(args.cache))
     where = {int(i): k for k, i in enumerate(used)}
+    if args.cv:
+        return cv_cuts(args, base, split, {s: np.array([where[int(i)] for i in picks[(s, 0)]]) for s in sizes}, start)
     configs = [("stsb", base)]
     if args.select:
         configs.append(("stsb --select", base.model_copy(update={"select": SelectConfig()})))
@@ -155,6 +162,81 @@ def main() -> None:
     text = render(report)
     args.md.write_text(text)
     lib.replace_section(args.results, SECTION, text)
+    print(text)
+
+
+def cv_cuts(args, base, split, picks: dict[int, np.ndarray], start: float) -> None:
+    """``scorecast cv`` (5 folds, as a new user would run it) on each size's first draw: pooled
+    out-of-fold figures, the baselines on the same folds, each fold's validation figure and weight."""
+    from scorecast.runs.cv import run_cv
+
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="scorecast-small-cv-") as tmp:
+        for size, pick in picks.items():
+            items, features = split["train"][0].subset(pick.tolist()), split["train"][1].subset(pick)
+            t0 = time.perf_counter()
+            res = run_cv(base, items, features, Path(tmp) / str(size))
+            m = res.metrics
+            info = m["baselines"]["targets"]["score"]
+            best = info["best"]
+            rows.append(
+                {
+                    "size": size,
+                    "seconds": time.perf_counter() - t0,
+                    "oof": m["targets"]["score"]["utterance"],
+                    "best_baseline": best,
+                    "baseline": info["baselines"][best]["utterance"],
+                    "diff": info["baselines"][best]["model_vs"]["utterance"],
+                    "folds": [
+                        {k: f.get(k) for k in ("fold", "n", "epochs", "steps", "patience_epochs", "flags")}
+                        | {"srcc": f["score"]["srcc"], "lcc": f["score"]["lcc"]}
+                        for f in m["folds"]
+                    ],
+                    "weights": [r["weight"] for r in m["ensemble"]["members"]],
+                    "warnings": m.get("warnings", []),
+                }
+            )
+            print(
+                f"cv n={size}: oof srcc {rows[-1]['oof']['srcc']['value']:.4f} ({rows[-1]['seconds']:.1f} s)",
+                flush=True,
+            )
+    report = {
+        "meta": {
+            "date": lib.now_iso(),
+            "machine": lib.machine_info(),
+            "git": lib.git_commit(),
+            "seconds": time.perf_counter() - start,
+            "load_average": list(os.getloadavg()),
+        },
+        "rows": rows,
+    }
+    f = lib.fmt_entry
+    meta = report["meta"]
+    lines = [
+        "## STS-B cut small, cross-validated (`scorecast cv`, 5 folds)",
+        "",
+        f"Written by `bench/bench_small_data.py --cv` on {meta['date']}; commit `{(meta['git']['commit'] or 'unknown')[:12]}`"
+        f"{' (with uncommitted changes)' if meta['git']['dirty'] else ''}; {meta['seconds']:.0f} s; load average at the end "
+        f"{meta['load_average'][0]:.1f}. The first draw of each size; out-of-fold figures pooled over the folds; the best "
+        "baseline of the run's own baselines block (same folds, same items), diff = model - baseline (paired bootstrap).",
+        "",
+        "| pairs | OOF Spearman | OOF Pearson | best baseline | its Spearman | diff Spearman | fold val. Spearman | epochs | weights |",
+        "|---:|---:|---:|---|---:|---:|---|---|---|",
+    ]
+    for r in rows:
+        fold_srcc = ", ".join(f"{x['srcc']:.2f}" for x in r["folds"])
+        lines.append(
+            f"| {r['size']} | {f(r['oof']['srcc'])} | {f(r['oof']['lcc'])} | {r['best_baseline']} | {f(r['baseline']['srcc'])} | "
+            f"{f(r['diff']['srcc'], 4)} | {fold_srcc} | "
+            f"{', '.join(str(x['epochs']) for x in r['folds'])} | {', '.join(f'{w:.2f}' for w in r['weights'])} |"
+        )
+    warned = [f"- n={r['size']}: {w}" for r in rows for w in r["warnings"]]
+    if warned:
+        lines += ["", "Warnings the runs gave:", *warned]
+    text = "\n".join(lines) + "\n"
+    (args.json.parent / "small_data_cv.json").write_text(json.dumps(report, indent=2, default=float) + "\n")
+    (args.md.parent / "small_data_cv.md").write_text(text)
+    lib.replace_section(args.results, "small-data-cv", text)
     print(text)
 
 

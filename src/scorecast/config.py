@@ -176,6 +176,10 @@ class TrainingConfig(Strict):
     mixup_alpha: float = 0.0
     augment: Augment = Field(default_factory=Augment)
     standardize_features: bool = True
+    #: start the head's output layer at the least-squares fit of the initial fused features to the training
+    #: targets (a small set then refines a calibrated start instead of first undoing a random, possibly
+    #: inverted, one); heads without a mean layer ignore it
+    calibrate_head: bool = False
     loggers: list[Literal["csv", "tensorboard", "mlflow"]] = Field(default_factory=lambda: ["csv"])
     progress: bool = False
     #: torch intra-op threads while training (None: torch's default). On a small or busy CPU the default

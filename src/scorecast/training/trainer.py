@@ -311,6 +311,22 @@ def fit_member(
         )
 
 
+def _calibrate_head(model, train_fs: FeatureSet, train_y: np.ndarray, seed: int, most: int = 4096) -> None:
+    """``training.calibrate_head``: the head starts at the least-squares map of the initial fused features
+    of (up to ``most`` of) the training items to their targets."""
+    from scorecast.models.scorer import feature_batch
+
+    idx = np.arange(len(train_fs))
+    if len(idx) > most:
+        idx = np.sort(np.random.default_rng(seed).choice(len(idx), most, replace=False))
+    pooled, sequences, masks = feature_batch(train_fs, idx, model.uses_sequences)
+    if not model.calibrate_head(pooled, sequences, masks, torch.as_tensor(train_y[idx], dtype=torch.float64)):
+        log.info(
+            "training.calibrate_head: head '%s' has no mean layer to calibrate; left as initialised",
+            type(model.head).__name__,
+        )
+
+
 def _fit_neural(
     recipe, features, targets, train_idx, val_idx, scaler, groups, target_dist, seed, log_dir, name, augmented
 ):
@@ -378,6 +394,8 @@ def _fit_neural(
     model = build_model(recipe.model, shapes, recipe.targets)
     loss = build_loss(recipe.losses, recipe.targets)
     loss.check_head(model.provides, recipe.model.head.name)
+    if cfg.calibrate_head:
+        _calibrate_head(model, train_fs, train_y, seed)
     monitor = resolve_monitor(cfg, has_val)
     val_groups = grp[val_idx] if grp is not None and has_val and all(g is not None for g in grp[val_idx]) else None
     if monitor is not None:
