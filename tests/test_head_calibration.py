@@ -40,7 +40,7 @@ def test_a_head_without_a_mean_layer_is_left_alone_and_missing_targets_are_skipp
     assert torch.equal(before, head.mean_layer().weight)
 
 
-def test_fit_member_with_calibrate_head_starts_at_the_calibrated_score():
+def test_fit_member_with_calibrate_head_starts_at_the_calibrated_score(tmp_path):
     from ddp_script import base_recipe
     from scorecast.config import load_recipe
     from scorecast.data.features import FeatureSet
@@ -55,6 +55,8 @@ def test_fit_member_with_calibrate_head_starts_at_the_calibrated_score():
         "head": {"name": "regression"},
     }
     d["training"].update(calibrate_head=True, standardize_features=False, early_stopping=None)
-    member = fit_member(load_recipe(d), FeatureSet([f"i{i}" for i in range(60)], {"x": x}), y, np.arange(60), [])
+    member = fit_member(
+        load_recipe(d), FeatureSet([f"i{i}" for i in range(60)], {"x": x}), y, np.arange(60), [], log_dir=tmp_path
+    )
     pred = member.predict(FeatureSet([f"i{i}" for i in range(60)], {"x": x})).mean
     np.testing.assert_allclose(pred, y, atol=1e-2)

@@ -29,7 +29,7 @@ def test_schedule_counts_patience_and_warmup_in_optimizer_steps():
     assert stopping_schedule(cfg, batches_per_epoch=90)["steps_per_epoch"] == 23
 
 
-def test_a_small_fit_trains_through_the_warmup_whatever_the_patience():
+def test_a_small_fit_trains_through_the_warmup_whatever_the_patience(tmp_path):
     items, fs = make_dataset(40, seed=2)
     d = base_recipe(max_epochs=30, batch_size=16, lr=1e-4)
     d["training"]["early_stopping"] = {
@@ -40,7 +40,7 @@ def test_a_small_fit_trains_through_the_warmup_whatever_the_patience():
     }
     recipe = load_recipe(d)
     y = items.targets("score")[:, None]
-    member = fit_member(recipe, fs, y, np.arange(30), np.arange(30, 40), seed=0)
+    member = fit_member(recipe, fs, y, np.arange(30), np.arange(30, 40), seed=0, log_dir=tmp_path)
     info = member.fit_info
     assert info["steps_per_epoch"] == 2 and info["patience_epochs"] == 5
     assert info["steps"] >= 24 and info["epochs"] >= 12
