@@ -158,7 +158,10 @@ def _finetune(recipe, items, out, epochs, batch_size, seed, cache) -> None:
         from scorecast.cache.store import EmbeddingCache
 
         embedding_cache = EmbeddingCache(cache)
-    result = fit_finetune(recipe, items, out, cache=embedding_cache)
+    from scorecast.cli.feedback import training_lines
+
+    with training_lines():
+        result = fit_finetune(recipe, items, out, cache=embedding_cache)
     console = Console()
     table = Table(title="scorecast adapt: fine-tuned parameter groups")
     table.add_column("group")

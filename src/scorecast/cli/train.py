@@ -48,6 +48,13 @@ ThreadsOpt = Annotated[
     ),
 ]
 
+ProgressOpt = Annotated[
+    bool,
+    typer.Option(
+        "--progress/--no-progress", help="Show a line per trained member: epoch, validation metric, time left."
+    ),
+]
+
 
 def parse_vars(values: list[str] | None) -> dict[str, str]:
     """``--var NAME=VALUE`` pairs -> {NAME: VALUE} (values as typed, not YAML)."""
@@ -104,15 +111,16 @@ def print_summary(result, verb: str, seconds: float) -> None:
 
     console = Console()
     table = Table(title=f"scorecast {verb}: {'out-of-fold' if verb == 'cv' else 'held-out'} metrics")
-    for col in ("target", "level", "metric", "value", "95% interval"):
-        table.add_column(col, justify="right" if col in ("value",) else "left")
+    for col in ("target", "level", "n", "metric", "value", "95% interval"):
+        table.add_column(col, justify="right" if col in ("value", "n") else "left")
     for target, levels in result.metrics.get("targets", {}).items():
         for level in ("utterance", "system"):
+            n = levels.get("n" if level == "utterance" else "n_systems")
             for name, entry in (levels.get(level) or {}).items():
-                table.add_row(target, level, name, _fmt(entry.get("value")), _interval(entry))
+                table.add_row(target, level, _count(n), name, _fmt(entry.get("value")), _interval(entry))
     for target, levels in (result.metrics.get("test") or {}).get("targets", {}).items():
         for name, entry in (levels.get("utterance") or {}).items():
-            table.add_row(target, "test", name, _fmt(entry.get("value")), _interval(entry))
+            table.add_row(target, "test", _count(levels.get("n")), name, _fmt(entry.get("value")), _interval(entry))
     console.print(table)
     print_selection(console, result.metrics)
     print_baselines(console, result.metrics)
@@ -195,6 +203,10 @@ def escape(text: str) -> str:
     return rich_escape(str(text))
 
 
+def _count(n: Any) -> str:
+    return "" if n is None else str(n)
+
+
 def _fmt(value: Any) -> str:
     return "n/a" if value is None or value != value else f"{value:.4f}"
 
@@ -206,20 +218,29 @@ def _interval(entry: dict) -> str:
     return f"[{low:.4f}, {high:.4f}]"
 
 
-def _run(verb: str, recipe_path, var, overrides, variant, out, cache, data, threads, select=False) -> None:
+def _run(
+    verb: str, recipe_path, var, overrides, variant, out, cache, data, threads, progress=True, select=False
+) -> None:
+    from scorecast.cli.feedback import collect_skipped, report_skipped, training_lines
+
     start = time.perf_counter()
     overrides = with_threads(overrides, threads)
-    recipe, ready = prepare(recipe_path, var, overrides, variant, data, cache, with_val=verb == "train", select=select)
+    with collect_skipped() as skipped:
+        recipe, ready = prepare(
+            recipe_path, var, overrides, variant, data, cache, with_val=verb == "train", select=select
+        )
     out_dir = out or Path("runs") / f"{recipe.name}-{time.strftime('%Y%m%d-%H%M%S')}"
     from scorecast.runs.cv import run_cv, run_train
     from scorecast.runs.folder import is_global_zero
 
     common = dict(encoder_identities=ready.identities, augmented=ready.augmented, test=ready.test)
-    if verb == "cv":
-        result = run_cv(recipe, ready.items, ready.features, out_dir, **common)
-    else:
-        result = run_train(recipe, ready.items, ready.features, out_dir, val=ready.val, **common)
+    with training_lines(enabled=progress and is_global_zero()):
+        if verb == "cv":
+            result = run_cv(recipe, ready.items, ready.features, out_dir, **common)
+        else:
+            result = run_train(recipe, ready.items, ready.features, out_dir, val=ready.val, **common)
     if is_global_zero():
+        report_skipped(skipped, out_dir)
         print_summary(result, verb, time.perf_counter() - start)
 
 
@@ -247,9 +268,10 @@ def _register_verb(app: typer.Typer, verb: str, doc: str) -> None:
         cache: CacheOpt = None,
         data: DataOpt = None,
         threads: ThreadsOpt = None,
+        progress: ProgressOpt = True,
         select: SelectOpt = False,
     ) -> None:
-        _run(verb, recipe, var, set_, variant, out, cache, data, threads, select)
+        _run(verb, recipe, var, set_, variant, out, cache, data, threads, progress, select)
 
     command.__doc__ = doc
     app.command(verb)(command)

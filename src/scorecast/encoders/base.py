@@ -21,9 +21,6 @@ class Encoder:
     modality: ClassVar[Literal["audio", "text", "vector"]] = "audio"
     sample_rate: int = 16000
     registry_name: ClassVar[str] = ""
-    #: pooled columns that are themselves a score of the item (a pretrained MOS predictor's output):
-    #: {name: column}. Every cv/train run scores each as a zero-shot baseline (raw and calibrated).
-    zero_shot_columns: ClassVar[dict[str, int]] = {}
     #: how two features of this encoder (same params) on two inputs of an item score the pair zero-shot
     #: ("cosine": the cosine similarity of the pooled vectors, as sentence encoders score pairs); None: no pair score
     pair_score: ClassVar[str | None] = None

@@ -20,7 +20,7 @@ import importlib.util
 import io
 import sys
 import types
-from typing import Any, ClassVar
+from typing import Any
 
 import numpy as np
 
@@ -57,7 +57,6 @@ class DistillMOSEncoder(Encoder):
 
     modality = "audio"
     sample_rate = 16000
-    zero_shot_columns: ClassVar[dict[str, int]] = {"mos": 0}
 
     def __init__(self, embedding: bool = True, device: str = "cpu") -> None:
         self.embedding = bool(embedding)

@@ -94,7 +94,6 @@ class DNSMOSEncoder(Encoder):
     modality = "audio"
     sample_rate = SR
     parallel_safe: ClassVar[bool] = True
-    zero_shot_columns: ClassVar[dict[str, int]] = {name: j for j, name in enumerate(SCORE_NAMES)}
 
     def __init__(
         self,

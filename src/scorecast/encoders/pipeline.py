@@ -373,8 +373,14 @@ def build_features_with_report(
     features, skipped = join_results(items, results)
     if skipped:
         first = next(iter(skipped.items()))
+        from scorecast.errors import SkippedRowsWarning, skipped_row
+
+        rows = [skipped_row(reason, id=item_id) for item_id, reason in skipped.items()]
         warnings.warn(
-            f"left out {len(skipped)} item(s) no encoder could encode; the first: {first[0]}: {first[1]}", stacklevel=2
+            SkippedRowsWarning(
+                f"left out {len(skipped)} item(s) no encoder could encode; the first: {first[0]}: {first[1]}", rows
+            ),
+            stacklevel=2,
         )
     return features, results
 

@@ -1,5 +1,6 @@
 """Scoring a table with a trained scorer: read it as training did (the recipe's reader unless told
 otherwise), predict, and write the predictions (CSV, JSONL or Parquet) and a challenge submission.
+Audio files, folders and texts are scored without a table (:mod:`scorecast.inference.sources`).
 What ``scorecast predict`` and ``Scorer.predict(path)`` run."""
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from typing import Any
 from scorecast.config import parse_assignments
 from scorecast.errors import ConfigError
 from scorecast.inference.frames import prediction_frame
+from scorecast.inference.sources import find_audio, is_audio_path, items_from_sources
 
 OUTPUT_FORMATS = {".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl", ".parquet": "parquet", ".pq": "parquet"}
 SUBMISSION_FILES = {"audiomos": "answer.txt"}
@@ -103,9 +105,10 @@ def submission_path(name: str, out: Path) -> Path:
 
 def run_predict(
     bundle: Path,
-    table: Path,
+    table: Path | list[Path] | None,
     out: Path,
     *,
+    texts: list[str] | None = None,
     reader: str | None = None,
     options: list[str] | None = None,
     cache_dir: Path | None = None,
@@ -118,7 +121,11 @@ def run_predict(
     batch_size: int = 32,
     progress: bool = True,
 ) -> dict[str, Any]:
-    """What the command does, callable from Python; returns {"rows", "out", "submission", "seconds"}."""
+    """What the command does, callable from Python; returns {"rows", "out", "submission", "skipped", "seconds"}.
+
+    ``table``: one table, or audio files and folders (searched recursively; ids are the paths);
+    ``texts``: texts for a scorer with one text input (paired in order with the audio files where the
+    scorer reads both)."""
     from scorecast.cache.store import EmbeddingCache
     from scorecast.data.submissions import SUBMISSIONS
     from scorecast.inference.bundle import load_bundle
@@ -134,10 +141,15 @@ def run_predict(
     predictor = Predictor(
         loaded, cache=cache, encoder_paths=parse_encoder_paths(encoder_paths), batch_size=batch_size, progress=progress
     )
-    items = read_table(recipe, predictor.inputs, table, reader, parse_options(options), on_error)
-    usable = [predictor.inputs.restrict(item) for item in items]  # the reader fills every field its format has
+    sources = [table] if isinstance(table, (str, Path)) else list(table or [])
+    if len(sources) == 1 and Path(sources[0]).is_file() and not is_audio_path(sources[0]) and not texts:
+        items = read_table(recipe, predictor.inputs, Path(sources[0]), reader, parse_options(options), on_error)
+        usable = [predictor.inputs.restrict(item) for item in items]  # the reader fills every field its format has
+        read_skipped = list(items.skipped)
+    else:
+        usable, read_skipped = items_from_sources(predictor.inputs, find_audio(sources), texts or []), []
     ids, prediction, skipped = predictor.predict_report(usable, on_error=on_error)
-    skipped = list(items.skipped) + [f"item '{k}': {v}" for k, v in skipped.items()]
+    skipped = read_skipped + [f"item '{k}': {v}" for k, v in skipped.items()]
     frame = prediction_frame(ids, loaded.target_names, prediction.mean, prediction.std, pred_prefix="")
     write_frame(frame, out)
     written = None

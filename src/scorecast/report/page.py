@@ -182,8 +182,12 @@ def _history_metric(data: RunData) -> str | None:
     return monitor if monitor in cols else cols[0]
 
 
-def make_figures(data: RunData, out: Path) -> list[tuple[str, Path, str]]:
-    """Draw every figure the run supports; returns (title, path, caption) in page order."""
+COLOUR_BY = ("group", "fold", "none")
+
+
+def make_figures(data: RunData, out: Path, colour_by: str = "group") -> list[tuple[str, Path, str]]:
+    """Draw every figure the run supports; returns (title, path, caption) in page order. The
+    predicted-vs-true scatter colours items by ``colour_by``: group, fold or none."""
     from scorecast.metrics.functional import system_level
 
     figs: list[tuple[str, Path, str]] = []
@@ -196,6 +200,9 @@ def make_figures(data: RunData, out: Path) -> list[tuple[str, Path, str]]:
             continue
         truth, pred = frame[t].to_numpy(float), frame[f"pred.{t}"].to_numpy(float)
         groups = frame["group"].tolist() if "group" in frame.columns and frame["group"].notna().all() else None
+        colours = groups if colour_by == "group" else None
+        if colour_by == "fold" and "fold" in frame.columns and not data.metrics.get("holdout"):
+            colours = [f"fold {int(f)}" for f in frame["fold"]]
         figs.append(
             (
                 f"{t}: predicted vs true",
@@ -204,7 +211,8 @@ def make_figures(data: RunData, out: Path) -> list[tuple[str, Path, str]]:
                     truth,
                     pred,
                     t,
-                    groups=groups,
+                    groups=colours,
+                    colour_title=colour_by,
                     low=info.low,
                     high=info.high,
                     summary=_summary(data.metrics, t, "utterance"),
@@ -385,12 +393,17 @@ def _sections(data: RunData, figs: list[tuple[str, Path, str]], out: Path | None
     return parts
 
 
-def write_report(run_dir: str | Path, out_dir: str | Path | None = None) -> Path:
-    """Write the figures and ``index.html`` into ``out_dir`` (default ``RUN/report``); returns the HTML path."""
+def write_report(run_dir: str | Path, out_dir: str | Path | None = None, colour_by: str = "group") -> Path:
+    """Write the figures and ``index.html`` into ``out_dir`` (default ``RUN/report``); returns the HTML path.
+    ``colour_by``: what colours the predicted-vs-true scatter: ``group``, ``fold`` or ``none``."""
+    from scorecast.errors import ConfigError
+
+    if colour_by not in COLOUR_BY:
+        raise ConfigError(f"colour_by: expected one of {', '.join(COLOUR_BY)}, got {colour_by!r}")
     data = load_run(run_dir)
     out = Path(out_dir) if out_dir is not None else data.run_dir / "report"
     out.mkdir(parents=True, exist_ok=True)
-    figs = make_figures(data, out)
+    figs = make_figures(data, out, colour_by)
     name = data.recipe.name if data.recipe is not None else data.run_dir.name
     n = len(data.oof)
     folds = data.oof["fold"].nunique() if "fold" in data.oof.columns and not data.metrics.get("holdout") else None

@@ -7,8 +7,8 @@ predictions are averaged over seeds and repeats as the model's are. The family (
 - ``mean``: the training items' mean score (the floor any scorer must beat on RMSE);
 - ``ridge``: ridge regression on the standardised, concatenated pooled features the model sees,
   ``alpha`` chosen inside the training items (scikit-learn's ``RidgeCV``, leave-one-out);
-- ``zero-shot``: a score an encoder already produces (``Encoder.zero_shot_columns``: DNSMOS SIG,
-  BAK, OVRL, P.808; DistillMOS), or a pair score of two features of one encoder
+- ``zero-shot``: a score an encoder already produces (the first outputs of the encoders that
+  ``scorecast.inference.zeroshot.ZERO_SHOT`` lists: DNSMOS SIG, BAK, OVRL, P.808; DistillMOS), or a pair score of two features of one encoder
   (``Encoder.pair_score``: the cosine of two sentence embeddings); ``raw`` (in the encoder's own
   units: only correlations are compared) or ``calibrated`` (a line fitted on the training items).
 
@@ -143,13 +143,14 @@ class ZeroShotBaseline(Baseline):
 def zero_shot_scores(recipe: Recipe, features: FeatureSet) -> list[tuple[str, str, np.ndarray]]:
     """(name, description, scores (N,)) of every zero-shot score the recipe's encoders produce."""
     from scorecast.encoders.base import ENCODERS
+    from scorecast.inference.zeroshot import ZERO_SHOT
 
+    columns = {ZERO_SHOT.get(name).encoder: ZERO_SHOT.get(name).columns for name in ZERO_SHOT.names()}
     out = []
     specs = [s for s in recipe.encoders if s.feature_name in features.pooled]
     for spec in specs:
-        cls = ENCODERS.get(spec.name)
         x = features.pooled[spec.feature_name]
-        for col_name, col in cls.zero_shot_columns.items():
+        for col, col_name in enumerate(columns.get(spec.name, ())):
             if col < x.shape[1]:
                 out.append(
                     (

@@ -122,7 +122,8 @@ async def form_items(
     request: Request, body: bytes, batch: bool, text_fields, limits: Limits, multipart: bool
 ) -> list[Item]:
     """The items of a multipart or urlencoded form: ``audio`` files, text fields (``name`` or
-    ``text.name``) and optional ``id`` fields, the i-th value of each field going with the i-th item."""
+    ``text.name``) and optional ``id`` fields, the i-th value of each field going with the i-th item.
+    Without ``id`` fields an uploaded file's name is the item's id."""
 
     async def once():
         yield body
@@ -163,6 +164,9 @@ async def form_items(
             raise HTTPException(422, f"/score takes one item, got {n}; use /score/batch for several")
         if n > limits.max_batch_items:
             raise HTTPException(413, f"expected at most {limits.max_batch_items} items per batch, got {n}")
+        if not ids:  # an upload's file name is its id (positions where names are missing or clash)
+            names = [getattr(f, "filename", None) or "" for f in files]
+            ids = names if files and all(names) and len(set(names)) == len(names) else [str(i) for i in range(n)]
         items = []
         for i in range(n):
             where = f"item {i}" if batch else "request"
@@ -171,7 +175,7 @@ async def form_items(
                 data = await files[i].read()
                 name = files[i].filename or "upload"
                 audio = await run_in_threadpool(decode_audio, data, f"{where} audio '{name}'", limits.max_duration_s)
-            items.append(Item(id=ids[i] if ids else str(i), audio=audio, texts={k: v[i] for k, v in texts.items()}))
+            items.append(Item(id=ids[i], audio=audio, texts={k: v[i] for k, v in texts.items()}))
         return items
     finally:
         await form.close()

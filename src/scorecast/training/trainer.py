@@ -25,6 +25,7 @@ from scorecast.config import Recipe, TrainingConfig
 from scorecast.data.features import FeatureSet
 from scorecast.errors import ConfigError
 from scorecast.inference.members import EstimatorMember, Member, NeuralMember
+from scorecast.training.progress import progress_callbacks
 
 log = logging.getLogger(__name__)
 
@@ -162,7 +163,8 @@ def build_trainer(
         )
     if cfg.progress:
         callbacks.append(RichProgressBar())
-    for logger_name in _QUIET_LOGGERS if not cfg.progress else ():
+    callbacks += progress_callbacks(name, cfg.max_epochs, monitor)  # a line per member under member_progress
+    for logger_name in _QUIET_LOGGERS:  # Lightning's GPU/TPU/tip lines say nothing a user needs
         logging.getLogger(logger_name).setLevel(logging.WARNING)
     gpu = cfg.accelerator in ("gpu", "cuda") or (cfg.accelerator == "auto" and torch.cuda.is_available())
     trainer = L.Trainer(
