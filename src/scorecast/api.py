@@ -262,8 +262,10 @@ class Scorer:
 
             cache = MemoryCache()
         self._workdir = tempfile.TemporaryDirectory(prefix="scorecast-fit-")
+        from scorecast.runs.select import features_recipe
+
         ready = prepare_training_data(
-            recipe,
+            features_recipe(recipe),  # a recipe with select: encodes every candidate's encoders
             items,
             cache,
             work_dir=self._workdir.name,

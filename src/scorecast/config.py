@@ -115,7 +115,12 @@ class ModelConfig(Strict):
 
 class EarlyStopping(Strict):
     monitor: str = "val_lcc"  # val_srcc | val_lcc | val_rmse | val_sys_srcc ... ; rmse/mse/mae minimised
-    patience: int = Field(default=10, ge=0)
+    patience: int = Field(default=10, ge=0)  # epochs without a better monitor value
+    #: the patience is at least this many optimizer steps: on a small set an epoch is one or two steps, and
+    #: a patience of a few epochs stops a fold that started inverted before it can recover
+    min_patience_steps: int = Field(default=50, ge=0)
+    #: early stopping never stops before this many optimizer steps (nor before the end of that epoch)
+    warmup_steps: int = Field(default=100, ge=0)
 
 
 class SWAConfig(Strict):
@@ -173,6 +178,10 @@ class TrainingConfig(Strict):
     mixup_alpha: float = 0.0
     augment: Augment = Field(default_factory=Augment)
     standardize_features: bool = True
+    #: start the head's output layer at the least-squares fit of the initial fused features to the training
+    #: targets (a small set then refines a calibrated start instead of first undoing a random, possibly
+    #: inverted, one); heads without a mean layer ignore it
+    calibrate_head: bool = False
     loggers: list[Literal["csv", "tensorboard", "mlflow"]] = Field(default_factory=lambda: ["csv"])
     progress: bool = False
     #: torch intra-op threads while training (None: chosen for the work, ``training.trainer.auto_threads``:
@@ -208,6 +217,23 @@ class CVConfig(Strict):
     stratify_bins: int = Field(default=5, ge=1)
 
 
+class SelectConfig(Strict):
+    """Honest model choice (``scorecast cv --select``): inside each outer training fold, an inner CV
+    scores each candidate, and the best one trains that fold's member; the outer validation items
+    never take part in the choice, so the outer figures stay honest.
+
+    ``candidates``: variant names (``default`` = the recipe as written); empty: the recipe and every
+    variant. ``grid``: dotted keys -> values; each combination (applied to the recipe as written) is a
+    candidate too. ``folds``: inner folds. ``metric``: what the inner CV compares (default
+    ``cv.weight_metric``; pooled over the inner folds' out-of-fold predictions).
+    """
+
+    candidates: list[str] = Field(default_factory=list)
+    grid: dict[str, list[Any]] = Field(default_factory=dict)
+    folds: int = Field(default=3, ge=2)
+    metric: str | None = None
+
+
 class EvaluateConfig(Strict):
     metrics: list[str] = Field(default_factory=lambda: ["mse", "rmse", "mae", "lcc", "srcc", "ktau"])
     system_level: bool = False
@@ -240,6 +266,8 @@ class Recipe(Strict):
     output: OutputConfig = Field(default_factory=OutputConfig)
     cache_dir: str | None = None
     variants: dict[str, dict[str, Any]] = Field(default_factory=dict)  # name -> overrides (dotted keys)
+    #: choose among the variants (or a grid) by an inner CV inside each training fold (``cv --select``)
+    select: SelectConfig | None = None
 
     @property
     def target_names(self) -> list[str]:

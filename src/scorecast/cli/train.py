@@ -36,6 +36,14 @@ DataOpt = Annotated[Path | None, typer.Option("--data", help="Data table to read
 OverwriteOpt = Annotated[
     bool, typer.Option("--overwrite", help="Replace an existing run folder --out whole (refused otherwise).")
 ]
+SelectOpt = Annotated[
+    bool,
+    typer.Option(
+        "--select",
+        help="Choose among the recipe's variants (or its select: block) by an inner CV inside each training fold; "
+        "the outer figures stay untouched by the choice.",
+    ),
+]
 ThreadsOpt = Annotated[
     int | None,
     typer.Option(
@@ -56,21 +64,27 @@ def parse_vars(values: list[str] | None) -> dict[str, str]:
     return parse_assignments(values, "--var", example="NAME=VALUE", yaml_values=False)
 
 
-def prepare(recipe_path: Path, var, overrides, variant, data, cache_dir, with_val: bool = True):
+def prepare(recipe_path: Path, var, overrides, variant, data, cache_dir, with_val: bool = True, select: bool = False):
     """Load the recipe, read items, transcribe (if the recipe has ASR), encode features (and
     augmented copies, and the validation and test data) through the cache. Returns the recipe and
     :func:`scorecast.runs.prepare.prepare_training_data`'s :class:`TrainingData`."""
     from scorecast.cache.store import EmbeddingCache
     from scorecast.data.readers import read_items
     from scorecast.runs.prepare import prepare_training_data
+    from scorecast.runs.select import features_recipe
 
     recipe = load_with_data(recipe_path, parse_vars(var), list(overrides or []), variant, data)
+    if select and recipe.select is None:  # --select: the recipe and every variant, by the defaults
+        from scorecast.config import SelectConfig
+
+        recipe = recipe.model_copy(update={"select": SelectConfig()})
     from scorecast.training.recipe_check import check_recipe
 
     check_recipe(recipe, str(recipe_path))  # before reading the data: a misspelt option fails at once
     cache = EmbeddingCache(cache_dir or recipe.cache_dir)
     items = read_items(recipe.data)
-    return recipe, prepare_training_data(recipe, items, cache, where=str(recipe_path), with_val=with_val)
+    encode = features_recipe(recipe)  # selecting: every candidate's encoders
+    return recipe, prepare_training_data(encode, items, cache, where=str(recipe_path), with_val=with_val)
 
 
 def with_threads(overrides: list[str] | None, threads: int | None) -> list[str]:
@@ -114,7 +128,85 @@ def print_summary(result, verb: str, seconds: float) -> None:
         for name, entry in (levels.get("utterance") or {}).items():
             table.add_row(target, "test", _count(levels.get("n")), name, _fmt(entry.get("value")), _interval(entry))
     console.print(table)
+    print_selection(console, result.metrics)
+    print_baselines(console, result.metrics)
+    print_members(console, result.metrics)
+    for msg in result.metrics.get("warnings") or []:
+        console.print(f"[yellow]warning:[/] {escape(msg)}", highlight=False)
     console.print(f"{len(result.members)} member(s); run folder: [bold]{result.out_dir}[/] ({seconds:.1f} s)")
+
+
+def print_baselines(console, metrics: dict) -> None:
+    """Each baseline's figure beside the model's, on the same items, with the paired difference."""
+    from rich.table import Table
+
+    block = metrics.get("baselines") or {}
+    metric = block.get("metric")
+    for target, info in (block.get("targets") or {}).items():
+        model = ((metrics.get("targets") or {}).get(target) or {}).get("utterance", {}).get(metric, {})
+        table = Table(
+            title=f"{target}: baselines on the model's folds and items ({metric}; "
+            f"diff = model - baseline, {block.get('bootstrap')} paired resamples)"
+        )
+        for col in ("system", "kind", metric, "95% interval", "diff", "diff 95% interval", "verdict"):
+            table.add_column(col, justify="left" if col in ("system", "kind", "verdict") else "right")
+        table.add_row("model", "scorecast", _fmt(model.get("value")), _interval(model), "", "", "")
+        for name, entry in (info.get("baselines") or {}).items():
+            figure = (entry.get("utterance") or {}).get(metric) or {}
+            diff = ((entry.get("model_vs") or {}).get("utterance") or {}).get(metric) or {}
+            best = " (best)" if name == info.get("best") else ""
+            table.add_row(
+                escape(name) + best,
+                entry.get("kind", ""),
+                _fmt(figure.get("value")),
+                _interval(figure),
+                _fmt(diff.get("value")),
+                _interval(diff),
+                diff.get("verdict", ""),
+            )
+        console.print(table)
+
+
+def print_selection(console, metrics: dict) -> None:
+    """What the inner CV chose in each fold."""
+    sel = metrics.get("selection")
+    if not sel:
+        return
+    for r in sel.get("per_fold") or []:
+        scores = ", ".join(f"{k} {_fmt(v)}" for k, v in r["scores"].items())
+        console.print(
+            f"select (fold {r.get('fold')}, seed {r.get('seed')}): [bold]{escape(r['chosen'])}[/] "
+            f"(inner {sel['metric']}: {escape(scores)})",
+            highlight=False,
+        )
+
+
+def print_members(console, metrics: dict) -> None:
+    """The ensemble's members: validation metric, weight, and why."""
+    from rich.table import Table
+
+    rows = (metrics.get("ensemble") or {}).get("members") or []
+    if not rows:
+        return
+    table = Table(title=f"ensemble of {len(rows)} member(s): weights ({(metrics.get('ensemble') or {}).get('kind')})")
+    for col in ("fold", "seed", "repeat", f"validation {rows[0].get('metric')}", "weight", "why"):
+        table.add_column(col, justify="left" if col == "why" else "right")
+    for r in rows:
+        table.add_row(
+            str(r.get("fold")),
+            str(r.get("seed")),
+            str(r.get("repeat")),
+            _fmt(r.get("value")),
+            f"{r['weight']:.3f}",
+            escape(r.get("reason", "")),
+        )
+    console.print(table)
+
+
+def escape(text: str) -> str:
+    from rich.markup import escape as rich_escape
+
+    return rich_escape(str(text))
 
 
 def _count(n: Any) -> str:
@@ -133,7 +225,18 @@ def _interval(entry: dict) -> str:
 
 
 def _run(
-    verb: str, recipe_path, var, overrides, variant, out, cache, data, threads, progress=True, overwrite=False
+    verb: str,
+    recipe_path,
+    var,
+    overrides,
+    variant,
+    out,
+    cache,
+    data,
+    threads,
+    progress=True,
+    overwrite=False,
+    select=False,
 ) -> None:
     from scorecast.cli.feedback import collect_skipped, report_skipped, training_lines
     from scorecast.runs.outdir import check_output_dir, staged_output_dir
@@ -143,7 +246,9 @@ def _run(
     if out is not None:
         check_output_dir(out, overwrite)  # before any encoding
     with collect_skipped() as skipped:
-        recipe, ready = prepare(recipe_path, var, overrides, variant, data, cache, with_val=verb == "train")
+        recipe, ready = prepare(
+            recipe_path, var, overrides, variant, data, cache, with_val=verb == "train", select=select
+        )
     out_dir = out or Path("runs") / f"{recipe.name}-{time.strftime('%Y%m%d-%H%M%S')}"
     from scorecast.runs.cv import run_cv, run_train
     from scorecast.runs.folder import is_global_zero
@@ -190,8 +295,9 @@ def _register_verb(app: typer.Typer, verb: str, doc: str) -> None:
         threads: ThreadsOpt = None,
         progress: ProgressOpt = True,
         overwrite: OverwriteOpt = False,
+        select: SelectOpt = False,
     ) -> None:
-        _run(verb, recipe, var, set_, variant, out, cache, data, threads, progress, overwrite)
+        _run(verb, recipe, var, set_, variant, out, cache, data, threads, progress, overwrite, select)
 
     command.__doc__ = doc
     app.command(verb)(command)

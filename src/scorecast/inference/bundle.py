@@ -377,6 +377,9 @@ def model_card(
                     )
                     shown = f"{value:.4f}" if value is not None and math.isfinite(value) else "n/a"
                     lines.append(f"| {target} | {level} | {name} | {shown} | {interval} |")
+    from scorecast.inference.card_checks import check_lines
+
+    lines += check_lines(metrics)
     lines += ["", f"Written by scorecast {__version__}.", ""]
     return "\n".join(lines)
 

@@ -334,7 +334,7 @@ def _holdout_source(data: RunData) -> str:
     return f"training.val_fraction {fraction:g} of the data" if fraction is not None else "a held-out part"
 
 
-def _sections(data: RunData, figs: list[tuple[str, Path, str]]) -> list[str]:
+def _sections(data: RunData, figs: list[tuple[str, Path, str]], out: Path | None = None) -> list[str]:
     m = data.metrics
     parts = [
         '<section id="metrics"><h2>Metrics</h2>',
@@ -346,12 +346,16 @@ def _sections(data: RunData, figs: list[tuple[str, Path, str]]) -> list[str]:
     ]
     folds = m.get("folds") or []
     if folds:
-        keys = [k for k in folds[0] if k in ("fold", "seed", "repeat")]
+        keys = [k for k in folds[0] if k in ("fold", "seed", "repeat", "epochs", "best_epoch", "steps")]
         cols = [(t, name) for t in data.metrics.get("targets", {}) for name in (folds[0].get(t) or {})]
         rows = [[*(f.get(k) for k in keys), *((f.get(t) or {}).get(name) for t, name in cols)] for f in folds]
+        flagged = any("flags" in f for f in folds)
+        if flagged:  # folds whose validation correlation is negative or undefined
+            for row, f in zip(rows, folds):
+                row.append("; ".join(f"{t} {m} {v}" for t, ms in (f.get("flags") or {}).items() for m, v in ms.items()))
         parts += [
             "<h3>Per fold (validation items of each fold)</h3>",
-            _table([*keys, *(f"{t} {name}" for t, name in cols)], rows),
+            _table([*keys, *(f"{t} {name}" for t, name in cols), *(["flags"] if flagged else [])], rows),
         ]
     for target, bins in (m.get("per_bin") or {}).items():
         rows = [[b.get("bin"), b.get("n"), b.get("rmse"), b.get("bias")] for b in bins]
@@ -360,6 +364,9 @@ def _sections(data: RunData, figs: list[tuple[str, Path, str]]) -> list[str]:
             _table(["bin", "n", "RMSE", "bias"], rows),
         ]
     parts.append("</section>")
+    from scorecast.report.checks import check_sections
+
+    parts += check_sections(m, out or data.run_dir / "report")
     parts.append('<section id="figures"><h2>Figures</h2>')
     for title, path, caption in figs:
         b64 = base64.b64encode(path.read_bytes()).decode("ascii")
@@ -415,7 +422,8 @@ def write_report(run_dir: str | Path, out_dir: str | Path | None = None, colour_
         + f"; targets: {html.escape(', '.join(t.name for t in data.targets))}; written {time.strftime('%Y-%m-%d %H:%M')}.</p>",
     ]
     head += [f"<p class='note'>{html.escape(note)}</p>" for note in data.notes]
-    page = "\n".join(head + _sections(data, figs) + ["</body></html>"])
+    head += [f"<p class='note'>warning: {html.escape(w)}</p>" for w in data.metrics.get("warnings") or []]
+    page = "\n".join(head + _sections(data, figs, out) + ["</body></html>"])
     path = out / "index.html"
     path.write_text(page, encoding="utf-8")
     return path

@@ -11,6 +11,7 @@ from __future__ import annotations
 import copy
 import importlib.util
 import logging
+import math
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -139,6 +140,8 @@ def build_trainer(
     monitor: str | None,
     best_weights: type[BestWeights] = BestWeights,
     log_every_n_steps: int = 1,
+    patience: int | None = None,
+    min_steps: int | None = None,
 ):
     """A ``lightning.Trainer`` from the training config; returns ``(trainer, best_weights | None)``.
 
@@ -146,6 +149,8 @@ def build_trainer(
     (``scorecast.adapt.finetune``) both come through here (via :func:`fit_module`). ``best_weights`` is
     the callback class that keeps the best weights on ``monitor`` (fine-tuning copies only the
     trainable part); ``log_every_n_steps`` only matters to loggers (nothing is logged per step by default).
+    ``patience`` (epochs) and ``min_steps`` replace the configured patience and add a warm-up
+    (:func:`stopping_schedule` counts both in optimizer steps).
     """
     import lightning as L
     from lightning.pytorch.callbacks import EarlyStopping, RichProgressBar, StochasticWeightAveraging
@@ -160,7 +165,12 @@ def build_trainer(
         callbacks.append(best)
         if cfg.early_stopping is not None:
             callbacks.append(
-                EarlyStopping(monitor=monitor, mode=mode, patience=cfg.early_stopping.patience, check_finite=False)
+                EarlyStopping(
+                    monitor=monitor,
+                    mode=mode,
+                    patience=cfg.early_stopping.patience if patience is None else patience,
+                    check_finite=False,
+                )
             )
     if cfg.swa.enabled:
         if cfg.early_stopping is not None:
@@ -176,6 +186,7 @@ def build_trainer(
     gpu = cfg.accelerator in ("gpu", "cuda") or (cfg.accelerator == "auto" and torch.cuda.is_available())
     trainer = L.Trainer(
         max_epochs=cfg.max_epochs,
+        min_steps=min_steps,
         accelerator=cfg.accelerator,
         devices=cfg.devices,
         strategy=cfg.strategy,
@@ -194,6 +205,22 @@ def build_trainer(
         default_root_dir=str(log_dir),
     )
     return trainer, best
+
+
+def stopping_schedule(cfg: TrainingConfig, batches_per_epoch: int) -> dict[str, int]:
+    """Early stopping counted in optimizer steps: ``steps_per_epoch``, ``patience_epochs`` (the
+    configured patience, raised to cover ``min_patience_steps``) and ``min_steps`` (the warm-up, capped
+    at the run's length)."""
+    steps = max(1, math.ceil(batches_per_epoch / max(1, cfg.accumulate_grad_batches)))
+    es = cfg.early_stopping
+    if es is None:
+        return {"steps_per_epoch": steps, "patience_epochs": 0, "min_steps": 0}
+    patience = max(es.patience, math.ceil(es.min_patience_steps / steps))
+    return {
+        "steps_per_epoch": steps,
+        "patience_epochs": int(patience),
+        "min_steps": int(min(es.warmup_steps, steps * cfg.max_epochs)),
+    }
 
 
 # Lightning notes that say nothing to a scorecast user (small data sets, CPU, frozen parts on purpose).
@@ -217,18 +244,23 @@ def fit_module(
     name: str,
     best_weights: type[BestWeights] = BestWeights,
     log_every_n_steps: int = 1,
-) -> None:
+    patience: int | None = None,
+    min_steps: int | None = None,
+):
     """Fit a LightningModule (its ``monitor`` attribute, or None) with :func:`build_trainer`; the best
     weights are restored at the end, and the process's deterministic-algorithms setting (which
-    Lightning switches on for the whole process) is given back afterwards."""
+    Lightning switches on for the whole process) is given back afterwards. Returns ``(trainer,
+    best_weights | None)``; ``patience`` and ``min_steps`` as in :func:`build_trainer`."""
     deterministic_before = torch.are_deterministic_algorithms_enabled()
-    trainer, _best = build_trainer(
+    trainer, best = build_trainer(
         cfg,
         log_dir=log_dir,
         name=name,
         monitor=module.monitor,
         best_weights=best_weights,
         log_every_n_steps=log_every_n_steps,
+        patience=patience,
+        min_steps=min_steps,
     )
     with warnings.catch_warnings():
         for message in _IGNORED_WARNINGS:
@@ -237,6 +269,7 @@ def fit_module(
             trainer.fit(module, train_loader, val_loader)
         finally:
             torch.use_deterministic_algorithms(deterministic_before)
+    return trainer, best
 
 
 def resolve_monitor(cfg: TrainingConfig, has_val: bool) -> str | None:
@@ -294,6 +327,22 @@ def fit_member(
             return EstimatorMember(recipe.model.head.name, estimators, recipe.targets, dims, scaler)
         return _fit_neural(
             recipe, features, targets, train_idx, val_idx, scaler, groups, target_dist, seed, log_dir, name, augmented
+        )
+
+
+def _calibrate_head(model, train_fs: FeatureSet, train_y: np.ndarray, seed: int, most: int = 4096) -> None:
+    """``training.calibrate_head``: the head starts at the least-squares map of the initial fused features
+    of (up to ``most`` of) the training items to their targets."""
+    from scorecast.models.scorer import feature_batch
+
+    idx = np.arange(len(train_fs))
+    if len(idx) > most:
+        idx = np.sort(np.random.default_rng(seed).choice(len(idx), most, replace=False))
+    pooled, sequences, masks = feature_batch(train_fs, idx, model.uses_sequences)
+    if not model.calibrate_head(pooled, sequences, masks, torch.as_tensor(train_y[idx], dtype=torch.float64)):
+        log.info(
+            "training.calibrate_head: head '%s' has no mean layer to calibrate; left as initialised",
+            type(model.head).__name__,
         )
 
 
@@ -364,6 +413,8 @@ def _fit_neural(
     model = build_model(recipe.model, shapes, recipe.targets)
     loss = build_loss(recipe.losses, recipe.targets)
     loss.check_head(model.provides, recipe.model.head.name)
+    if cfg.calibrate_head:
+        _calibrate_head(model, train_fs, train_y, seed)
     monitor = resolve_monitor(cfg, has_val)
     val_groups = grp[val_idx] if grp is not None and has_val and all(g is not None for g in grp[val_idx]) else None
     if monitor is not None:
@@ -372,11 +423,27 @@ def _fit_neural(
     n_params = sum(p.numel() for p in model.parameters())
     threads = auto_threads(cfg, n_params, bs, any(s.has_sequence for s in shapes.values()))
     log_root = Path(log_dir) if log_dir is not None else Path.cwd() / "lightning_logs"
+    schedule = stopping_schedule(cfg, len(train_loader))
     with torch_threads(threads):
         used = torch.get_num_threads()
-        fit_module(cfg, module, train_loader, val_loader, log_dir=log_root, name=name)
+        trainer, best = fit_module(
+            cfg,
+            module,
+            train_loader,
+            val_loader,
+            log_dir=log_root,
+            name=name,
+            patience=schedule["patience_epochs"],
+            min_steps=schedule["min_steps"] if monitor is not None else None,
+        )
     seq = [n for n, s in shapes.items() if s.has_sequence]
     member = NeuralMember(copy.deepcopy(module.model), recipe.model, recipe.targets, features.dims(), seq, scaler)
     # the thread count each epoch ran on goes into history.csv of the run folder
     member.history = [{**row, "threads": used} for row in module.history]
+    member.fit_info = {
+        **schedule,
+        "epochs": len(module.history),
+        "steps": int(trainer.global_step),
+        **({"best_epoch": best.best_epoch} if best is not None and best.best_epoch is not None else {}),
+    }
     return member
