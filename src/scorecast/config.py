@@ -410,3 +410,20 @@ def _format_validation(exc: ValidationError) -> str:
 
 def save_recipe(recipe: Recipe, path: str | Path) -> None:
     Path(path).write_text(yaml.safe_dump(recipe.model_dump(mode="json"), sort_keys=False))
+
+
+def load_with_data(
+    recipe_path: Path, variables: dict[str, str], overrides: list[str], variant: str | None, data: Path | None
+):
+    """The recipe, with ``data.path`` replaced by ``data`` (before ``${VAR}`` expansion, so a variable
+    used only in the replaced path need not be set)."""
+    if data is None:
+        return load_recipe(recipe_path, variables=variables, overrides=overrides, variant=variant)
+    raw = read_recipe_file(recipe_path)
+    if not isinstance(raw.get("data", {}), dict):
+        raise ConfigError(f"{recipe_path}: expected 'data' to be a mapping, got {type(raw['data']).__name__}")
+    raw.setdefault("data", {})["path"] = str(data)
+    try:
+        return load_recipe(raw, variables=variables, overrides=overrides, variant=variant)
+    except ConfigError as exc:
+        raise ConfigError(f"{recipe_path} (with --data {data}): {exc}") from exc

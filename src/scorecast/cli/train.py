@@ -13,7 +13,6 @@ from typing import Annotated, Any
 import typer
 
 from scorecast.config import parse_assignments
-from scorecast.errors import ConfigError
 
 RecipeArg = Annotated[Path, typer.Argument(help="Recipe YAML.")]
 VarOpt = Annotated[
@@ -64,51 +63,9 @@ def parse_vars(values: list[str] | None) -> dict[str, str]:
     return parse_assignments(values, "--var", example="NAME=VALUE", yaml_values=False)
 
 
-def prepare(recipe_path: Path, var, overrides, variant, data, cache_dir, with_val: bool = True, select: bool = False):
-    """Load the recipe, read items, transcribe (if the recipe has ASR), encode features (and
-    augmented copies, and the validation and test data) through the cache. Returns the recipe and
-    :func:`scorecast.runs.prepare.prepare_training_data`'s :class:`TrainingData`."""
-    from scorecast.cache.store import EmbeddingCache
-    from scorecast.data.readers import read_items
-    from scorecast.runs.prepare import prepare_training_data
-    from scorecast.runs.select import features_recipe
-
-    recipe = load_with_data(recipe_path, parse_vars(var), list(overrides or []), variant, data)
-    if select and recipe.select is None:  # --select: the recipe and every variant, by the defaults
-        from scorecast.config import SelectConfig
-
-        recipe = recipe.model_copy(update={"select": SelectConfig()})
-    from scorecast.training.recipe_check import check_recipe
-
-    check_recipe(recipe, str(recipe_path))  # before reading the data: a misspelt option fails at once
-    cache = EmbeddingCache(cache_dir or recipe.cache_dir)
-    items = read_items(recipe.data)
-    encode = features_recipe(recipe)  # selecting: every candidate's encoders
-    return recipe, prepare_training_data(encode, items, cache, where=str(recipe_path), with_val=with_val)
-
-
 def with_threads(overrides: list[str] | None, threads: int | None) -> list[str]:
     """The ``--set`` overrides, plus ``training.threads=N`` for ``--threads N``."""
     return list(overrides or []) + ([f"training.threads={threads}"] if threads is not None else [])
-
-
-def load_with_data(
-    recipe_path: Path, variables: dict[str, str], overrides: list[str], variant: str | None, data: Path | None
-):
-    """The recipe, with ``data.path`` replaced by ``data`` (before ``${VAR}`` expansion, so a variable
-    used only in the replaced path need not be set)."""
-    from scorecast.config import load_recipe, read_recipe_file
-
-    if data is None:
-        return load_recipe(recipe_path, variables=variables, overrides=overrides, variant=variant)
-    raw = read_recipe_file(recipe_path)
-    if not isinstance(raw.get("data", {}), dict):
-        raise ConfigError(f"{recipe_path}: expected 'data' to be a mapping, got {type(raw['data']).__name__}")
-    raw.setdefault("data", {})["path"] = str(data)
-    try:
-        return load_recipe(raw, variables=variables, overrides=overrides, variant=variant)
-    except ConfigError as exc:
-        raise ConfigError(f"{recipe_path} (with --data {data}): {exc}") from exc
 
 
 def print_summary(result, verb: str, seconds: float) -> None:
@@ -240,14 +197,15 @@ def _run(
 ) -> None:
     from scorecast.cli.feedback import collect_skipped, report_skipped, training_lines
     from scorecast.runs.outdir import check_output_dir, staged_output_dir
+    from scorecast.runs.prepare import prepare_run
 
     start = time.perf_counter()
     overrides = with_threads(overrides, threads)
     if out is not None:
         check_output_dir(out, overwrite)  # before any encoding
     with collect_skipped() as skipped:
-        recipe, ready = prepare(
-            recipe_path, var, overrides, variant, data, cache, with_val=verb == "train", select=select
+        recipe, ready = prepare_run(
+            recipe_path, parse_vars(var), overrides, variant, data, cache, with_val=verb == "train", select=select
         )
     out_dir = out or Path("runs") / f"{recipe.name}-{time.strftime('%Y%m%d-%H%M%S')}"
     from scorecast.runs.cv import run_cv, run_train

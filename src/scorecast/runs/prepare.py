@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
-from scorecast.config import DataConfig, Recipe
+from scorecast.config import DataConfig, Recipe, load_with_data
 from scorecast.data.features import FeatureSet
 from scorecast.data.items import ItemSet
 from scorecast.encoders.asr import transcribe_if_needed
@@ -166,3 +167,35 @@ def _range_error(item, checked, source: str, columns: dict[str, str]):
                     field=columns.get(spec.name, spec.name),
                 )
     return None
+
+
+def prepare_run(
+    recipe_path: Path,
+    variables: dict[str, str],
+    overrides: list[str] | None,
+    variant: str | None,
+    data: Path | None,
+    cache_dir: Path | None,
+    with_val: bool = True,
+    select: bool = False,
+) -> tuple[Recipe, TrainingData]:
+    """Load the recipe, read items, transcribe (if the recipe has ASR), encode features (and
+    augmented copies, and the validation and test data) through the cache: what ``scorecast cv`` and
+    ``train`` run first. Returns the recipe and :func:`prepare_training_data`'s :class:`TrainingData`;
+    with ``select`` every candidate's encoders are encoded (``scorecast.runs.select``)."""
+    from scorecast.cache.store import EmbeddingCache
+    from scorecast.data.readers import read_items
+    from scorecast.runs.select import features_recipe
+
+    recipe = load_with_data(recipe_path, variables, list(overrides or []), variant, data)
+    if select and recipe.select is None:  # --select: the recipe and every variant, by the defaults
+        from scorecast.config import SelectConfig
+
+        recipe = recipe.model_copy(update={"select": SelectConfig()})
+    from scorecast.training.recipe_check import check_recipe
+
+    check_recipe(recipe, str(recipe_path))  # before reading the data: a misspelt option fails at once
+    cache = EmbeddingCache(cache_dir or recipe.cache_dir)
+    items = read_items(recipe.data)
+    encode = features_recipe(recipe)  # selecting: every candidate's encoders
+    return recipe, prepare_training_data(encode, items, cache, where=str(recipe_path), with_val=with_val)
