@@ -59,7 +59,8 @@ class DataConfig(Strict):
 class EncoderSpec(Strict):
     """One encoder applied to one input of each item.
 
-    ``input`` is ``audio``, ``text.<field>`` or ``vector.<field>``; ``alias`` names the feature
+    ``input`` is ``audio``, ``audio.<field>`` (a named audio field: ``audio.generated``,
+    ``audio.reference``), ``text.<field>`` or ``vector.<field>``; ``alias`` names the feature
     (defaults to ``<name>:<input>``); ``sequence`` also keeps the frame/token sequence.
     """
 
@@ -71,13 +72,20 @@ class EncoderSpec(Strict):
 
     @model_validator(mode="after")
     def _check_input(self) -> EncoderSpec:
-        if not (self.input == "audio" or re.fullmatch(r"(text|vector)\.[\w\-]+", self.input)):
-            raise ValueError(f"encoder input: expected 'audio', 'text.<field>' or 'vector.<field>', got '{self.input}'")
+        if not (self.input == "audio" or re.fullmatch(r"(audio|text|vector)\.[\w\-]+", self.input)):
+            raise ValueError(
+                f"encoder input: expected 'audio', 'audio.<field>', 'text.<field>' or 'vector.<field>', got '{self.input}'"
+            )
         return self
 
     @property
     def feature_name(self) -> str:
         return self.alias or f"{self.name}:{self.input}"
+
+    @property
+    def reads_audio(self) -> bool:
+        """True for ``audio`` and ``audio.<field>`` inputs."""
+        return self.input == "audio" or self.input.startswith("audio.")
 
 
 class ASRConfig(Strict):

@@ -39,7 +39,8 @@ class Ratings:
 class Item:
     """One scored (or to-be-scored) thing.
 
-    ``audio`` is an absolute path (or None); ``texts`` maps a field name to its text; ``vectors``
+    ``audio`` is an absolute path (or None); ``audios`` maps a named audio field to its path (pairs of
+    clips: ``{"generated": ..., "reference": ...}``, read by encoders with input ``audio.<field>``); ``texts`` maps a field name to its text; ``vectors``
     maps a field name to a 1-D float vector; ``targets`` maps a target name to its (aggregated)
     score; ``ratings`` maps a target name to per-rater ratings; ``group`` is the system, speaker or
     signal used for grouped CV and system-level metrics.
@@ -48,6 +49,7 @@ class Item:
     id: str
     audio: str | None = None
     texts: dict[str, str] = field(default_factory=dict)
+    audios: dict[str, str] = field(default_factory=dict)
     vectors: dict[str, np.ndarray] = field(default_factory=dict)
     targets: dict[str, float] = field(default_factory=dict)
     ratings: dict[str, Ratings] = field(default_factory=dict)
@@ -102,6 +104,7 @@ class ItemSet:
         rows = []
         for item in self.items:
             row: dict[str, object] = {"id": item.id, "audio": item.audio, "group": item.group}
+            row.update({f"audio.{k}": v for k, v in item.audios.items()})
             row.update({f"text.{k}": v for k, v in item.texts.items()})
             row.update(item.targets)
             for name, r in item.ratings.items():
