@@ -286,6 +286,8 @@ def _fit_neural(
 
     shapes = feature_shapes(features)
     model = build_model(recipe.model, shapes, recipe.targets)
+    if hasattr(model.head, "calibrate"):  # a prior head: calibrate its zero-shot score on the training fold
+        model.head.calibrate(scaler.transform(features.subset(train_idx)).pooled, targets[train_idx])
     loss = build_loss(recipe.losses, recipe.targets)
     loss.check_head(model.provides, recipe.model.head.name)
     monitor = resolve_monitor(cfg, has_val)
