@@ -152,6 +152,18 @@ class Augment(Strict):
     speed: tuple[float, float] | None = None
 
 
+class Listeners(Strict):
+    """Train on each listener's ratings instead of the clip means: the model's output is the mean
+    listener's score, and each listener's rating is modelled as ``centre + scale_l * (mean - centre) +
+    bias_l`` (``scale`` learnt when true), as UTMOS did with listener embeddings. Biases and log-scales
+    are centred over the listeners (the mean listener has bias 0, scale 1) and penalised by ``l2``
+    (in units of half the target range). Needs ratings with rater ids (a long table's ``rater``
+    column, MUSHRA participant lists, ``yourtts``); one target."""
+
+    scale: bool = True
+    l2: float = Field(default=0.01, ge=0.0)
+
+
 class TrainingConfig(Strict):
     max_epochs: int = 50
     batch_size: int = 32
@@ -176,6 +188,8 @@ class TrainingConfig(Strict):
     sample_weights: SampleWeights = Field(default_factory=SampleWeights)
     negatives: Negatives = Field(default_factory=Negatives)
     mixup_alpha: float = 0.0
+    #: listener-aware training on per-listener ratings (None: train on the clip means)
+    listeners: Listeners | None = None
     augment: Augment = Field(default_factory=Augment)
     standardize_features: bool = True
     loggers: list[Literal["csv", "tensorboard", "mlflow"]] = Field(default_factory=lambda: ["csv"])
