@@ -163,3 +163,8 @@ def test_cv_writes_the_ceiling_and_trains_listener_aware(tmp_path):
     assert ceiling["listeners"] == N_LISTENERS and ceiling["items"] == 90
     assert -1.0 <= ceiling["clip"]["srcc"] <= 1.0 and "system" in ceiling
     assert res.metrics["targets"]["score"]["ceiling"] == ceiling
+    from scorecast.report.page import write_report
+
+    page = write_report(tmp_path / "run").read_text()
+    assert "Ceiling: the listeners' own agreement" in page
+    assert f"{ceiling['clip']['srcc']:.4f}" in page
