@@ -236,3 +236,29 @@ def render_markdown(report: dict[str, Any]) -> str:
                 for r in described
             ]
     return "\n".join(lines) + "\n"
+
+
+# ------------------------------------------------------------------------------ sections other scripts own
+
+
+SECTION_START = "<!-- section:{name} -->"
+SECTION_END = "<!-- /section:{name} -->"
+
+
+def replace_section(text: str, name: str, body: str) -> str:
+    """``text`` with the block between ``<!-- section:NAME -->`` and ``<!-- /section:NAME -->`` set to
+    ``body`` (appended at the end when absent). Other benchmark scripts own such sections of RESULTS.md."""
+    start, end = SECTION_START.format(name=name), SECTION_END.format(name=name)
+    block = f"{start}\n{body.rstrip()}\n{end}\n"
+    if start in text and end in text:
+        head, rest = text.split(start, 1)
+        return head + block + rest.split(end, 1)[1].lstrip("\n")
+    return text.rstrip("\n") + "\n\n" + block
+
+
+def kept_sections(old_text: str) -> list[tuple[str, str]]:
+    """(name, body) of every owned section in ``old_text``, to carry over when the file is rewritten."""
+    import re
+
+    pattern = re.compile(r"<!-- section:([\w\-]+) -->\n(.*?)\n<!-- /section:\1 -->", re.S)
+    return [(m.group(1), m.group(2)) for m in pattern.finditer(old_text)]

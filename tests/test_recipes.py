@@ -625,6 +625,7 @@ def swap_data(tmp_path_factory, xacle_data, da5401_data, musiceval, shl_data) ->
     """Generated data for every recipe: ({variable: path}, number of items)."""
     stsb = rd.make_stsb(tmp_path_factory.mktemp("stsb"), n_train=24, n_test=8)
     mushra = rd.make_mushra(tmp_path_factory.mktemp("mushra"), signals=4)
+    yourtts = rd.make_yourtts(tmp_path_factory.mktemp("yourtts"))
     return {
         "grammar": ({"DATA": shl_data}, 20),
         "xacle": ({"DATA": xacle_data["lists"], "AUDIO": xacle_data["audio"]}, 24),
@@ -634,6 +635,8 @@ def swap_data(tmp_path_factory, xacle_data, da5401_data, musiceval, shl_data) ->
         "shl-grammar-transcripts": ({"DATA": shl_data}, 20),
         "shl-grammar-audio": ({"DATA": shl_data}, 20),
         "codec-mushra": ({"DATA": mushra}, 20),
+        "yourtts-naturalness": ({"DATA": yourtts}, 36),
+        "yourtts-similarity": ({"DATA": yourtts}, 36),
     }
 
 
