@@ -100,6 +100,10 @@ def print_summary(result, verb: str, seconds: float) -> None:
         for level in ("utterance", "system"):
             for name, entry in (levels.get(level) or {}).items():
                 table.add_row(target, level, name, _fmt(entry.get("value")), _interval(entry))
+    for target, levels in result.metrics.get("targets", {}).items():  # the listeners' split-half ceiling
+        for level, key in (("clip", "utterance"), ("system", "system")):
+            for name, value in ((levels.get("ceiling") or {}).get(level) or {}).items():
+                table.add_row(target, f"{key} ceiling", name, _fmt(value), "listeners' split-half")
     for target, levels in (result.metrics.get("test") or {}).get("targets", {}).items():
         for name, entry in (levels.get("utterance") or {}).items():
             table.add_row(target, "test", name, _fmt(entry.get("value")), _interval(entry))
