@@ -118,7 +118,9 @@ def test_cross_entropy_with_regression_head_says_what_is_missing():
 
 
 def test_unknown_loss_lists_known_ones():
-    with pytest.raises(ConfigError, match=r"unknown loss 'listnet'; expected one of: coral, correction-l2, correlation, cosent"):
+    with pytest.raises(
+        ConfigError, match=r"unknown loss 'listnet'; expected one of: coral, correction-l2, correlation, cosent"
+    ):
         build_loss([LossTerm(name="listnet")], TARGETS)
 
 

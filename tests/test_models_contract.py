@@ -245,7 +245,9 @@ def test_score_model_every_combination(fusion, head, tmp_path):
 
     def build(seed):
         torch.manual_seed(seed)
-        return perturbed(fusion if fusion in IDENTITY_INIT else head, build_model(config, shapes_for(fusion), TARGETS), seed)
+        return perturbed(
+            fusion if fusion in IDENTITY_INIT else head, build_model(config, shapes_for(fusion), TARGETS), seed
+        )
 
     pooled, sequences, masks = make_batch()
     model = build(0).train()
