@@ -107,7 +107,14 @@ def paired(preds, anchor, truth, groups, n_boot) -> dict[str, Any]:
 
 
 def run_variant(recipe, items, features, work: Path, threads):
+    from scorecast.data.features import FeatureSet
     from scorecast.runs.cv import run_cv
+
+    names = [spec.feature_name for spec in recipe.encoders]  # a variant may read fewer features
+    missing = [n for n in names if n not in features.pooled]
+    if missing:
+        raise SystemExit(f"{recipe.name}: features {missing} are not among the base recipe's {list(features.pooled)}")
+    features = FeatureSet(list(features.ids), {n: features.pooled[n] for n in names}, {})
 
     with warnings.catch_warnings(), lib.torch_threads(threads):
         warnings.simplefilter("ignore", UserWarning)
@@ -192,12 +199,11 @@ def run_set(key: str, args, cache, work: Path, log) -> dict[str, Any]:
         )
     if args.select:
         t = time.perf_counter()
-        pred, choices = nested_select(
-            spec, data_dir, variants, items, features, overrides, work, args.train_threads, log
-        )
+        among = args.select_among or variants
+        pred, choices = nested_select(spec, data_dir, among, items, features, overrides, work, args.train_threads, log)
         rows.append(
             score_row(
-                f"{base.name} [nested choice of {', '.join(variants)}]",
+                f"{base.name} [nested choice of {', '.join(among)}]",
                 "scorecast",
                 pred,
                 truth,
@@ -307,6 +313,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     p.add_argument("--variants", default=None, help="comma-separated (default: the recipe and all its variants)")
     p.add_argument("--seeds", default=None, help="override cv.seeds, e.g. 0,1")
     p.add_argument("--select", action="store_true", help="add the nested-CV choice among the variants")
+    p.add_argument("--select-among", default=None, help="comma-separated candidates for --select (default: --variants)")
     p.add_argument("--bootstrap", type=int, default=1000)
     p.add_argument("--train-threads", type=int, default=1)
     p.add_argument("--json", type=Path, default=REPO / "bench" / "results" / "listening.json")
@@ -314,6 +321,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     args = p.parse_args(argv)
     args.seeds = [int(x) for x in args.seeds.split(",")] if args.seeds else None
     args.variants = [v.strip() for v in args.variants.split(",")] if args.variants else None
+    args.select_among = [v.strip() for v in args.select_among.split(",")] if args.select_among else None
     if not args.data.is_dir():
         raise SystemExit(f"data folder not found: {args.data} (pass --data or set SCORECAST_DATA); skipped")
     from scorecast.cache.store import EmbeddingCache
