@@ -85,6 +85,17 @@ def anchors(features) -> dict[str, np.ndarray]:
     return out
 
 
+def cached_items(recipe, items, cache):
+    """The items every encoder of ``recipe`` already has in the cache (``--cached-only``)."""
+    from scorecast.encoders.pipeline import plan_encoding
+
+    keep = set(range(len(items)))
+    for spec in recipe.encoders:
+        plan = plan_encoding(items, spec, cache)
+        keep -= {pos for pos, key in plan.refs if key in plan.todo}
+    return items.subset(sorted(keep))
+
+
 def system_means(values: np.ndarray, groups: list[str]) -> tuple[list[str], np.ndarray]:
     systems = sorted(set(groups))
     g = np.asarray(groups)
@@ -160,6 +171,9 @@ def run_set(key: str, args, cache, work: Path, log) -> dict[str, Any]:
     base = lib.load(spec["recipe"], data_dir, None, overrides=overrides)
     t = time.perf_counter()
     items = lib.read_subset(base.data, None)
+    n_read = len(items)
+    if args.cached_only:
+        items = cached_items(base, items, cache)
     items, features = lib.featurize(base, items, cache)
     encode_s = time.perf_counter() - t
     truth = items.targets("score")
@@ -238,6 +252,7 @@ def run_set(key: str, args, cache, work: Path, log) -> dict[str, Any]:
         "title": spec["title"],
         "recipe": f"recipes/{spec['recipe']}",
         "n_items": len(items),
+        "n_read": n_read,
         "n_systems": len(set(groups)),
         "level": spec["level"],
         "cv": f"{base.cv.folds}-fold {base.cv.kind} by {base.cv.group_by or 'group'}",
@@ -249,20 +264,34 @@ def run_set(key: str, args, cache, work: Path, log) -> dict[str, Any]:
     }
 
 
+def subset_note(res: dict[str, Any]) -> str:
+    n, total = res["n_items"], res.get("n_read", res["n_items"])
+    if n == total:
+        return ""
+    return (
+        f" (**a subset**: the {n} of {total} rated clips whose features were in the cache when this ran, --cached-only)"
+    )
+
+
 def render(report: dict[str, Any]) -> str:
     meta = report["meta"]
     lines = [
         "## Listening tests: per-listener ratings, priors, pairs (bench/run_listening.py)",
         "",
         f"Written by `{meta['command']}` on {meta['date']} (commit `{(meta['git']['commit'] or 'unknown')[:12]}`"
-        f"{', with uncommitted changes' if meta['git']['dirty'] else ''}); {meta['seconds']:.0f} s; load average "
-        f"{meta['load_average'][0]:.1f} at the end. Figures: value [95 % bootstrap interval, {meta['bootstrap']} "
+        f"{', with uncommitted changes' if meta['git']['dirty'] else ''}). Figures: value [95 % bootstrap interval, {meta['bootstrap']} "
         "resamples]; anchors are zero-shot scores on the very same clips; Δ = paired bootstrap of (row - best "
         "anchor) SRCC on the same resampled clips (systems for the system column).",
     ]
     for res in report["sets"].values():
         lvl = res["level"]
         lines += ["", f"### {res['title']}", ""]
+        if res.get("run"):
+            r = res["run"]
+            lines += [
+                f"Run: `{r['command']}` on {r['date']}, {r['seconds']:.0f} s, load average {r['load_average'][0]:.1f}.",
+                "",
+            ]
         c = res.get("ceiling") or {}
         ceil = ""
         if c:
@@ -271,7 +300,7 @@ def render(report: dict[str, Any]) -> str:
                 f"splits): clip SRCC {c['clip']['srcc']:.3f}, {lvl} SRCC {c.get('system', {}).get('srcc', float('nan')):.3f}."
             )
         lines += [
-            f"{res['n_items']} clips, {res['n_systems']} {lvl}s; {res['cv']}; `{res['recipe']}`.{ceil}",
+            f"{res['n_items']} clips{subset_note(res)}, {res['n_systems']} {lvl}s; {res['cv']}; `{res['recipe']}`.{ceil}",
             "",
             f"| system | kind | clip SRCC | clip LCC | {lvl} SRCC | Δ clip SRCC vs best anchor | Δ {lvl} SRCC vs best anchor | time (s) |",
             "|---|---|---:|---:|---:|---:|---:|---:|",
@@ -305,6 +334,24 @@ def render(report: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def merge_reports(paths: list[Path], args) -> dict[str, Any]:
+    """One report from several runs' JSON files (each keeps its own meta, shown per set)."""
+    report: dict[str, Any] = {"sets": {}, "runs": []}
+    for path in paths:
+        part = json.loads(path.read_text())
+        for key, res in part["sets"].items():
+            res["run"] = part["meta"]
+            report["sets"][key] = res
+        report["runs"].append(part["meta"])
+    report["meta"] = report["runs"][-1]
+    args.json.parent.mkdir(parents=True, exist_ok=True)
+    args.json.write_text(json.dumps(report, indent=2) + "\n")
+    old = args.md.read_text() if args.md.is_file() else ""
+    args.md.write_text(lib.replace_section(old, "listening-tests", render(report)))
+    print(f"wrote {args.json} and the listening-tests section of {args.md}", flush=True)
+    return report
+
+
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--data", type=Path, default=Path(os.environ.get("SCORECAST_DATA", REPO.parent / "shared" / "data")))
@@ -315,10 +362,19 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     p.add_argument("--select", action="store_true", help="add the nested-CV choice among the variants")
     p.add_argument("--select-among", default=None, help="comma-separated candidates for --select (default: --variants)")
     p.add_argument("--bootstrap", type=int, default=1000)
+    p.add_argument("--cached-only", action="store_true", help="score only the clips whose features are cached")
     p.add_argument("--train-threads", type=int, default=1)
     p.add_argument("--json", type=Path, default=REPO / "bench" / "results" / "listening.json")
     p.add_argument("--md", type=Path, default=REPO / "bench" / "RESULTS.md")
+    p.add_argument(
+        "--merge",
+        default=None,
+        help="comma-separated listening JSON files of earlier runs (one set each): write their sets together "
+        "to --json and the RESULTS.md section, running nothing",
+    )
     args = p.parse_args(argv)
+    if args.merge:
+        return merge_reports([Path(x) for x in args.merge.split(",")], args)
     args.seeds = [int(x) for x in args.seeds.split(",")] if args.seeds else None
     args.variants = [v.strip() for v in args.variants.split(",")] if args.variants else None
     args.select_among = [v.strip() for v in args.select_among.split(",")] if args.select_among else None
@@ -344,6 +400,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "seconds": time.perf_counter() - start,
         "command": "python bench/run_listening.py " + " ".join(argv if argv is not None else sys.argv[1:]),
     }
+    for res in report["sets"].values():
+        res["run"] = dict(report["meta"])
     from scorecast.jsonsafe import clean_json
 
     report = clean_json(report)
