@@ -169,12 +169,18 @@ def run_set(key: str, args, cache, work: Path, log) -> dict[str, Any]:
     data_dir = args.data / spec["data"]
     overrides = {"cv.seeds": args.seeds} if args.seeds else {}
     base = lib.load(spec["recipe"], data_dir, None, overrides=overrides)
+    variants = args.variants or ["default", *base.variants]
+    union = {}  # every encoder any variant run here reads, once
+    for v in dict.fromkeys([*variants, *(args.select_among or [])]):
+        r = base if v == "default" else lib.load(spec["recipe"], data_dir, v, overrides=overrides)
+        union.update({e.feature_name: e for e in r.encoders})
+    everything = base.model_copy(update={"encoders": list(union.values())})
     t = time.perf_counter()
     items = lib.read_subset(base.data, None)
     n_read = len(items)
     if args.cached_only:
-        items = cached_items(base, items, cache)
-    items, features = lib.featurize(base, items, cache)
+        items = cached_items(everything, items, cache)
+    items, features = lib.featurize(everything, items, cache)
     encode_s = time.perf_counter() - t
     truth = items.targets("score")
     groups = [str(g) for g in items.groups()]
@@ -184,7 +190,6 @@ def run_set(key: str, args, cache, work: Path, log) -> dict[str, Any]:
         rows.append(score_row(name, "anchor", raw, truth, groups, args.bootstrap, description="no training"))
     best_clip = max(rows, key=lambda r: abs(r["metrics"]["clip"]["srcc"]["value"]))
     best_sys = max(rows, key=lambda r: abs(r["metrics"]["system"]["srcc"]["value"]))
-    variants = args.variants or ["default", *base.variants]
     ceiling = None
     for v in variants:
         recipe = lib.load(spec["recipe"], data_dir, None if v == "default" else v, overrides=overrides)
