@@ -238,27 +238,32 @@ def render_markdown(report: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
-# ------------------------------------------------------------------------------ sections other scripts own
+# ------------------------------------------------------------------------------ sections of RESULTS.md
 
 
-SECTION_START = "<!-- section:{name} -->"
-SECTION_END = "<!-- /section:{name} -->"
+def _markers(name: str) -> tuple[str, str]:
+    return f"<!-- section:{name} (written by its bench script) -->", f"<!-- /section:{name} -->"
 
 
-def replace_section(text: str, name: str, body: str) -> str:
-    """``text`` with the block between ``<!-- section:NAME -->`` and ``<!-- /section:NAME -->`` set to
-    ``body`` (appended at the end when absent). Other benchmark scripts own such sections of RESULTS.md."""
-    start, end = SECTION_START.format(name=name), SECTION_END.format(name=name)
-    block = f"{start}\n{body.rstrip()}\n{end}\n"
-    if start in text and end in text:
-        head, rest = text.split(start, 1)
-        return head + block + rest.split(end, 1)[1].lstrip("\n")
-    return text.rstrip("\n") + "\n\n" + block
+def replace_section(path: Path, name: str, text: str) -> None:
+    """Put ``text`` between the section's markers in ``path`` (appended where the section is new)."""
+    start, end = _markers(name)
+    block = f"{start}\n{text.rstrip()}\n{end}\n"
+    old = path.read_text() if path.is_file() else ""
+    if start in old and end in old:
+        head, rest = old.split(start, 1)
+        new = head + block + rest.split(end, 1)[1].lstrip("\n")
+    else:
+        new = old.rstrip("\n") + ("\n\n" if old else "") + block
+    path.write_text(new)
 
 
-def kept_sections(old_text: str) -> list[tuple[str, str]]:
-    """(name, body) of every owned section in ``old_text``, to carry over when the file is rewritten."""
+def kept_sections(path: Path) -> str:
+    """The marked sections other bench scripts wrote into ``path`` (to keep when it is rewritten)."""
     import re
 
-    pattern = re.compile(r"<!-- section:([\w\-]+) -->\n(.*?)\n<!-- /section:\1 -->", re.S)
-    return [(m.group(1), m.group(2)) for m in pattern.finditer(old_text)]
+    old = path.read_text() if path.is_file() else ""
+    found = re.findall(
+        r"<!-- section:[^ ]+ \(written by its bench script\) -->.*?<!-- /section:[^ ]+ -->\n?", old, re.S
+    )
+    return "".join("\n" + s.rstrip("\n") + "\n" for s in found)

@@ -517,10 +517,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps(report, indent=2) + "\n")
     args.md.parent.mkdir(parents=True, exist_ok=True)
-    text = lib.render_markdown(report)
-    for name, body in lib.kept_sections(args.md.read_text() if args.md.is_file() else ""):
-        text = lib.replace_section(text, name, body)  # sections other scripts write (bench/run_listening.py)
-    args.md.write_text(text)
+    args.md.write_text(lib.render_markdown(report) + lib.kept_sections(args.md))  # other scripts' sections stay
     print(f"wrote {args.md} and {args.json} in {report['meta']['seconds']:.0f} s", flush=True)
     return report
 

@@ -1,6 +1,6 @@
 """Listening tests with per-listener ratings: scorecast's recipes against zero-shot anchors measured in
 the same run on the same clips, with the listeners' own ceiling. Writes bench/results/listening.json
-and the ``listening-tests`` section of bench/RESULTS.md (bench/run_accuracy.py keeps that section).
+and the ``listening-tests`` section of bench/RESULTS.md (bench/run_accuracy.py keeps the sections other scripts write).
 
 * ``codec-mushra``: recipes/codec-mushra.yaml (signal-grouped CV; clip and condition level).
 * ``yourtts-naturalness``: recipes/yourtts-naturalness.yaml (speaker-grouped CV; clip and system level).
@@ -351,8 +351,7 @@ def merge_reports(paths: list[Path], args) -> dict[str, Any]:
     report["meta"] = report["runs"][-1]
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps(report, indent=2) + "\n")
-    old = args.md.read_text() if args.md.is_file() else ""
-    args.md.write_text(lib.replace_section(old, "listening-tests", render(report)))
+    lib.replace_section(args.md, "listening-tests", render(report))
     print(f"wrote {args.json} and the listening-tests section of {args.md}", flush=True)
     return report
 
@@ -412,8 +411,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     report = clean_json(report)
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps(report, indent=2) + "\n")
-    old = args.md.read_text() if args.md.is_file() else ""
-    args.md.write_text(lib.replace_section(old, "listening-tests", render(report)))
+    lib.replace_section(args.md, "listening-tests", render(report))
     print(f"wrote {args.json} and the listening-tests section of {args.md}", flush=True)
     return report
 

@@ -310,7 +310,7 @@ def make_mushra(root: Path, signals: int = 4, seconds: float = 1.5, seed: int = 
             if condition != "Anchor":
                 # the published set names each signal's unprocessed reference ref.flac
                 stem = "ref" if condition == "Reference" else condition.lower().replace(" ", "_").replace(".", "")
-                wave = clean if condition == "Reference" else add_noise(clean, snr, seed=c)
+                wave = clean if condition == "Reference" else add_noise(clean, snr, rng=c)
                 sf.write(str(_mkdir(root / "audio" / f"stim_{s + 1:02d}") / f"{stem}.flac"), wave, 24000)
                 file = f"stim_{s + 1:02d}/{stem}.wav"
             rows.append([signal, condition, str([float(r) for r in ratings]), str(participants), file])
@@ -350,7 +350,7 @@ def make_yourtts(root: Path, speakers: int = 4, clips: int = 3, seconds: float =
         for system, snr in (("Exp.1/model/S", 30.0), ("Exp.2/model/S", 8.0), (f"GT/MLS-PT/{spk}", 45.0)):
             for c in range(clips):
                 rel = f"{system}/{spk}_{c}.wav"
-                wave = add_noise(synth_speech(voices[s], seconds, seed=seed * 100 + 10 * s + c), snr, seed=c)
+                wave = add_noise(synth_speech(voices[s], seconds, seed=seed * 100 + 10 * s + c), snr, rng=c)
                 sf.write(str(_mkdir(root / "audio" / system) / f"{spk}_{c}.flac"), wave, SR)
                 quality = 1.5 + 3.0 * (snr / 45.0)
                 for who in rng.choice(8, size=4, replace=False):

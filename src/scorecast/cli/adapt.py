@@ -61,14 +61,19 @@ def register(app: typer.Typer) -> None:
         variant: VariantOpt = None,
         cache: CacheOpt = None,
         data: DataOpt = None,
+        overwrite: Annotated[
+            bool, typer.Option("--overwrite", help="Delete an existing folder --out first (refused otherwise).")
+        ] = False,
     ) -> None:
         """Adapt an encoder to the data: SimCSE on a text field, or fine-tune top encoder layers end to end."""
         from scorecast.cli.train import parse_vars
         from scorecast.config import load_recipe
         from scorecast.data.readers import read_items
+        from scorecast.runs.outdir import emptied_output_dir
 
         if method not in METHODS:
             raise ConfigError(f"--method: expected one of {', '.join(METHODS)}, got '{method}'")
+        emptied_output_dir(out, overwrite)  # the adapted recipe names paths inside --out: never a mix of two runs
         loaded = load_recipe(recipe, variables=parse_vars(var), overrides=list(set_ or []), variant=variant)
         if data is not None:
             loaded.data.path = str(data)
@@ -158,7 +163,10 @@ def _finetune(recipe, items, out, epochs, batch_size, seed, cache) -> None:
         from scorecast.cache.store import EmbeddingCache
 
         embedding_cache = EmbeddingCache(cache)
-    result = fit_finetune(recipe, items, out, cache=embedding_cache)
+    from scorecast.cli.feedback import training_lines
+
+    with training_lines():
+        result = fit_finetune(recipe, items, out, cache=embedding_cache)
     console = Console()
     table = Table(title="scorecast adapt: fine-tuned parameter groups")
     table.add_column("group")

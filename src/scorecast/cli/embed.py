@@ -16,22 +16,10 @@ from typing import Annotated, Any
 
 import typer
 
+from scorecast.config import parse_assignments
 from scorecast.errors import ConfigError
 
 TableArg = Annotated[Path | None, typer.Argument(help="Item table to read (with --recipe: overrides data.path).")]
-
-
-def parse_pairs(values: list[str] | None, flag: str) -> dict[str, Any]:
-    """``["k=v", ...]`` -> {k: YAML-parsed v}."""
-    import yaml
-
-    out: dict[str, Any] = {}
-    for text in values or []:
-        if "=" not in text:
-            raise ConfigError(f"{flag}: expected KEY=VALUE, got '{text}'")
-        key, value = text.split("=", 1)
-        out[key.strip()] = yaml.safe_load(value) if value.strip() else ""
-    return out
 
 
 def _accelerator(device: str | None, accelerator: str | None) -> str:
@@ -54,8 +42,8 @@ def run_embed(
     sequence: bool,
     cache_dir: Path | None,
     float16: bool,
-    batch_size: int,
-    workers: int,
+    batch_size: int | None,
+    workers: int | None,
     device: str | None,
     shard: str | None,
     devices: int,
@@ -120,7 +108,7 @@ def run_embed(
                     cache,
                     devices=devices,
                     accelerator=_accelerator(device, accelerator),
-                    batch_size=batch_size,
+                    batch_size=batch_size or 16,
                     on_error=on_error,
                     progress=progress,
                 )
@@ -136,7 +124,8 @@ def run_embed(
                     progress=progress,
                     shard=shard_tuple,
                 )
-            if pack and shard_tuple is None and res.rank == 0 and (res.encoded or res.cached):
+            packed = (cache.root / res.identity_hash / "pack.json").is_file()
+            if pack and shard_tuple is None and res.rank == 0 and (res.encoded or (res.cached and not packed)):
                 cache.pack(res.identity_hash)
             name = f"{label}: {spec.feature_name}" if len(datasets) > 1 else spec.feature_name
             results.append((name, res, len(items.skipped)))
@@ -217,10 +206,17 @@ def register(app: typer.Typer) -> None:
             ),
         ] = None,
         float16: Annotated[bool, typer.Option("--float16", help="Store entries as float16 (half the disk).")] = False,
-        batch_size: Annotated[int, typer.Option("--batch-size", min=1)] = 16,
+        batch_size: Annotated[
+            int | None, typer.Option("--batch-size", min=1, help="Inputs per batch (default: the encoder's own).")
+        ] = None,
         workers: Annotated[
-            int, typer.Option("--workers", min=0, help="Worker processes for CPU feature extractors.")
-        ] = 0,
+            int | None,
+            typer.Option(
+                "--workers",
+                min=0,
+                help="Worker processes for per-clip CPU extractors (default: one per core; 0: this process).",
+            ),
+        ] = None,
         device: Annotated[
             str | None, typer.Option("--device", help="Device for encoders that take one (cpu, cuda, cuda:1, auto).")
         ] = None,
@@ -248,15 +244,15 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Encode items into the embedding cache (each input once per encoder; reruns reuse it)."""
         start = time.perf_counter()
-        variables = {k: str(v) for k, v in parse_pairs(var, "--var").items()}
+        variables = {k: str(v) for k, v in parse_assignments(var, "--var").items()}
         results, root = run_embed(
             table,
             recipe,
             reader,
-            parse_pairs(option, "--option"),
+            parse_assignments(option, "--option"),
             encoder,
             input_,
-            parse_pairs(param, "--param"),
+            parse_assignments(param, "--param"),
             alias,
             sequence,
             cache,

@@ -142,6 +142,46 @@ def _value(table, row, col: str) -> float:
     return parse_score(raw, table.view(row), col)
 
 
+def _shared_id_column(ptab, pid: str, ttab) -> str:
+    """The truth column whose values match the most prediction ids (exact, base name or stem); the
+    usual candidates first on a tie. Falls back to the candidate list when no column matches."""
+    modes = ["exact", "basename", "stem"]
+    pred_ids = [ptab.view(r).ident(pid) for r in ptab.rows]
+    wanted = {m: {_key(i, m) for i in pred_ids} for m in modes}
+    order = [c for c in ID_CANDIDATES if c in ttab.columns] + [c for c in ttab.columns if c not in ID_CANDIDATES]
+    best, best_score = None, (0, 0)
+    for col in order:
+        try:
+            values = [ttab.view(r).ident(col) for r in ttab.rows]
+        except DataError:  # empty cells: not an id column
+            continue
+        counts = [len(wanted[m] & {_key(v, m) for v in values}) for m in modes]
+        score = (max(counts), counts[0])  # the most matches; on a tie, exact matches over stems
+        if score > best_score:
+            best, best_score = col, score
+    return best if best is not None else _pick(ttab, None, ID_CANDIDATES, "truth ids")
+
+
+def recipe_group_column(source: str | Path, tables) -> str | None:
+    """The group (system) column that a recipe's ``table`` reader reads, where one of ``tables`` has it.
+    ``source``: a recipe YAML, or a bundle folder (its recipe is in scorecast.json)."""
+    path = Path(source)
+    if path.is_dir():
+        manifest = path / "scorecast.json"
+        if not manifest.is_file():
+            raise ConfigError(f"--recipe {path}: expected a recipe YAML or a bundle folder with scorecast.json")
+        raw = json.loads(manifest.read_text()).get("recipe") or {}
+    else:
+        from scorecast.config import read_recipe_file
+
+        raw = read_recipe_file(path)
+    data = raw.get("data") or {}
+    group = (data.get("options") or {}).get("group") if data.get("reader", "table") == "table" else None
+    if isinstance(group, str) and any(group in t.columns for t in tables):
+        return group
+    return None
+
+
 def _system_truth(path: Path, n_targets: int) -> list[dict[str, float]]:
     table = _read(path)
     cols = table.columns
@@ -176,10 +216,14 @@ def evaluate_files(
     bins: int | list[float] | None = None,
     baseline: str | Path | None = None,
     baseline_bootstrap: int = 1000,
+    recipe: str | Path | None = None,
 ) -> dict[str, Any]:
     """Join the two tables and compute the metrics; returns the JSON-able result (see the CLI).
     With ``baseline`` (predictions read like ``predictions``), also ``"comparison"``: the paired
-    bootstrap of the two on the ids of all three, ``baseline_bootstrap`` resamples."""
+    bootstrap of the two on the ids of all three, ``baseline_bootstrap`` resamples. Without an id
+    column named, the truth's id column is the one whose values match the most prediction ids.
+    ``recipe`` (a recipe YAML or a scorer bundle) gives the system column where none is named: its
+    ``table`` reader's ``group`` column."""
     from scorecast.jsonsafe import clean_json
     from scorecast.metrics.functional import METRICS, MetricWarning, compute_metrics, per_bin_rmse
 
@@ -196,7 +240,12 @@ def evaluate_files(
             raise ConfigError(f"--system-regex: not a valid regular expression ({exc}): {system_regex!r}") from None
     ptab, ttab = _read(Path(predictions)), _read(Path(truth))
     pid = _pick(ptab, pred_id_col or id_col, ID_CANDIDATES, "prediction ids")
-    tid = _pick(ttab, truth_id_col or id_col, ID_CANDIDATES, "truth ids")
+    if truth_id_col or id_col or match != "auto":
+        tid = _pick(ttab, truth_id_col or id_col, ID_CANDIDATES, "truth ids")
+    else:
+        tid = _shared_id_column(ptab, pid, ttab)
+    if system_col is None and system_regex is None and recipe is not None:
+        system_col = recipe_group_column(recipe, [ttab, ptab])
     pcols = _score_columns(ptab, pred_cols, PRED_CANDIDATES, pid, "predictions")
     tcols = _score_columns(ttab, truth_cols, TRUTH_CANDIDATES, tid, "truth scores")
     if len(pcols) != len(tcols):
@@ -381,10 +430,21 @@ def evaluate(
     baseline: Annotated[
         Path | None, typer.Option(help="Predictions of a baseline: a paired bootstrap of the two on the same items.")
     ] = None,
+    recipe: Annotated[
+        Path | None,
+        typer.Option(
+            "--recipe", help="The scorer's recipe YAML or bundle: its group column gives system-level metrics."
+        ),
+    ] = None,
 ) -> None:
     """Score PREDICTIONS against TRUTH (joined on id): SRCC, LCC, KTAU, MSE, ... at utterance and system level;
-    with --baseline, whether PREDICTIONS are better than the baseline's (paired bootstrap)."""
+    with --baseline, whether the model (PREDICTIONS) is better than the baseline (paired bootstrap)."""
     names = [m.strip() for m in metrics.split(",") if m.strip()] if metrics else None
+    if output is not None:
+        from scorecast.data.outputs import check_not_an_input
+
+        inputs = {"predictions table": predictions, "truth table": truth, "system truth table": system_truth}
+        check_not_an_input(output, {**inputs, "baseline table": baseline}, "--output")
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         result = evaluate_files(
@@ -404,6 +464,7 @@ def evaluate(
             bins=_parse_bins(bins),
             baseline=baseline,
             baseline_bootstrap=1000 if bootstrap is None else bootstrap,
+            recipe=recipe,
         )
     if caught:
         from rich.console import Console

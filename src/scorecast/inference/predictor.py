@@ -28,12 +28,17 @@ from typing import Any
 import numpy as np
 
 from scorecast.cache.memory import MemoryCache
+from scorecast.cache.protocol import Cache
 from scorecast.cache.store import EmbeddingCache
-from scorecast.config import EncoderSpec, TargetSpec
+from scorecast.config import EncoderSpec, TargetSpec, parse_assignments
 from scorecast.data.features import FeatureSet
 from scorecast.data.items import Item, ItemSet
 from scorecast.encoders.base import Encoder
 from scorecast.errors import BundleError, ConfigError, DataError, ScorecastError
+
+
+class UnfamiliarInputWarning(UserWarning):
+    """Some items are unlike the scorer's training data (silence, clipping, features far outside)."""
 
 
 @dataclass(frozen=True)
@@ -138,15 +143,13 @@ def remap_path(value: str, encoder_paths: dict[str, str]) -> str:
 
 def parse_encoder_paths(pairs: Sequence[str] | None) -> dict[str, str]:
     """``["OLD=NEW", ...]`` -> {OLD: NEW} (for ``--encoder-path``)."""
-    out: dict[str, str] = {}
-    for text in pairs or []:
-        old, sep, new = text.partition("=")
-        if not sep or not old or not new:
-            raise ConfigError(
-                f"--encoder-path: expected OLD=NEW (the folder the bundle names, then where it is now), got {text!r}"
-            )
-        out[old] = new
-    return out
+    return parse_assignments(
+        pairs,
+        "--encoder-path",
+        example="OLD=NEW (the folder the bundle names, then where it is now)",
+        yaml_values=False,
+        require_value=True,
+    )
 
 
 def _looks_local(value: str) -> bool:
@@ -173,7 +176,7 @@ class Predictor:
         self,
         bundle: Any,
         *,
-        cache: EmbeddingCache | None = None,
+        cache: Cache | None = None,
         encoder_paths: dict[str, str] | None = None,
         device: str | None = None,
         batch_size: int = 32,
@@ -281,7 +284,7 @@ class Predictor:
         With ``on_error="skip"`` items an encoder cannot read are left out and listed in ``skipped``
         (item id -> why); with ``"raise"`` the first such item raises.
         """
-        from scorecast.encoders.pipeline import encode_items
+        from scorecast.encoders.pipeline import encode_items, join_results
 
         items = list(items)
         results = {}
@@ -292,6 +295,7 @@ class Predictor:
                 spec,
                 self.cache,
                 batch_size=self.batch_size,
+                workers=0,  # in this process: a pool per call would cost more than a served micro-batch
                 on_error=on_error,
                 progress=self.progress,
                 encoder=self.encoders[name],
@@ -304,21 +308,7 @@ class Predictor:
                     f"the bundle was trained on size {want}"
                 )
             results[name] = res
-        keep = set(range(len(items)))
-        for res in results.values():
-            keep &= set(res.indices.tolist())
-        order = sorted(keep)
-        pooled, sequences = {}, {}
-        for name, res in results.items():
-            row_of = {p: r for r, p in enumerate(res.indices.tolist())}
-            rows = np.array([row_of[p] for p in order], dtype=int)
-            pooled[name] = (
-                res.pooled[rows] if len(rows) else np.zeros((0, self.bundle.feature_dims.get(name, 0)), np.float32)
-            )
-            if res.sequences is not None:
-                sequences[name] = [res.sequences[r] for r in rows]
-        skipped = {k: v for res in results.values() for k, v in res.skipped.items()}
-        return FeatureSet([items[p].id for p in order], pooled, sequences), skipped
+        return join_results(items, results, self.bundle.feature_dims)
 
     def predict(self, items: Sequence[Item] | ItemSet):
         """Prediction(mean (N, T), std (N, T) | None) for every item, scores clipped to each target's range."""
@@ -351,16 +341,45 @@ class Predictor:
         skipped.update(more)
         if len(features) == 0:
             raise DataError(f"predict: no item could be encoded; the first: {next(iter(skipped.values()))}")
-        return list(features.ids), self.bundle.predict_features(features), skipped
+        pred = self.flag_unfamiliar(self.bundle.predict_features(features), features, usable)
+        return list(features.ids), pred, skipped
+
+    def flag_unfamiliar(self, pred, features: FeatureSet, items: Sequence[Item]):
+        """``pred`` with ``flags`` per item (features unlike the training data, silent or clipped audio),
+        the spread of flagged items widened, and a warning naming the first (see scorecast.inference.novelty)."""
+        from scorecast.inference.novelty import feature_flags, item_audio_flags, widen_std
+
+        flags = feature_flags(self.bundle.input_profile, features)
+        if self.inputs.audio:
+            by_id = {item.id: item for item in items}
+            for i, item_id in enumerate(features.ids):
+                flags[i] += item_audio_flags(by_id[item_id].audio if item_id in by_id else None)
+        flagged = np.array([bool(f) for f in flags], dtype=bool)
+        pred.std = widen_std(pred.std, flagged, self.targets)
+        pred.flags = flags
+        if flagged.any():
+            first = int(np.flatnonzero(flagged)[0])
+            warnings.warn(
+                f"{int(flagged.sum())} of {len(flags)} item(s) are unlike what the scorer was trained on; treat "
+                f"their scores with caution (see the flags column); the first: item '{features.ids[first]}': "
+                f"{'; '.join(flags[first])}",
+                UnfamiliarInputWarning,
+                stacklevel=3,
+            )
+        return pred
 
     def score_records(self, items: Sequence[Item]) -> list[dict[str, Any]]:
         """One ``{"id", "scores": {target: value}, "std": {target: value} | None}`` per item."""
-        pred = self.predict(items)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UnfamiliarInputWarning)  # the records carry the flags
+            pred = self.predict(items)
         names = self.target_names
         out = []
         for i, item in enumerate(items):
             std = None if pred.std is None else {t: float(pred.std[i, j]) for j, t in enumerate(names)}
-            out.append({"id": item.id, "scores": {t: float(pred.mean[i, j]) for j, t in enumerate(names)}, "std": std})
+            flags = list(pred.flags[i]) if pred.flags is not None else []
+            scores = {t: float(pred.mean[i, j]) for j, t in enumerate(names)}
+            out.append({"id": item.id, "scores": scores, "std": std, "flags": flags})
         return out
 
     def describe(self) -> dict[str, Any]:

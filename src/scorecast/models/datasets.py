@@ -153,6 +153,24 @@ class ScoreDataset(Dataset):
     def __len__(self) -> int:
         return len(self.features)
 
+    def __getitems__(self, indices: list[int]) -> dict | list[dict]:
+        """A whole batch by indexing the in-memory tensors once (torch's DataLoader calls this instead
+        of one ``__getitem__`` per item, then ``collate``, which passes the dict through): no
+        per-item dicts and stacks on each step. Datasets with sequences give per-item dicts, which
+        ``collate`` pads."""
+        if self.sequences:
+            return [self[i] for i in indices]
+        idx = torch.as_tensor(indices, dtype=torch.long)
+        return {
+            "index": idx,
+            "pooled": {k: v[idx] for k, v in self.pooled.items()},
+            "sequences": None,
+            "masks": None,
+            "target": self.targets[idx] if self.targets is not None else None,
+            "weight": self.weights[idx] if self.weights is not None else None,
+            "target_dist": self.target_dist[idx] if self.target_dist is not None else None,
+        }
+
     def __getitem__(self, i: int) -> dict:
         return {
             "index": i,
@@ -165,10 +183,13 @@ class ScoreDataset(Dataset):
         }
 
 
-def collate(batch: list[dict]) -> dict:
-    """Stack pooled features, pad sequences (with masks), stack targets/weights/distributions."""
+def collate(batch: list[dict] | dict) -> dict:
+    """Stack pooled features, pad sequences (with masks), stack targets/weights/distributions. A
+    batch :meth:`ScoreDataset.__getitems__` already built (a dict) passes through."""
     from scorecast.models.layers import pad_sequences
 
+    if isinstance(batch, dict):
+        return batch
     first = batch[0]
     out: dict = {
         "index": torch.tensor([b["index"] for b in batch], dtype=torch.long),

@@ -62,6 +62,19 @@ class ScoreModel(nn.Module):
             return self.head(h, pooled)
         return self.head(h)
 
+    @torch.no_grad()
+    def calibrate_head(self, pooled, sequences, masks, target: torch.Tensor) -> bool:
+        """Start the head at the best linear map of the (initial) fused features to ``target`` (N, T)
+        on these items (``Head.calibrate``); False where the head cannot."""
+        calibrate = getattr(self.head, "calibrate", None)
+        if calibrate is None:
+            return False
+        was = self.training
+        self.eval()
+        h = self.fusion(pooled, sequences, masks)
+        self.train(was)
+        return bool(calibrate(h, target))
+
 
 def build_model(config: ModelConfig, shapes: dict[str, FeatureShape], targets: Sequence[TargetSpec]) -> ScoreModel:
     """Build the fusion ``config.fusion.name`` over ``shapes`` and the head ``config.head.name`` for

@@ -29,7 +29,9 @@ from scorecast.errors import DataError
 from scorecast.inference.ensemble import Stacker, combine, ensemble_weights
 from scorecast.inference.frames import prediction_frame
 from scorecast.inference.members import Prediction
+from scorecast.inference.novelty import input_profile
 from scorecast.models.datasets import target_distributions
+from scorecast.runs.baselines import Split
 from scorecast.runs.folder import (
     RunResult,
     evaluate_predictions,
@@ -101,13 +103,33 @@ class _Context:
         self.augmented = augmented
         self.history: list[dict[str, Any]] = []
         self.labels = stratify_labels(self.targets[:, 0], recipe.cv.stratify_bins)
+        # what the run's checks (scorecast.runs.checks) need: every fit's items, each member's tags
+        self.splits: list[Split] = []
+        self.member_tags: list[dict[str, int]] = []
+        self.selector = None
+        if recipe.select is not None:
+            from scorecast.runs.select import Selector
 
-    def fit(self, train_idx: np.ndarray, val_idx: np.ndarray, seed: int, name: str, tags: dict[str, int]):
+            self.selector = Selector(recipe, self.out_dir / "logs")
+
+    def choose(self, train: np.ndarray, seed: int, tags: dict[str, int]) -> Recipe:
+        """The recipe that trains on ``train``: the run's, or the candidate an inner CV on ``train`` alone picks."""
+        if self.selector is None:
+            return self.recipe
+        sub = [self.groups[i] for i in train]
+        return self.selector.choose(
+            self.items.subset(train), self.features.subset(train), self.targets[train], sub, seed, tags
+        )
+
+    def fit(self, train_idx: np.ndarray, val_idx: np.ndarray, seed: int, name: str, tags: dict[str, int], recipe=None):
+        """One member of ``recipe`` (default: the run's; a selected candidate sees only its own features)."""
+        from scorecast.runs.select import own_features
         from scorecast.training.trainer import fit_member
 
+        recipe = recipe or self.recipe
         member = fit_member(
-            self.recipe,
-            self.features,
+            recipe,
+            own_features(self.features, recipe),
             self.targets,
             train_idx,
             val_idx,
@@ -122,9 +144,11 @@ class _Context:
         self.history += [{**tags, **row} for row in member.history]
         return member
 
-    def early_stopping_split(self, train: np.ndarray, val: np.ndarray, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    def early_stopping_split(
+        self, train: np.ndarray, val: np.ndarray, seed: int, recipe: Recipe | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
         """Inner (train, early-stopping) indices of a fold's training part."""
-        cfg = self.recipe.training
+        cfg = (recipe or self.recipe).training
         if cfg.early_stopping is None:
             return train, np.arange(0)
         if cfg.val_fraction <= 0:
@@ -160,9 +184,12 @@ def run_cv(
             have_std = True
             column = []
             for fold in (f for f in folds if f.repeat == r):
-                tr, va = ctx.early_stopping_split(fold.train, fold.val, seed + fold.fold)
                 tags = {"fold": fold.fold, "seed": seed, "repeat": r}
-                member = ctx.fit(tr, va, seed + fold.fold, f"seed{seed}-rep{r}-fold{fold.fold}", tags)
+                chosen = ctx.choose(fold.train, seed + fold.fold, tags)
+                tr, va = ctx.early_stopping_split(fold.train, fold.val, seed + fold.fold, chosen)
+                member = ctx.fit(tr, va, seed + fold.fold, f"seed{seed}-rep{r}-fold{fold.fold}", tags, chosen)
+                ctx.splits.append(Split(len(columns), fold.train, fold.val))
+                ctx.member_tags.append(tags)
                 pred = member.predict(features.subset(fold.val))
                 col_mean[fold.val] = pred.mean
                 if pred.std is None:
@@ -170,7 +197,7 @@ def run_cv(
                 else:
                     col_std[fold.val] = pred.std
                 per_target = fold_metrics(recipe, pred.mean, ctx.targets[fold.val])
-                folds_out.append({**tags, "n": int(len(fold.val)), **per_target})
+                folds_out.append({**tags, "n": int(len(fold.val)), **per_target, **member.fit_info})
                 scores.append(mean_metric(per_target, cv.weight_metric))
                 column.append(len(members))
                 members.append(member)
@@ -202,7 +229,9 @@ def run_cv(
         groups=ctx.groups,
         fold=first_fold,
     )
-    return _finish(ctx, members, weights, stacker, metrics, oof_frame, encoder_identities, test)
+    return _finish(
+        ctx, members, weights, stacker, metrics, oof_frame, encoder_identities, test, (oof.mean, first_fold, scores)
+    )
 
 
 def run_train(
@@ -235,14 +264,17 @@ def run_train(
             frac = cfg.val_fraction if cfg.early_stopping is not None else 0.0
             tr, va = holdout_split(n, frac, seed, ctx.labels)
         tags = {"fold": 0, "seed": seed, "repeat": 0}
-        member = ctx.fit(tr, va, seed, f"train-seed{seed}", tags)
+        chosen = ctx.choose(tr, seed, tags)
+        member = ctx.fit(tr, va, seed, f"train-seed{seed}", tags, chosen)
         members.append(member)
+        ctx.splits.append(Split(len(ctx.splits), tr, va))
+        ctx.member_tags.append(tags)
         if len(va):
             pred = member.predict(features.subset(va))
             held_mean[va] += pred.mean
             held_count[va] += 1
             per_target = fold_metrics(recipe, pred.mean, ctx.targets[va])
-            folds_out.append({**tags, "n": int(len(va)), **per_target})
+            folds_out.append({**tags, "n": int(len(va)), **per_target, **member.fit_info})
             scores.append(mean_metric(per_target, recipe.cv.weight_metric))
         else:
             scores.append(float("nan"))
@@ -272,7 +304,12 @@ def run_train(
         groups=[ctx.groups[i] for i in idx],
         fold=np.zeros(len(idx), dtype=int),
     )
-    return _finish(ctx, members, weights, None, metrics, oof_frame, encoder_identities, test)
+    model_full = np.full((n, n_t), np.nan)
+    model_full[held] = mean
+    fold_labels = np.where(held, 0, -1)
+    return _finish(
+        ctx, members, weights, None, metrics, oof_frame, encoder_identities, test, (model_full, fold_labels, scores)
+    )
 
 
 def _with_validation_split(
@@ -323,8 +360,13 @@ def clip_to_targets(recipe: Recipe, mean: np.ndarray) -> np.ndarray:
     return np.clip(mean, low, high)
 
 
-def _finish(ctx: _Context, members, weights, stacker, metrics, oof_frame, encoder_identities, test) -> RunResult:
+def _finish(
+    ctx: _Context, members, weights, stacker, metrics, oof_frame, encoder_identities, test, checked
+) -> RunResult:
+    """Score the test data, run the checks (baselines, guards), write the run folder and the bundle.
+    ``checked`` = (the run's predictions (N, T), NaN where unscored; fold label per item; member scores)."""
     from scorecast.inference.bundle import Bundle, save_bundle
+    from scorecast.runs.checks import run_checks
 
     recipe, out = ctx.recipe, ctx.out_dir
     dims = ctx.features.dims()
@@ -345,18 +387,38 @@ def _finish(ctx: _Context, members, weights, stacker, metrics, oof_frame, encode
         )
         if np.isfinite(truth).any():
             metrics["test"] = evaluate_predictions(recipe, pred.mean, truth, test_items.groups())
+    model_mean, fold_labels, scores = checked
+    if ctx.selector is not None:
+        metrics["selection"] = ctx.selector.summary()
+    baselines = run_checks(
+        recipe,
+        ctx.features,
+        ctx.targets,
+        ctx.groups,
+        model_mean,
+        ctx.splits,
+        ctx.member_tags,
+        scores,
+        weights,
+        metrics,
+        fold_labels,
+        lambda x: clip_to_targets(recipe, x),
+    )
     history = history_frame(ctx.history)
     result = RunResult(out, metrics, oof_frame, members, weights, stacker, history, None, predictions)
     if is_global_zero():
         n_train = ctx.n_train_items
         train_items = ctx.items if n_train == len(ctx.items) else ctx.items.subset(range(n_train))
         write_run_folder(out, recipe, train_items, oof_frame, metrics, history, predictions)
+        baselines.to_csv(out / "baselines.csv", index=False)
         data_summary = {"items": n_train, "groups": len({g for g in ctx.groups[:n_train] if g is not None})}
         if n_train < len(ctx.items):
             data_summary["val_items"] = len(ctx.items) - n_train
+        from scorecast.runs.select import features_recipe
+
         result.bundle_path = save_bundle(
             out / "bundle",
-            recipe,
+            features_recipe(recipe),  # a selecting run's scorer needs every candidate's encoders
             members,
             weights,
             dict(encoder_identities or {}),
@@ -364,5 +426,6 @@ def _finish(ctx: _Context, members, weights, stacker, metrics, oof_frame, encode
             metrics=metrics,
             stacker=stacker,
             data_summary=data_summary,
+            input_profile=input_profile(ctx.features.subset(np.arange(n_train))),
         )
     return result

@@ -59,9 +59,14 @@ class Reader:
             detail = f"; {len(errors.skipped)} rows left out, the first: {errors.skipped[0]}" if errors.skipped else ""
             raise DataError(f"no items read (reader '{self.registry_name}'){detail}", file=path)
         if errors.skipped:
+            from scorecast.errors import SkippedRowsWarning
+
             warnings.warn(
-                f"{path}: left out {len(errors.skipped)} row(s), listed in ItemSet.skipped; "
-                f"the first: {errors.skipped[0]}",
+                SkippedRowsWarning(
+                    f"{path}: left out {len(errors.skipped)} row(s) (all in ItemSet.skipped; the CLI writes "
+                    f"skipped.csv); the first: {errors.skipped[0]}",
+                    errors.rows,
+                ),
                 stacklevel=2,
             )
         present = [t for t in self.target_names if any(t in item.targets for item in items)]

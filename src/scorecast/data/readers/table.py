@@ -13,6 +13,8 @@ Options (recipe ``data.options`` or constructor keywords)::
     rater: listener               # long format: one row per (item, rater); scores in `targets`
     group: system
     meta: [col, ...]              # copied into item.meta
+    labelled: false               # a table to score: targets, ratings, group, meta and rater columns
+                                  # are read where present (``scorecast predict`` reads this way)
 
 Mapping directions: ``text``/``vectors`` map a field name to its column; ``targets``/``ratings`` map
 a column to its target name (a plain string keeps the column name as the target name; for ``ratings``
@@ -161,6 +163,25 @@ class TableReader(Reader):
 
     def _read(self, path: Path, errors: RowErrors) -> list[Item]:
         table = load_table(path, errors=errors, format=self.format, sep=self.sep)
+        if not self.labelled:  # a table to score needs ids and inputs only
+            return self._without_absent(table.columns)._read_table(path, table, errors)
+        return self._read_table(path, table, errors)
+
+    def _without_absent(self, columns) -> TableReader:
+        """A copy that skips the group, meta and rater columns the table lacks (``labelled: false``)."""
+        import copy
+
+        reader = copy.copy(self)
+        present = set(columns)
+        for attr in ("group_col", "raters_col", "rater_col"):
+            if getattr(reader, attr) not in present:
+                setattr(reader, attr, None)
+        reader.meta_cols = [c for c in self.meta_cols if c in present]
+        if reader.raters_col is None and self.raters_col is not None:
+            reader.ratings = {}
+        return reader
+
+    def _read_table(self, path: Path, table, errors: RowErrors) -> list[Item]:
         needed = [c for c in (self.id_col, self.audio_col, self.group_col, self.raters_col, self.rater_col) if c]
         needed += list(self.audio_fields.values()) + list(self.texts.values()) + list(self.vectors.values())
         needed += self.meta_cols
