@@ -34,7 +34,7 @@ def test_prior_head_equals_the_calibrated_prior_at_initialisation():
         fusion=Component(name="concat", params={"hidden": [16]}), head=Component(name="prior", params={"feature": "zs"})
     )
     model = build_model(config, {"zs": FeatureShape(2), "x": FeatureShape(3)}, [TARGET])
-    model.head.calibrate(fs.pooled, y)
+    model.head.calibrate_prior(fs.pooled, y)
     # the hand calibration: least squares of the target on the prior column
     slope, intercept = np.polyfit(fs.pooled["zs"][:, 0].astype(np.float64), y[:, 0], 1)
     with torch.no_grad():
@@ -53,7 +53,7 @@ def test_constant_prior_starts_at_the_training_mean():
     model = build_model(
         ModelConfig(head=Component(name="prior")), {"zs": FeatureShape(2), "x": FeatureShape(3)}, [TARGET]
     )
-    model.head.calibrate(fs.pooled, y)
+    model.head.calibrate_prior(fs.pooled, y)
     with torch.no_grad():
         out = model({k: torch.as_tensor(v) for k, v in fs.pooled.items()})
     np.testing.assert_allclose(out["mean"].numpy(), np.full((40, 1), y.mean()), rtol=1e-5)
@@ -107,4 +107,4 @@ def test_constant_prior_column_is_refused():
     with pytest.raises(
         ConfigError, match=r"the prior column 0 of 'zs' is constant or not finite on the training items"
     ):
-        model.head.calibrate({"zs": np.ones((10, 2), np.float32)}, np.arange(10.0)[:, None])
+        model.head.calibrate_prior({"zs": np.ones((10, 2), np.float32)}, np.arange(10.0)[:, None])

@@ -169,6 +169,7 @@ class ScoreDataset(Dataset):
             "target": self.targets[idx] if self.targets is not None else None,
             "weight": self.weights[idx] if self.weights is not None else None,
             "target_dist": self.target_dist[idx] if self.target_dist is not None else None,
+            "listener": self.listener[idx] if self.listener is not None else None,
         }
 
     def __getitem__(self, i: int) -> dict:

@@ -7,7 +7,7 @@ A small listening test cannot teach a model what MOS is from nothing, but a pret
 
 where ``x_prior`` is one column of one input feature (e.g. DistillMOS's MOS, column 0 of the
 ``distillmos`` feature), ``slope`` and ``intercept`` are a least-squares calibration of that column
-to each target on the training fold (set by :meth:`PriorHead.calibrate` before training; saved with
+to each target on the training fold (set by :meth:`PriorHead.calibrate_prior` before training; saved with
 the weights), and ``correction`` is an MLP on the fused vector whose last layer starts at zero: at
 initialisation the head predicts exactly the calibrated prior. Train with the ``correction-l2``
 loss term (and weight decay) to keep the correction small where the data do not support it.
@@ -91,7 +91,7 @@ class PriorHead(TrunkHead):
             raise ConfigError(f"{self.where}: needs the pooled feature '{self.feature}' to read its prior; got {have}")
         return pooled[self.feature][:, self.index]
 
-    def calibrate(self, pooled: dict[str, np.ndarray], target: np.ndarray) -> None:
+    def calibrate_prior(self, pooled: dict[str, np.ndarray], target: np.ndarray) -> None:
         """Least-squares ``target ~ slope * x_prior + intercept`` per target on training items
         (``pooled`` as the model sees them, ``target`` (N, T), NaN skipped); a constant prior gets the
         mean. Refuses a prior column that is constant or not finite on the training items."""

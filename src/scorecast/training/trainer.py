@@ -437,8 +437,8 @@ def _fit_neural(
 
     shapes = feature_shapes(features)
     model = build_model(recipe.model, shapes, recipe.targets)
-    if hasattr(model.head, "calibrate"):  # a prior head: calibrate its zero-shot score on the training fold
-        model.head.calibrate(scaler.transform(features.subset(train_idx)).pooled, targets[train_idx])
+    if hasattr(model.head, "calibrate_prior"):  # a prior head: calibrate its zero-shot score on the training fold
+        model.head.calibrate_prior(scaler.transform(features.subset(train_idx)).pooled, targets[train_idx])
     loss = build_loss(recipe.losses, recipe.targets)
     loss.check_head(model.provides, recipe.model.head.name)
     if cfg.calibrate_head:
