@@ -62,7 +62,8 @@ class DataConfig(Strict):
 class EncoderSpec(Strict):
     """One encoder applied to one input of each item.
 
-    ``input`` is ``audio``, ``text.<field>`` or ``vector.<field>``; ``alias`` names the feature
+    ``input`` is ``audio``, ``audio.<field>`` (a named audio field: ``audio.generated``,
+    ``audio.reference``), ``text.<field>`` or ``vector.<field>``; ``alias`` names the feature
     (defaults to ``<name>:<input>``); ``sequence`` also keeps the frame/token sequence.
     """
 
@@ -74,13 +75,20 @@ class EncoderSpec(Strict):
 
     @model_validator(mode="after")
     def _check_input(self) -> EncoderSpec:
-        if not (self.input == "audio" or re.fullmatch(r"(text|vector)\.[\w\-]+", self.input)):
-            raise ValueError(f"encoder input: expected 'audio', 'text.<field>' or 'vector.<field>', got '{self.input}'")
+        if not (self.input == "audio" or re.fullmatch(r"(audio|text|vector)\.[\w\-]+", self.input)):
+            raise ValueError(
+                f"encoder input: expected 'audio', 'audio.<field>', 'text.<field>' or 'vector.<field>', got '{self.input}'"
+            )
         return self
 
     @property
     def feature_name(self) -> str:
         return self.alias or f"{self.name}:{self.input}"
+
+    @property
+    def reads_audio(self) -> bool:
+        """True for ``audio`` and ``audio.<field>`` inputs."""
+        return self.input == "audio" or self.input.startswith("audio.")
 
 
 class ASRConfig(Strict):
@@ -152,6 +160,18 @@ class Augment(Strict):
     speed: tuple[float, float] | None = None
 
 
+class Listeners(Strict):
+    """Train on each listener's ratings instead of the clip means: the model's output is the mean
+    listener's score, and each listener's rating is modelled as ``centre + scale_l * (mean - centre) +
+    bias_l`` (``scale`` learnt when true), as UTMOS did with listener embeddings. Biases and log-scales
+    are centred over the listeners (the mean listener has bias 0, scale 1) and penalised by ``l2``
+    (in units of half the target range). Needs ratings with rater ids (a long table's ``rater``
+    column, MUSHRA participant lists, ``yourtts``); one target."""
+
+    scale: bool = True
+    l2: float = Field(default=0.01, ge=0.0)
+
+
 class TrainingConfig(Strict):
     max_epochs: int = Field(default=50, ge=1)
     batch_size: int = Field(default=32, ge=1)
@@ -176,6 +196,8 @@ class TrainingConfig(Strict):
     sample_weights: SampleWeights = Field(default_factory=SampleWeights)
     negatives: Negatives = Field(default_factory=Negatives)
     mixup_alpha: float = 0.0
+    #: listener-aware training on per-listener ratings (None: train on the clip means)
+    listeners: Listeners | None = None
     augment: Augment = Field(default_factory=Augment)
     standardize_features: bool = True
     #: start the head's output layer at the least-squares fit of the initial fused features to the training

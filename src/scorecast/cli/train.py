@@ -81,6 +81,10 @@ def print_summary(result, verb: str, seconds: float) -> None:
             n = levels.get("n" if level == "utterance" else "n_systems")
             for name, entry in (levels.get(level) or {}).items():
                 table.add_row(target, level, _count(n), name, _fmt(entry.get("value")), _interval(entry))
+    for target, levels in result.metrics.get("targets", {}).items():  # the listeners' split-half ceiling
+        for level, key in (("clip", "utterance"), ("system", "system")):
+            for name, value in ((levels.get("ceiling") or {}).get(level) or {}).items():
+                table.add_row(target, f"{key} ceiling", "", name, _fmt(value), "listeners' split-half")
     for target, levels in (result.metrics.get("test") or {}).get("targets", {}).items():
         for name, entry in (levels.get("utterance") or {}).items():
             table.add_row(target, "test", _count(levels.get("n")), name, _fmt(entry.get("value")), _interval(entry))

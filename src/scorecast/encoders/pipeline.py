@@ -190,6 +190,15 @@ def content_hash(item: Item, spec: EncoderSpec) -> tuple[str, Any]:
             raise DataError(f"item '{item.id}' has no audio; encoder '{spec.name}' reads input 'audio'", field="audio")
         return audio_input_hash(item.audio), item.audio
     kind, name = spec.input.split(".", 1)
+    if kind == "audio":
+        path = item.audios.get(name)
+        if path is None:
+            have = ", ".join(sorted(item.audios)) or "none"
+            raise DataError(
+                f"item '{item.id}' has no audio field '{name}' (it has: {have}); encoder '{spec.name}' reads it",
+                field=spec.input,
+            )
+        return audio_input_hash(path), path
     if kind == "text":
         text = item.texts.get(name)
         if text is None:

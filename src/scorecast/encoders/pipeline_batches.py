@@ -23,7 +23,7 @@ OnError = Literal["raise", "skip"]
 
 def load_input(payload: Any, spec: EncoderSpec, encoder: Encoder) -> Any:
     """What the encoder receives for one payload: a waveform at its rate, a text, or a vector."""
-    if spec.input == "audio":
+    if spec.reads_audio:
         return prepare_audio(
             payload,
             sample_rate=int(encoder.sample_rate),

@@ -43,31 +43,37 @@ class UnfamiliarInputWarning(UserWarning):
 
 @dataclass(frozen=True)
 class InputSpec:
-    """What each item must bring for a bundle: audio or not, which text fields, which vector fields."""
+    """What each item must bring for a bundle: audio or not, which named audio fields, which text
+    fields, which vector fields."""
 
     audio: bool
     texts: tuple[str, ...]
     vectors: tuple[str, ...]
+    audios: tuple[str, ...] = ()
 
     @classmethod
     def from_specs(cls, specs: Sequence[EncoderSpec]) -> InputSpec:
-        texts, vectors, audio = [], [], False
+        texts, vectors, audios, audio = [], [], [], False
         for spec in specs:
             if spec.input == "audio":
                 audio = True
                 continue
             kind, name = spec.input.split(".", 1)
-            bucket = texts if kind == "text" else vectors
+            bucket = {"text": texts, "vector": vectors, "audio": audios}[kind]
             if name not in bucket:
                 bucket.append(name)
-        return cls(audio, tuple(texts), tuple(vectors))
+        return cls(audio, tuple(texts), tuple(vectors), tuple(audios))
 
     def describe(self) -> dict[str, Any]:
-        return {"audio": self.audio, "text": list(self.texts), "vectors": list(self.vectors)}
+        out: dict[str, Any] = {"audio": self.audio, "text": list(self.texts), "vectors": list(self.vectors)}
+        if self.audios:
+            out["audio_fields"] = list(self.audios)
+        return out
 
     def expected(self) -> str:
         parts = (
             (["audio"] if self.audio else [])
+            + [f"audio '{a}'" for a in self.audios]
             + [f"text '{t}'" for t in self.texts]
             + [f"vector '{v}'" for v in self.vectors]
         )
@@ -82,6 +88,7 @@ class InputSpec:
         return replace(
             item,
             audio=item.audio if self.audio else None,
+            audios={k: v for k, v in item.audios.items() if k in self.audios},
             texts={k: v for k, v in item.texts.items() if k in self.texts},
             vectors={k: v for k, v in item.vectors.items() if k in self.vectors},
         )
@@ -94,6 +101,12 @@ class InputSpec:
             problems.append("no audio")
         if not self.audio and item.audio is not None:
             problems.append("audio, which this scorer does not use")
+        missing_a = [a for a in self.audios if a not in item.audios]
+        extra_a = sorted(set(item.audios) - set(self.audios))
+        if missing_a:
+            problems.append(f"no audio field(s) {', '.join(missing_a)}")
+        if extra_a:
+            problems.append(f"unknown audio field(s) {', '.join(extra_a)}")
         missing_t = [t for t in self.texts if t not in item.texts]
         extra_t = sorted(set(item.texts) - set(self.texts))
         missing_v = [v for v in self.vectors if v not in item.vectors]
@@ -235,7 +248,7 @@ class Predictor:
         rng = np.random.default_rng(0)
         for spec in self.specs:
             enc = self.encoders[spec.feature_name]
-            if spec.input == "audio":
+            if spec.reads_audio:
                 sr = int(getattr(enc, "sample_rate", 16000))
                 probe: Any = (0.05 * rng.standard_normal(sr)).astype(np.float32)
             elif spec.input.startswith("text."):

@@ -78,8 +78,10 @@ def read_table(recipe, inputs, table: Path, reader: str | None, options: dict[st
 
 def table_reader_hint(inputs) -> str:
     """``, sentence1 and sentence2 columns: --reader table --option 'text=[sentence1, sentence2]'`` and the like."""
-    columns = (["audio"] if inputs.audio else []) + list(inputs.texts) + list(inputs.vectors)
+    columns = (["audio"] if inputs.audio else []) + list(inputs.audios) + list(inputs.texts) + list(inputs.vectors)
     flags = ["--reader table"]
+    if inputs.audios:
+        flags.append(f"--option 'audio=[{', '.join(inputs.audios)}]'")
     if inputs.texts:
         flags.append(f"--option 'text=[{', '.join(inputs.texts)}]'")
     if inputs.vectors:

@@ -3,7 +3,7 @@ and per-rater target distributions.
 
 A batch is a dict: ``pooled`` {name: (B, D)}, ``sequences`` {name: (B, T_max, D)} or None, ``masks``
 {name: (B, T_max) bool, True at real frames} or None, ``target`` (B, T) (NaN = missing), ``weight``
-(B,) or None, ``target_dist`` (B, T, K) or None, ``index`` (B,) the item's position in the dataset.
+(B,) or None, ``target_dist`` (B, T, K) or None, ``listener`` (B,) listener index or None, ``index`` (B,) the item's position in the dataset.
 """
 
 from __future__ import annotations
@@ -148,6 +148,7 @@ class ScoreDataset(Dataset):
         self.target_dist = (
             torch.as_tensor(np.asarray(target_dist, dtype=np.float32)) if target_dist is not None else None
         )
+        self.listener: torch.Tensor | None = None  # (N,) listener index per row (listener-aware training)
 
     def __len__(self) -> int:
         return len(self.features)
@@ -168,6 +169,7 @@ class ScoreDataset(Dataset):
             "target": self.targets[idx] if self.targets is not None else None,
             "weight": self.weights[idx] if self.weights is not None else None,
             "target_dist": self.target_dist[idx] if self.target_dist is not None else None,
+            "listener": self.listener[idx] if self.listener is not None else None,
         }
 
     def __getitem__(self, i: int) -> dict:
@@ -178,6 +180,7 @@ class ScoreDataset(Dataset):
             "target": self.targets[i] if self.targets is not None else None,
             "weight": self.weights[i] if self.weights is not None else None,
             "target_dist": self.target_dist[i] if self.target_dist is not None else None,
+            "listener": self.listener[i] if self.listener is not None else None,
         }
 
 
@@ -199,6 +202,6 @@ def collate(batch: list[dict] | dict) -> dict:
         out["sequences"], out["masks"] = {}, {}
         for k in first["sequences"]:
             out["sequences"][k], out["masks"][k] = pad_sequences([b["sequences"][k] for b in batch])
-    for key in ("target", "weight", "target_dist"):
+    for key in ("target", "weight", "target_dist", "listener"):
         out[key] = torch.stack([b[key] for b in batch]) if first[key] is not None else None
     return out

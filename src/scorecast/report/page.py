@@ -321,6 +321,28 @@ def _metrics_rows(block: dict[str, Any], label: str = "") -> list[list[Any]]:
     return rows
 
 
+def _ceiling_section(m: dict[str, Any]) -> list[str]:
+    """The listeners' split-half agreement (the data's own ceiling) beside the scorer's figures."""
+    rows = []
+    for target, levels in (m.get("targets") or {}).items():
+        c = levels.get("ceiling")
+        if not c:
+            continue
+        for level, key in (("clip", "utterance"), ("system", "system")):
+            for name in ("srcc", "lcc"):
+                if name in (c.get(level) or {}):
+                    model = ((levels.get(key) or {}).get(name) or {}).get("value")
+                    rows.append([target, level, name, c[level][name], model, c.get("listeners"), c.get("splits")])
+    if not rows:
+        return []
+    return [
+        "<h3>Ceiling: the listeners' own agreement</h3>",
+        "<p>Split-half agreement between two random halves of the listeners (Spearman-Brown corrected to the "
+        "full panel), averaged over random splits: about as well as any scorer can agree with this panel's mean.</p>",
+        _table(["target", "level", "metric", "ceiling", "scorer", "listeners", "splits"], rows),
+    ]
+
+
 def _predictions_kind(data: RunData) -> str:
     return "Held-out predictions" if data.metrics.get("holdout") else "Out-of-fold predictions"
 
@@ -344,6 +366,7 @@ def _sections(data: RunData, figs: list[tuple[str, Path, str]], out: Path | None
             _metrics_rows(m) + _metrics_rows(m.get("test") or {}, "test "),
         ),
     ]
+    parts += _ceiling_section(m)
     folds = m.get("folds") or []
     if folds:
         keys = [k for k in folds[0] if k in ("fold", "seed", "repeat", "epochs", "best_epoch", "steps")]

@@ -99,6 +99,7 @@ class _Context:
         self.targets = training_targets(recipe, items)
         self.groups = items.groups()
         self.target_dist = target_distributions(items, recipe.targets)
+        self.ratings = [item.ratings.get(recipe.targets[0].name) for item in items]  # for training.listeners
         self.augmented = augmented
         self.history: list[dict[str, Any]] = []
         self.labels = stratify_labels(self.targets[:, 0], recipe.cv.stratify_bins)
@@ -138,6 +139,7 @@ class _Context:
             log_dir=self.out_dir / "logs",
             name=name,
             augmented=_augmented_part(self.augmented, self.n_train_items, train_idx, self.targets),
+            ratings=self.ratings,
         )
         self.history += [{**tags, **row} for row in member.history]
         return member
@@ -210,6 +212,7 @@ def run_cv(
         stacker = Stacker.fit(columns, np.stack([c.mean for c in column_oof], axis=1), ctx.targets)
     oof.mean = clip_to_targets(recipe, oof.mean)
     metrics = evaluate_predictions(recipe, oof.mean, ctx.targets, ctx.groups)
+    add_ceiling(metrics, recipe, items)
     metrics["folds"] = folds_out
     metrics["ensemble"] = {
         "kind": cv.ensemble,
@@ -290,6 +293,7 @@ def run_train(
         "stacker": None,
     }
     metrics["holdout"] = True
+    add_ceiling(metrics, recipe, ctx.items.subset(np.flatnonzero(held)))
     idx = np.flatnonzero(held)
     oof_frame = prediction_frame(
         [items.ids[i] for i in idx],
@@ -338,6 +342,16 @@ def _with_validation_split(
             )
     merged = ItemSet(items.items + val_items.items, f"{train_src} + {val_src}", list(items.target_names))
     return merged, FeatureSet.concat([features, val_features])
+
+
+def add_ceiling(metrics: dict[str, Any], recipe: Recipe, items: ItemSet) -> None:
+    """metrics["targets"][t]["ceiling"]: the listeners' split-half agreement (Spearman-Brown corrected,
+    clip and system level) where the items carry per-listener ratings with rater ids."""
+    from scorecast.metrics.ceiling import item_ceilings
+
+    for name, ceiling in item_ceilings(items, recipe.target_names).items():
+        if name in metrics.get("targets", {}):
+            metrics["targets"][name]["ceiling"] = ceiling
 
 
 def clip_to_targets(recipe: Recipe, mean: np.ndarray) -> np.ndarray:

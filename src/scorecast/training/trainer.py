@@ -291,14 +291,16 @@ def fit_member(
     log_dir: str | Path | None = None,
     name: str = "member",
     augmented: tuple[FeatureSet, np.ndarray] | None = None,
+    ratings: list | None = None,
 ) -> Member:
     """Train one member on ``train_idx`` (early stopping on ``val_idx``) of ``features`` / ``targets`` (N, T),
     on ``training.threads`` torch threads (restored afterwards).
 
     ``groups`` (N,) feed negatives (partners from other groups) and system-level validation metrics;
     ``target_dist`` (N, T, K) per-rater histograms; ``augmented`` = (features, targets) of extra
-    training copies (already restricted to the training items). The returned member carries its
-    learning curve in ``member.history``.
+    training copies (already restricted to the training items); ``ratings`` (N,) each item's per-listener
+    ``Ratings`` of the first target (or None), for ``training.listeners``. The returned member carries its
+    learning curve in ``member.history`` (and, listener-aware, the listeners' biases in ``member.listeners``).
     """
     from scorecast.models.datasets import FeatureScaler
     from scorecast.models.estimators import ESTIMATORS, is_estimator
@@ -326,7 +328,19 @@ def fit_member(
                 estimators.append(est.fit(x[ok], train_y[ok, j]))
             return EstimatorMember(recipe.model.head.name, estimators, recipe.targets, dims, scaler)
         return _fit_neural(
-            recipe, features, targets, train_idx, val_idx, scaler, groups, target_dist, seed, log_dir, name, augmented
+            recipe,
+            features,
+            targets,
+            train_idx,
+            val_idx,
+            scaler,
+            groups,
+            target_dist,
+            seed,
+            log_dir,
+            name,
+            augmented,
+            ratings,
         )
 
 
@@ -347,7 +361,7 @@ def _calibrate_head(model, train_fs: FeatureSet, train_y: np.ndarray, seed: int,
 
 
 def _fit_neural(
-    recipe, features, targets, train_idx, val_idx, scaler, groups, target_dist, seed, log_dir, name, augmented
+    recipe, features, targets, train_idx, val_idx, scaler, groups, target_dist, seed, log_dir, name, augmented, ratings
 ):
     import lightning as L
     from torch.utils.data import DataLoader
@@ -365,6 +379,15 @@ def _fit_neural(
     parts_fs = [features.subset(train_idx)]
     parts_y = [targets[train_idx]]
     parts_dist = [target_dist[train_idx]] if target_dist is not None else None
+    rows = None
+    if cfg.listeners is not None:  # one training row per listener's rating (see training.listeners)
+        from scorecast.training.listeners import check_listener_recipe, expand_ratings
+
+        check_listener_recipe(recipe)
+        rows = expand_ratings(train_idx, targets, ratings if ratings is not None else [None] * len(features))
+        parts_fs = [features.subset(rows.items)]
+        parts_y = [rows.values[:, None]]
+        parts_dist = [target_dist[rows.items]] if target_dist is not None else None
 
     def no_dist(m: int) -> None:  # rows without histograms: the kl loss smooths their score instead
         if parts_dist is not None:
@@ -375,7 +398,7 @@ def _fit_neural(
         parts_y.append(np.asarray(augmented[1], dtype=np.float64).reshape(len(augmented[0]), -1))
         no_dist(len(augmented[0]))
     negs = make_negatives(
-        parts_fs[0],
+        features.subset(train_idx),
         cfg.negatives,
         recipe.targets,
         groups=list(grp[train_idx]) if grp is not None else None,
@@ -389,6 +412,9 @@ def _fit_neural(
     train_y = np.concatenate(parts_y)
     weights = sample_weights(train_y[:, 0], recipe.targets[0], cfg.sample_weights)
     train_ds = ScoreDataset(train_fs, train_y, weights, np.concatenate(parts_dist) if parts_dist else None)
+    if rows is not None:  # rows past the ratings (augmented copies, negatives) are the mean listener's
+        train_ds.listener = torch.full((len(train_ds),), -1, dtype=torch.long)
+        train_ds.listener[: len(rows.listener)] = torch.as_tensor(rows.listener)
     has_val = len(val_idx) > 0
     val_ds = (
         ScoreDataset(
@@ -411,6 +437,8 @@ def _fit_neural(
 
     shapes = feature_shapes(features)
     model = build_model(recipe.model, shapes, recipe.targets)
+    if hasattr(model.head, "calibrate_prior"):  # a prior head: calibrate its zero-shot score on the training fold
+        model.head.calibrate_prior(scaler.transform(features.subset(train_idx)).pooled, targets[train_idx])
     loss = build_loss(recipe.losses, recipe.targets)
     loss.check_head(model.provides, recipe.model.head.name)
     if cfg.calibrate_head:
@@ -419,7 +447,14 @@ def _fit_neural(
     val_groups = grp[val_idx] if grp is not None and has_val and all(g is not None for g in grp[val_idx]) else None
     if monitor is not None:
         check_monitor(monitor, recipe.targets, val_groups is not None)
-    module = ScoreModule(model, loss, cfg, recipe.targets, monitor=monitor, val_groups=val_groups)
+    listener_layer = None
+    if rows is not None:
+        from scorecast.training.listeners import ListenerLayer
+
+        listener_layer = ListenerLayer(len(rows.names), recipe.targets[0], cfg.listeners)
+    module = ScoreModule(
+        model, loss, cfg, recipe.targets, monitor=monitor, val_groups=val_groups, listeners=listener_layer
+    )
     n_params = sum(p.numel() for p in model.parameters())
     threads = auto_threads(cfg, n_params, bs, any(s.has_sequence for s in shapes.values()))
     log_root = Path(log_dir) if log_dir is not None else Path.cwd() / "lightning_logs"
@@ -446,4 +481,6 @@ def _fit_neural(
         "steps": int(trainer.global_step),
         **({"best_epoch": best.best_epoch} if best is not None and best.best_epoch is not None else {}),
     }
+    if listener_layer is not None:
+        member.listeners = listener_layer.table(rows.names)
     return member

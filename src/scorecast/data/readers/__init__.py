@@ -16,6 +16,7 @@ Registered readers (options are constructor keyword arguments; see each class):
 ``da5401``                DA5401 metric matching JSON/JSONL records + metric-name embeddings
 ``stsb``                  STS Benchmark tab-separated files
 ``mushra``                codec MUSHRA ratings (per-listener lists)
+``yourtts``               YourTTS naturalness / speaker-similarity ratings (long format; audio pairs)
 ========================  =====================================================================
 
 Bad input raises :class:`~scorecast.errors.DataError` naming file, row and field. With
@@ -108,4 +109,4 @@ def as_field_map(name: str, value: object) -> dict[str, str]:
 
 
 # Register the readers (each module adds itself to READERS on import).
-from scorecast.data.readers import audiomos, da5401, mushra, shl, stsb, table, xacle  # noqa: E402, F401
+from scorecast.data.readers import audiomos, da5401, mushra, shl, stsb, table, xacle, yourtts  # noqa: E402, F401
