@@ -133,6 +133,7 @@ def test_split_half_against_a_hand_computation():
     assert got["clip"]["lcc"] == pytest.approx(2 * l_clip / (1 + l_clip))
     assert got["system"]["srcc"] == pytest.approx(2 * r_sys / (1 + r_sys))
     assert spearman_brown(0.5) == pytest.approx(2 / 3)
+    assert np.isnan(spearman_brown(-1.0))  # two halves in perfect disagreement: no finite full-panel value
 
 
 def test_split_half_ceiling_is_the_mean_over_seeded_random_halves():

@@ -30,6 +30,7 @@ def random_case(seed: int):
         "log_var": rng.normal(0, 1, (B, T)),
         "logits": rng.normal(0, 2, (B, T, K)),
         "cum_logits": rng.normal(0, 2, (B, T, K - 1)),
+        "correction": rng.normal(0, 0.5, (B, T)),
     }
     w = rng.uniform(0.2, 2.0, B)
     dist = rng.uniform(0, 1, (B, T, K))
@@ -184,6 +185,7 @@ def kl(out, y, b, t, extra, params):
 
 REFERENCES = {
     "mse": elementwise(lambda out, y, b, t, e, p: (out["mean"][b][t] - y[b][t]) ** 2),
+    "correction-l2": elementwise(lambda out, y, b, t, e, p: out["correction"][b][t] ** 2),
     "mae": elementwise(lambda out, y, b, t, e, p: abs(out["mean"][b][t] - y[b][t])),
     "huber": elementwise(huber),
     "gaussian-nll": elementwise(gaussian_nll),

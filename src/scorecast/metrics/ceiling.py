@@ -21,7 +21,8 @@ CEILING_METRICS = ("srcc", "lcc")
 
 def spearman_brown(r: float, factor: float = 2.0) -> float:
     """The reliability of a panel ``factor`` times as large: ``factor r / (1 + (factor - 1) r)``."""
-    return float(factor * r / (1.0 + (factor - 1.0) * r)) if np.isfinite(r) else float("nan")
+    den = 1.0 + (factor - 1.0) * r
+    return float(factor * r / den) if np.isfinite(r) and den != 0 else float("nan")
 
 
 def _raters(ratings: Sequence[Ratings | None]) -> list[str]:
