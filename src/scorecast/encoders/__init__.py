@@ -7,6 +7,7 @@ methods, so this import stays light.
 
 from scorecast.encoders import (  # noqa: F401  (imported for registration)
     asr,
+    asr_faster_whisper,
     distillmos_encoder,
     dnsmos,
     hf_audio,
