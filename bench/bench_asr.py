@@ -160,7 +160,6 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         raise SystemExit(f"SHL data not found under {args.data} (pass --data or set SCORECAST_DATA)")
     sys.path.insert(0, str(REPO / "bench"))
     import accuracy_lib as lib
-
     from scorecast.cache.store import EmbeddingCache
 
     cache = EmbeddingCache(args.cache)

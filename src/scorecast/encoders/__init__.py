@@ -12,11 +12,13 @@ from scorecast.encoders import (  # noqa: F401  (imported for registration)
     dnsmos,
     hf_audio,
     hf_text,
+    linguistic,
     lookup,
     music,
     opensmile_features,
     sentence,
     text_stats,
+    whisper_encoder,
 )
 from scorecast.encoders.base import ENCODERS, Encoded, Encoder
 
