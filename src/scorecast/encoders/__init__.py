@@ -10,6 +10,7 @@ from scorecast.encoders import (  # noqa: F401  (imported for registration)
     asr_faster_whisper,
     distillmos_encoder,
     dnsmos,
+    fluency,
     hf_audio,
     hf_text,
     linguistic,

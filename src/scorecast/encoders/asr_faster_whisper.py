@@ -7,6 +7,8 @@ Params::
     language: en (null: detect)     beam_size: 5        vad: true (silero VAD skips silences)
     word_timestamps: true (gives the timing that the ``fluency`` encoder reads)
     compute_type: int8              cpu_threads: 0 (CTranslate2's default)
+    temperature: null (faster-whisper's fallback: resample at 0.2, 0.4 ... when a decode looks
+                 degenerate, so a transcript can differ between runs) | 0.0 (greedy/beam only, reproducible)
 
 With ``word_timestamps`` the ASR step also fills ``<field>_timing``: a JSON text
 ``{"duration": seconds, "words": [[start, end, word], ...]}`` (see :func:`timing_text`).
@@ -64,7 +66,10 @@ class FasterWhisperASR(ASRBackend):
         word_timestamps: bool = True,
         compute_type: str = "int8",
         cpu_threads: int = 0,
+        temperature: float | None = None,
     ) -> None:
+        if temperature is not None and (isinstance(temperature, bool) or not isinstance(temperature, (int, float))):
+            raise ConfigError(f"faster-whisper temperature: expected null or a number >= 0, got {temperature!r}")
         check_positive("beam_size", beam_size, allow_none=False)
         if compute_type not in COMPUTE_TYPES:
             raise ConfigError(
@@ -76,6 +81,7 @@ class FasterWhisperASR(ASRBackend):
         self.model_dir = resolve_whisper_dir(self.model_name)
         self.language, self.beam_size, self.vad = language, int(beam_size), bool(vad)
         self.word_timestamps, self.compute_type, self.cpu_threads = bool(word_timestamps), compute_type, cpu_threads
+        self.temperature = None if temperature is None else float(temperature)
         self._fp = model_fingerprint(self.model_dir)
         self._model = None
 
@@ -94,7 +100,7 @@ class FasterWhisperASR(ASRBackend):
             "vad": self.vad,
             "word_timestamps": self.word_timestamps,
             "compute_type": self.compute_type,
-        }
+        } | ({"temperature": self.temperature} if self.temperature is not None else {})
 
     def __getstate__(self) -> dict[str, Any]:
         return {**self.__dict__, "_model": None}
@@ -112,6 +118,7 @@ class FasterWhisperASR(ASRBackend):
             beam_size=self.beam_size,
             vad_filter=self.vad,
             word_timestamps=self.word_timestamps,
+            **({"temperature": self.temperature} if self.temperature is not None else {}),
         )
         texts, words = [], []
         for seg in segments:
