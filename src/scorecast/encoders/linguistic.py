@@ -16,7 +16,7 @@ Features (shares are over word tokens: tokens that are not punctuation or space)
 ``verb_inf``/``_ger``/``_part``  share of infinitives, gerunds, participles among verbs
 ``modals``                 modal auxiliaries (tag MD) per word
 ``agreement_errors``       subject-verb pairs whose number disagrees (a singular subject with a
-                           VBP verb, a plural one with VBZ; I/you/we/they with VBZ), per subject
+                           VBP verb or "were", a plural one with VBZ or "was"; I/you with VBZ), per subject
 ``mtld``                   measure of textual lexical diversity (threshold 0.72, both directions)
 ``lemma_root_ttr``         lemma types / sqrt(words)
 ``lexical_density``        share of content words (NOUN, VERB, ADJ, ADV, PROPN)
@@ -50,7 +50,6 @@ HARPER_KINDS = (
 CLAUSE_DEPS = frozenset({"ROOT", "ccomp", "advcl", "relcl", "acl", "csubj"})
 SUBORDINATE_DEPS = frozenset({"ccomp", "xcomp", "advcl", "relcl", "acl", "csubj"})
 CONTENT_POS = frozenset({"NOUN", "VERB", "ADJ", "ADV", "PROPN"})
-PLURAL_PRONOUNS = frozenset({"i", "you", "we", "they"})
 SCALARS = (
     "sentences",
     "words",
@@ -97,22 +96,35 @@ def _share(count: float, total: float) -> float:
     return count / total if total else 0.0
 
 
-def _agreement_error(subj: Any, verb: Any) -> bool:
-    """A present-tense subject-verb pair whose grammatical number disagrees."""
-    if verb.tag_ not in ("VBZ", "VBP"):
-        return False
+def _subject_number(subj: Any) -> str | None:
+    """'sing', 'plur' or None (unknown) for a subject token; 'i' and 'you' are their own."""
+    low = subj.lower_
     if subj.pos_ == "PRON":
-        low = subj.lower_
-        if low in PLURAL_PRONOUNS:
-            return verb.tag_ == "VBZ"
-        if low in ("he", "she", "it"):
-            return verb.tag_ == "VBP"
-        return False
+        return {"i": "i", "you": "you", "we": "plur", "they": "plur", "he": "sing", "she": "sing", "it": "sing"}.get(
+            low
+        )
     number = subj.morph.get("Number")
     if subj.tag_ in ("NNS", "NNPS") or number == ["Plur"]:
-        return verb.tag_ == "VBZ"
+        return "plur"
     if subj.tag_ in ("NN", "NNP") or number == ["Sing"]:
-        return verb.tag_ == "VBP"
+        return "sing"
+    return None
+
+
+def _agreement_error(subj: Any, verb: Any) -> bool:
+    """A subject-verb pair whose grammatical number disagrees: a present-tense VBZ/VBP form, or
+    was/were ("they was", "he were")."""
+    number = _subject_number(subj)
+    if number is None:
+        return False
+    if verb.lower_ == "was":
+        return number in ("plur", "you")
+    if verb.lower_ == "were":
+        return number in ("sing", "i")
+    if verb.tag_ == "VBZ":
+        return number in ("plur", "i", "you")
+    if verb.tag_ == "VBP":
+        return number == "sing"
     return False
 
 
