@@ -108,9 +108,12 @@ def read_subset(data_config, limit: int | None, seed: int = 0):
 
 
 def featurize(recipe, items, cache):
-    """(items, features) of the items every encoder could encode, aligned (as ``scorecast cv`` does)."""
+    """(items, features) of the items every encoder could encode, aligned (as ``scorecast cv`` does);
+    the recipe's ASR step first, where it has one (transcripts cached by audio content)."""
+    from scorecast.encoders.asr import transcribe_if_needed
     from scorecast.encoders.pipeline import build_features
 
+    transcribe_if_needed(recipe, items, cache)
     features = build_features(items, recipe.encoders, cache, progress=False)
     if list(features.ids) != list(items.ids):
         pos = {item_id: i for i, item_id in enumerate(items.ids)}
