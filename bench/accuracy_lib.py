@@ -219,6 +219,8 @@ def render_markdown(report: dict[str, Any]) -> str:
     ]
     for key, res in report["sets"].items():
         lines += ["", f"## {res['title']}", "", res["protocol"], ""]
+        if res.get("from_run"):
+            lines[-1:] = ["", f"(This section comes from an earlier run: {res['from_run']}.)", ""]
         lines += table(res["rows"], res["columns"])
         if key == "stsb":
             g = res["best_minus_anchor"]

@@ -609,7 +609,34 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         default=1,
         help="torch threads while training (default 1: far faster for small heads on 2 busy cores; 0 = torch's choice)",
     )
+    p.add_argument(
+        "--merge",
+        type=Path,
+        nargs="*",
+        default=[],
+        help="keep the sets of these earlier accuracy JSON files (each marked with its own run) unless run now",
+    )
     return p.parse_args(argv)
+
+
+def merged_sets(files: list[Path], fresh: dict[str, Any]) -> dict[str, Any]:
+    """Sets of earlier runs (later files win), each marked ``from_run``, then the sets run now."""
+    out: dict[str, Any] = {}
+    for path in files:
+        old = json.loads(path.read_text())
+        meta = old["meta"]
+        for name, res in old["sets"].items():
+            res.setdefault(
+                "from_run",
+                f"{meta['date']}, commit {(meta['git']['commit'] or 'unknown')[:12]}"
+                f"{' (dirty)' if meta['git']['dirty'] else ''}, load {meta['load_average'][0]:.1f}, "
+                f"`{meta.get('command', 'python bench/run_accuracy.py')}`",
+            )
+            out[name] = res
+    for name, res in fresh.items():
+        out.pop(name, None)
+        out[name] = res
+    return out
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
@@ -659,6 +686,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     }
     from scorecast.jsonsafe import clean_json
 
+    report["sets"] = merged_sets(list(args.merge), report["sets"])
     report = clean_json(report)
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps(report, indent=2) + "\n")
