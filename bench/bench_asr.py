@@ -10,8 +10,12 @@ text), so the WER is a disagreement rate between two ASR systems, not an accurac
 * Speed is measured afresh on every run on the first ``--speed-clips`` clips with a temporary store
   (process CPU time, all threads, and wall time per audio second), beside the load average.
 
-    .venv/bin/python bench/bench_asr.py [--models whisper-base,whisper-tiny.en] [--limit N]
-        [--speed-clips 6] [--data DIR] [--cache DIR]
+    .venv/bin/python bench/bench_asr.py [--models whisper-tiny.en,whisper-base:24] [--beam-size 1]
+        [--speed-clips 4] [--data DIR] [--cache DIR]
+
+``MODEL:N`` scores that model on the first N clips (by id) only, and puts the other models' WER on
+the same N clips beside it (side by side, from the same store). The default decoding (greedy, VAD,
+word timestamps) is recipes/grammar.yaml's, so the grammar bench and this one share transcripts.
 
 Writes bench/results/asr.json and bench/results/asr.md.
 """
@@ -76,32 +80,30 @@ def audio_seconds(items) -> float:
     return float(sum(sf.info(it.audio).duration for it in items))
 
 
-def transcribe(items, model: str, cache_root: Any) -> dict[str, str]:
-    from scorecast.encoders.asr import transcribe_items
-
-    copies = [it.copy() if hasattr(it, "copy") else _clone(it) for it in items]
-    return transcribe_items(copies, {"backend": "faster-whisper", "model": model, "as_field": "asr"}, cache=cache_root)
-
-
-def _clone(item):
+def transcribe(items, model: str, beam_size: int, cache_root: Any) -> dict[str, str]:
     import copy
 
-    return copy.deepcopy(item)
+    from scorecast.encoders.asr import transcribe_items
+
+    params = {"backend": "faster-whisper", "model": model, "beam_size": beam_size, "as_field": "asr"}
+    return transcribe_items([copy.deepcopy(it) for it in items], params, cache=cache_root)
 
 
-def measure_model(model: str, items, speed_items, cache_root: Path) -> dict[str, Any]:
+def measure_model(model: str, beam_size: int, items, speed_items, cache_root: Path) -> dict[str, Any]:
     refs = [it.texts["transcript"] for it in items]
     with tempfile.TemporaryDirectory(prefix="scorecast-asr-speed-") as fresh:
         cpu, wall = time.process_time(), time.perf_counter()
-        transcribe(speed_items, model, fresh)  # includes loading the model, as a first call does
+        transcribe(speed_items, model, beam_size, fresh)  # includes loading the model, as a first call does
         cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
     seconds = audio_seconds(speed_items)
     t = time.perf_counter()
-    hyps = transcribe(items, model, cache_root)
+    hyps = transcribe(items, model, beam_size, cache_root)
     fill_seconds = time.perf_counter() - t
     return {
         "model": model,
+        "beam_size": beam_size,
         "clips": len(items),
+        "hyps": hyps,
         **corpus_wer([hyps[it.id] for it in items], refs),
         "speed": {
             "clips": len(speed_items),
@@ -120,24 +122,29 @@ def render(report: dict[str, Any]) -> str:
     lines = [
         "## ASR on the SHL clips (bench/bench_asr.py)",
         "",
-        f"{report['rows'][0]['clips'] if report['rows'] else 0} clips with audio (45-60 s, 16 kHz). WER against the "
+        "SHL clips with audio (45-60 s, 16 kHz). WER against the "
         "transcripts that come with the data, which are themselves MACHINE transcripts (the uploader's ASR), so this is "
         "agreement between two ASR systems, not accuracy against gold text. Words lower-cased, punctuation removed. "
         f"Speed: CPU seconds (all threads of the process) per audio second on the first {m['speed_clips']} clips, "
         "model load included, on a fresh store.",
         "",
-        "| model | corpus WER | median clip WER | CPU s / audio s | wall s / audio s |",
-        "|---|---|---|---|---|",
+        "| model | clips | corpus WER | median clip WER | CPU s / audio s | wall s / audio s |",
+        "|---|---:|---:|---:|---:|---:|",
     ]
     for r in report["rows"]:
         s = r["speed"]
         lines.append(
-            f"| {r['model']} | {r['wer']:.3f} | {r['median_clip_wer']:.3f} | {s['cpu_per_audio_s']:.3f} | "
-            f"{s['wall_per_audio_s']:.3f} |"
+            f"| {r['model']} (beam {r['beam_size']}) | {r['clips']} | {r['wer']:.3f} | {r['median_clip_wer']:.3f} | "
+            f"{s['cpu_per_audio_s']:.3f} | {s['wall_per_audio_s']:.3f} |"
+        )
+    for c in report.get("side_by_side", []):
+        lines.append(
+            f"| {c['model']} (beam {c['beam_size']}), the same {c['clips']} clips | {c['clips']} | {c['wer']:.3f} | "
+            f"{c['median_clip_wer']:.3f} | – | – |"
         )
     lines += [
         "",
-        f"Backend faster-whisper (int8, beam 5, VAD, word timestamps, language en). Load average at the end "
+        f"Backend faster-whisper (int8, VAD, word timestamps, language en). Load average at the end "
         f"{', '.join(f'{x:.2f}' for x in m['load_average'])} on {m['cores']} cores; {m['date']}; "
         f"commit {m['git']['commit']} (dirty: {m['git']['dirty']}). Command: `{m['command']}`.",
         "",
@@ -151,9 +158,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     p.add_argument(
         "--cache", type=Path, default=None, help="cache root (default $SCORECAST_CACHE or ~/.cache/scorecast)"
     )
-    p.add_argument("--models", default="whisper-base,whisper-tiny.en")
-    p.add_argument("--limit", type=int, default=None, help="first N clips only")
-    p.add_argument("--speed-clips", type=int, default=6)
+    p.add_argument("--models", default="whisper-tiny.en,whisper-base:24", help="MODEL or MODEL:N (first N clips)")
+    p.add_argument("--beam-size", type=int, default=1)
+    p.add_argument("--speed-clips", type=int, default=4)
     p.add_argument("--out", type=Path, default=REPO / "bench" / "results")
     args = p.parse_args(argv)
     if not (args.data / "shl-grammar").is_dir():
@@ -163,13 +170,22 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     from scorecast.cache.store import EmbeddingCache
 
     cache = EmbeddingCache(args.cache)
-    items = read_items(args.data, args.limit)
+    items = read_items(args.data, None)
     speed_items = items[: args.speed_clips]
-    rows = []
-    for model in [m.strip() for m in args.models.split(",") if m.strip()]:
-        print(f"{model}: {len(items)} clips", flush=True)
-        rows.append(measure_model(model, items, speed_items, cache.root))
-        print(json.dumps(rows[-1]), flush=True)
+    rows, side = [], []
+    for spec in [m.strip() for m in args.models.split(",") if m.strip()]:
+        model, _, limit = spec.partition(":")
+        subset = items[: int(limit)] if limit else items
+        print(f"{model}: {len(subset)} clips", flush=True)
+        rows.append(measure_model(model, args.beam_size, subset, speed_items, cache.root))
+        if limit:  # the models before it, on the same clips
+            for other in rows[:-1]:
+                if other["clips"] > len(subset):
+                    hyps = [other["hyps"][it.id] for it in subset]
+                    wer = corpus_wer(hyps, [it.texts["transcript"] for it in subset])
+                    side.append({"model": other["model"], "beam_size": other["beam_size"], "clips": len(subset), **wer})
+    for r in rows:
+        r.pop("hyps")
     meta = {
         "date": lib.now_iso(),
         "cores": len(os.sched_getaffinity(0)),
@@ -178,7 +194,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "speed_clips": len(speed_items),
         "command": "python bench/bench_asr.py " + " ".join(argv if argv is not None else sys.argv[1:]),
     }
-    report = {"meta": meta, "rows": rows}
+    report = {"meta": meta, "rows": rows, "side_by_side": side}
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "asr.json").write_text(json.dumps(report, indent=2) + "\n")
     (args.out / "asr.md").write_text(render(report))
