@@ -290,12 +290,19 @@ def transcribe_items(
 
 
 def transcribe_if_needed(recipe: Any, items: Any, cache: Any = None) -> int:
-    """Run the recipe's ASR step (if any) on the items lacking its text field; returns how many
-    were transcribed. Transcripts are cached by audio content, so reruns transcribe nothing."""
+    """Run the recipe's ASR step (if any) on the items lacking its text field (or its word timing,
+    where an encoder reads ``text.<field>_timing``); returns how many were transcribed. Transcripts are cached by audio content, so reruns transcribe nothing."""
     if recipe.asr is None:
         return 0
     asr = recipe.asr
-    todo = [item for item in items if asr.overwrite or not str(item.texts.get(asr.field) or "").strip()]
+    needs_timing = any(spec.input == f"text.{asr.field}_timing" for spec in recipe.encoders)
+
+    def missing(item) -> bool:
+        if not str(item.texts.get(asr.field) or "").strip():
+            return True
+        return needs_timing and f"{asr.field}_timing" not in item.texts
+
+    todo = [item for item in items if asr.overwrite or missing(item)]
     if not todo:
         return 0
     params = dict(asr.params)

@@ -86,6 +86,18 @@ class PackagedModel:
     files_sha256: dict[str, str] = field(default_factory=dict)
     in_place: Part | None = None
 
+    def installed(self) -> bool:
+        """Whether every package holding a part is installed (nothing is read or joined)."""
+        parts = [p for parts, _ in self.files.values() for p in parts] + list(self.archive)
+        parts += [self.in_place] if self.in_place is not None else []
+        for part in parts:
+            if part.dist is not None:
+                try:
+                    metadata.distribution(part.dist)
+                except metadata.PackageNotFoundError:
+                    return False
+        return True
+
     @property
     def key(self) -> str:
         pins = sorted(h for _, h in self.files.values()) + [self.archive_sha256] + sorted(self.files_sha256.values())
