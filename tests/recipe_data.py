@@ -309,7 +309,7 @@ def make_mushra(root: Path, signals: int = 4, seconds: float = 1.5, seed: int = 
             file = ""
             if condition != "Anchor":
                 stem = condition.lower().replace(" ", "_").replace(".", "")
-                wave = clean if condition == "Reference" else add_noise(clean, snr, seed=c)
+                wave = clean if condition == "Reference" else add_noise(clean, snr, rng=c)
                 sf.write(str(_mkdir(root / "audio" / f"stim_{s + 1:02d}") / f"{stem}.flac"), wave, 24000)
                 file = f"stim_{s + 1:02d}/{stem}.wav"
             rows.append([signal, condition, str([float(r) for r in ratings]), str(participants), file])

@@ -47,9 +47,21 @@ def test_an_item_alone_scores_as_inside_a_batch(fitted):
     np.testing.assert_allclose(alone, together.mean, atol=1e-5)
 
 
-def test_scores_are_clipped_to_each_target_range(fitted):
-    r = fitted.predict(text=["a " * 200, "", "zzzz zzzz zzzz"])
-    assert (r["MI"] >= 1).all() and (r["MI"] <= 5).all() and (r["TA"] >= 0).all() and (r["TA"] <= 10).all()
+def test_scores_are_clipped_to_each_target_range(fitted, monkeypatch):
+    texts = ["a " * 200, "", "zzzz zzzz zzzz"]
+    # push the members' raw scores far outside both ranges (MI 1-5, TA 0-10): only clipping brings them back
+    for member in fitted.bundle_.members:
+        original = member.predict
+
+        def shifted(features, *a, _orig=original, **k):
+            out = _orig(features, *a, **k)
+            out.mean = out.mean + np.array([[-50.0, 50.0]]) * np.sign(np.arange(len(out.mean)) - 0.5)[:, None]
+            return out
+
+        monkeypatch.setattr(member, "predict", shifted)
+    r = fitted.predict(text=texts)
+    np.testing.assert_array_equal(r["MI"], [5.0, 1.0, 1.0])
+    np.testing.assert_array_equal(r["TA"], [0.0, 10.0, 10.0])
 
 
 def test_result_helpers(fitted):

@@ -11,17 +11,9 @@ import soundfile as sf
 
 from scorecast.config import Augment
 from scorecast.data.items import Item
+from scorecast.data.noise import add_noise, colored_noise
 from scorecast.errors import ConfigError, DataError
-from scorecast.training.augment import (
-    add_noise,
-    apply_gain,
-    augment_items,
-    change_speed,
-    colored_noise,
-    expand_training_indices,
-    source_index,
-    time_shift,
-)
+from scorecast.training.augment import apply_gain, augment_items, change_speed, time_shift
 
 SR = 16000
 
@@ -167,23 +159,26 @@ def test_rerun_reuses_the_files(clips, tmp_path):
 def test_copies_of_validation_items_never_reach_training():
     from sklearn.model_selection import KFold
 
+    from scorecast.data.features import FeatureSet
+    from scorecast.runs.cv import _augmented_part
+
     n, copies = 23, 3
     ids = [f"i{j}" for j in range(n)]
-    all_ids = ids + [f"{ids[j]}#aug{k}" for j in range(n) for k in range(copies)]
+    aug_ids = [f"{ids[j]}#aug{k}" for j in range(n) for k in range(copies)]
+    augmented = FeatureSet(aug_ids, {"f": np.arange(n * copies, dtype=np.float32)[:, None]}, {})
+    targets = np.arange(n, dtype=float)[:, None]
     for train_idx, val_idx in KFold(5, shuffle=True, random_state=0).split(np.arange(n)):
-        expanded = expand_training_indices(train_idx, n, copies)
-        assert len(expanded) == len(train_idx) * (1 + copies)
-        sources = {all_ids[j].split("#")[0] for j in expanded}
+        part, part_y = _augmented_part(augmented, n, train_idx, targets)
+        assert len(part) == len(train_idx) * copies
+        sources = {i.split("#")[0] for i in part.ids}
         assert sources == {ids[j] for j in train_idx}
         assert sources.isdisjoint({ids[j] for j in val_idx})
-        assert {source_index(n, copies, j) for j in expanded} == set(train_idx.tolist())
-        # every copy of every training item is there
-        assert {all_ids[j] for j in expanded if "#" in all_ids[j]} == {
-            f"{ids[j]}#aug{k}" for j in train_idx for k in range(copies)
-        }
-    np.testing.assert_array_equal(expand_training_indices([0, 2], 3, 0), [0, 2])
-    with pytest.raises(ConfigError, match=r"expected values in \[0, 3\), got \[0, 5\]"):
-        expand_training_indices([0, 5], 3, 1)
+        # every copy of every training item is there, with its source's target
+        assert set(part.ids) == {f"{ids[j]}#aug{k}" for j in train_idx for k in range(copies)}
+        np.testing.assert_array_equal(part_y[:, 0], [float(i.split("#")[0][1:]) for i in part.ids])
+    assert _augmented_part(None, n, np.arange(3), targets) is None
+    with pytest.raises(DataError, match="expected a multiple of 23 rows"):
+        _augmented_part(augmented.subset(np.arange(5)), n, np.arange(3), targets)
 
 
 def test_bad_config_and_items_raise(clips, tmp_path):

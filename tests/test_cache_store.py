@@ -236,3 +236,27 @@ def test_put_rejects_bad_shapes(tmp_path):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         assert cache.get(ih, "a" * 64) is None
+
+
+@pytest.mark.parametrize("kind", ["disk", "memory"])
+def test_both_stores_keep_the_cache_protocol(kind, tmp_path):
+    from scorecast.cache.memory import MemoryCache
+    from scorecast.cache.protocol import Cache
+    from scorecast.cache.store import EmbeddingCache
+    from scorecast.data.features import Encoded
+
+    cache = EmbeddingCache(tmp_path / "c") if kind == "disk" else MemoryCache()
+    K1 = "a" * 64  # noqa: N806
+    assert isinstance(cache, Cache)
+    ident = cache.register({"name": "toy", "dim": 3}, encoder="toy")
+    assert not cache.contains(ident, K1) and cache.get(ident, K1) is None
+    seq = np.arange(6, dtype=np.float32).reshape(2, 3)
+    cache.put(ident, K1, Encoded(np.array([1.0, 2.0, 3.0], np.float32), seq))
+    assert cache.contains(ident, K1)
+    hit = cache.get(ident, K1)
+    np.testing.assert_array_equal(hit.pooled, [1.0, 2.0, 3.0])
+    np.testing.assert_array_equal(hit.sequence, seq)
+    assert cache.get(ident, K1, sequence=False).sequence is None
+    assert set(cache.get_many(ident, [K1, "f" * 64])) == {K1}
+    if kind == "memory":  # a store with no folder has nothing to inspect, verify, pack or prune
+        assert cache.root is None and not any(hasattr(cache, m) for m in ("info", "verify", "pack", "prune"))

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from scorecast.data.items import ItemSet
@@ -244,6 +244,8 @@ def test_random_json_records(records: list[dict], suffix: str) -> None:
 
 @settings(max_examples=25, deadline=None)
 @given(names=JSON_VALUES, shape=st.tuples(st.integers(0, 3), st.integers(0, 3)))
+@example(names=["fluency", "safety"], shape=(2, 3))  # a valid pair: the read must succeed
+@example(names=["fluency", "fluency"], shape=(2, 3))  # a repeated name: refused
 def test_random_metric_tables(names: object, shape: tuple[int, int]) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
@@ -252,9 +254,13 @@ def test_random_metric_tables(names: object, shape: tuple[int, int]) -> None:
         path = root / "train_data.json"
         path.write_text(CASES["da5401"][2])
         try:
-            READERS.build("da5401").read(path)
-        except ScorecastError:
-            pass
+            out = READERS.build("da5401").read(path)
+        except ScorecastError as exc:  # refused: the message names the metric file at fault
+            assert "metric" in str(exc) and ("metric_name" in str(exc) or "train_data.json" in str(exc)), str(exc)
+            return
+        # read: the names were a list of distinct strings and the table one row of D values per name
+        assert isinstance(names, list) and len(set(names)) == len(names) == shape[0] and shape[1] > 0
+        assert len(out) > 0 and all(item.vectors["metric"].shape == (shape[1],) for item in out)
 
 
 @settings(max_examples=20, deadline=None)
@@ -265,6 +271,7 @@ def test_random_parquet_bytes(data: bytes) -> None:
 
 @settings(max_examples=40, deadline=None)
 @given(rows=st.lists(st.lists(VALUES, min_size=1, max_size=3), max_size=4), sep=st.sampled_from([",", "\t"]))
+@example(rows=[["P044", "calm piano"]], sep="\t")  # a valid prompt table
 def test_random_prompt_tables(rows: list[list[str]], sep: str) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
@@ -272,6 +279,10 @@ def test_random_prompt_tables(rows: list[list[str]], sep: str) -> None:
         path = root / "list.txt"
         path.write_text(CASES["audiomos"][2])
         try:
-            READERS.build("audiomos", prompts=str(root / "prompts.txt"), require_prompt=False).read(path)
-        except ScorecastError:
-            pass
+            out = READERS.build("audiomos", prompts=str(root / "prompts.txt"), require_prompt=False).read(path)
+        except ScorecastError as exc:  # refused: the message names the prompt table
+            assert "prompts.txt" in str(exc) or "prompt" in str(exc), str(exc)
+            return
+        # read: every item keeps its scores; a prompt text, where one was found, is a non-empty string
+        assert len(out) > 0 and all(np.isfinite(v) for item in out for v in item.targets.values())
+        assert all(isinstance(item.texts.get("prompt", ""), str) for item in out)

@@ -19,7 +19,7 @@ from scorecast.errors import ConfigError, DataError
 @pytest.fixture(scope="module")
 def speech() -> dict[str, np.ndarray]:
     clean = synth_speech(make_voices(1, seed=3)[0], duration_s=4.0, seed=1)
-    return {"clean": clean, "noisy": np.clip(add_noise(clean, snr_db=-5.0, seed=2), -1, 1)}
+    return {"clean": clean, "noisy": np.clip(add_noise(clean, snr_db=-5.0, rng=2), -1, 1)}
 
 
 # ---------------------------------------------------------------------------------- sentence

@@ -22,8 +22,24 @@ def test_registry_builds_by_name_and_lists_known_names() -> None:
     assert "round" in reg and reg.names() == ["round"]
     with pytest.raises(ConfigError, match="unknown widget 'square'; expected one of: round"):
         reg.get("square")
-    with pytest.raises(ConfigError, match="cannot build widget 'round' with \\['colour'\\]"):
+    with pytest.raises(
+        ConfigError,
+        match=r"cannot build widget 'round' with \['colour'\]: unknown parameter\(s\) colour; expected parameters among: size",
+    ):
         reg.build("round", colour="red")
+    assert reg.check("round", size=2) is Round  # checked without building
+
+
+def test_registry_lets_a_type_error_inside_a_constructor_through() -> None:
+    reg: Registry = Registry("widget")
+
+    @reg.register("buggy")
+    class Buggy:
+        def __init__(self, size: int = 1) -> None:
+            self.size = size + "1"  # a bug in the constructor, not in the recipe
+
+    with pytest.raises(TypeError, match="unsupported operand"):
+        reg.build("buggy", size=3)
 
 
 def test_registry_refuses_a_second_entry_under_one_name() -> None:

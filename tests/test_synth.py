@@ -75,21 +75,21 @@ def test_synth_rejects_bad_duration(voices):
 @pytest.mark.parametrize("snr_db", [-5.0, 0.0, 12.5, 30.0])
 @pytest.mark.parametrize("color", ["white", "pink"])
 def test_add_noise_achieves_the_snr(clean, snr_db, color):
-    noisy = add_noise(clean, snr_db, seed=3, color=color)
+    noisy = add_noise(clean, snr_db, rng=3, color=color)
     noise = noisy.astype(float) - clean.astype(float)
     measured = 10 * np.log10(np.mean(clean.astype(float) ** 2) / np.mean(noise**2))
     assert measured == pytest.approx(snr_db, abs=0.01)
 
 
 def test_pink_noise_falls_3_db_per_octave(clean):
-    noise = add_noise(np.zeros(SR * 4, dtype=np.float32) + 1e-3, 0.0, seed=1, color="pink") - 1e-3
+    noise = add_noise(np.zeros(SR * 4, dtype=np.float32) + 1e-3, 0.0, rng=1, color="pink") - 1e-3
     f, psd = signal.welch(noise, SR, nperseg=4096)
     band = lambda lo, hi: np.mean(psd[(f >= lo) & (f < hi)])  # noqa: E731
     assert 10 * np.log10(band(500, 1000) / band(1000, 2000)) == pytest.approx(3.0, abs=0.5)
 
 
 def test_add_noise_rejects_unknown_color(clean):
-    with pytest.raises(ConfigError, match="expected color 'white' or 'pink', got 'blue'"):
+    with pytest.raises(ConfigError, match="noise color: expected one of white, pink, got 'blue'"):
         add_noise(clean, 10, color="blue")
 
 

@@ -231,15 +231,15 @@ class Scorer:
             where=f"recipe '{recipe.name}'",
             with_val=not cv,
         )
-        items, features, identities = ready["items"], ready["features"], ready["identities"]
-        augmented = ready["augmented"]
+        items, features, identities = ready.items, ready.features, ready.identities
+        augmented = ready.augmented
         if out_dir is None:
             out_dir = Path(self._workdir.name) / "run"
         if cv:
             self.run_ = run_cv(recipe, items, features, out_dir, encoder_identities=identities, augmented=augmented)
         else:
             self.run_ = run_train(
-                recipe, items, features, out_dir, encoder_identities=identities, augmented=augmented, val=ready["val"]
+                recipe, items, features, out_dir, encoder_identities=identities, augmented=augmented, val=ready.val
             )
         r = self.run_
         bundle = Bundle(r.bundle_path, recipe, r.members, r.weights, identities, features.dims(), r.stacker, r.metrics)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Literal
 
@@ -289,11 +290,29 @@ def apply_overrides(raw: dict[str, Any], overrides: list[str] | dict[str, Any]) 
     return raw
 
 
+def parse_assignments(
+    texts: Sequence[str] | None,
+    flag: str,
+    *,
+    example: str = "KEY=VALUE",
+    yaml_values: bool = True,
+    require_value: bool = False,
+) -> dict[str, Any]:
+    """``["KEY=VALUE", ...]`` -> {KEY: VALUE}: the one parser of the command line's assignments
+    (``--set``, ``--var``, ``--option``, ``--param``, ``--encoder-path``). Values are parsed as YAML
+    (an empty value is ``""``) unless ``yaml_values`` is false; ``require_value`` refuses ``KEY=``.
+    A text without ``=`` or with an empty key is a ConfigError naming ``flag`` and ``example``."""
+    out: dict[str, Any] = {}
+    for text in texts or []:
+        key, sep, value = str(text).partition("=")
+        if not sep or not key.strip() or (require_value and not value):
+            raise ConfigError(f"{flag}: expected {example}, got {text!r}")
+        out[key.strip()] = (yaml.safe_load(value) if value.strip() else "") if yaml_values else value
+    return out
+
+
 def _split_override(text: str) -> tuple[str, Any]:
-    if "=" not in text:
-        raise ConfigError(f"override: expected KEY=VALUE (e.g. training.max_epochs=5), got '{text}'")
-    key, value = text.split("=", 1)
-    return key.strip(), yaml.safe_load(value)
+    return next(iter(parse_assignments([text], "override", example="KEY=VALUE (e.g. training.max_epochs=5)").items()))
 
 
 def read_recipe_file(path: str | Path) -> dict[str, Any]:

@@ -10,6 +10,7 @@ head = HEADS.build("coral", in_dim=64, targets=...)
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable, Iterator
 from typing import Any, Generic, TypeVar
 
@@ -50,13 +51,36 @@ class Registry(Generic[T]):
             known = ", ".join(sorted(self._entries)) or "(none)"
             raise ConfigError(f"unknown {self.family} '{name}'; expected one of: {known}") from None
 
-    def build(self, name: str, /, **kwargs: Any) -> Any:
-        """Look up ``name`` and call it with ``kwargs``; bad keyword arguments name the entry."""
+    def check(self, name: str, /, **kwargs: Any) -> Any:
+        """Look up ``name`` and check that its constructor takes ``kwargs`` (names and count, not
+        values), without building it; returns the entry. A ConfigError names the entry, the
+        parameters that do not fit and the ones it takes."""
         factory = self.get(name)
         try:
-            return factory(**kwargs)  # type: ignore[operator]
+            signature = inspect.signature(factory)
+        except (TypeError, ValueError):  # no signature to check against (a builtin): leave it to the call
+            return factory
+        try:
+            signature.bind(**kwargs)
         except TypeError as exc:
-            raise ConfigError(f"cannot build {self.family} '{name}' with {sorted(kwargs)}: {exc}") from exc
+            takes = [
+                p.name
+                for p in signature.parameters.values()
+                if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY) and p.name != "self"
+            ]
+            unknown = sorted(set(kwargs) - set(takes))
+            detail = f"unknown parameter(s) {', '.join(unknown)}" if unknown else str(exc)
+            raise ConfigError(
+                f"cannot build {self.family} '{name}' with {sorted(kwargs)}: {detail}; "
+                f"expected parameters among: {', '.join(takes) or '(none)'}"
+            ) from None
+        return factory
+
+    def build(self, name: str, /, **kwargs: Any) -> Any:
+        """Look up ``name``, check ``kwargs`` against its constructor (:meth:`check`) and call it. A
+        TypeError raised inside the constructor is a bug there, not a typo in a recipe: it passes through."""
+        factory = self.check(name, **kwargs)
+        return factory(**kwargs)  # type: ignore[operator]
 
     def names(self) -> list[str]:
         return sorted(self._entries)

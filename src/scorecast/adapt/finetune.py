@@ -58,7 +58,6 @@ from scorecast.adapt.module import (  # re-exported: tests and callers import th
 from scorecast.config import EncoderSpec, Recipe, save_recipe
 from scorecast.data.items import Item, ItemSet
 from scorecast.errors import ConfigError
-from scorecast.training.module import monitor_mode
 
 log = logging.getLogger(__name__)
 
@@ -151,57 +150,20 @@ def build_parts(recipe, items, tuned, frozen, targets, train_idx, val_idx, cache
 
 
 def train_parts(recipe: Recipe, parts: _Parts, out_dir: Path, seed: int) -> list[dict[str, float]]:
-    """Fit ``parts.module`` with Lightning; early stopping and best (trainable) weights on the monitor."""
-    import warnings
+    """Fit ``parts.module`` with the one Trainer set-up of :mod:`scorecast.training.trainer` (early
+    stopping or SWA, best trainable weights on the monitor)."""
+    from scorecast.training.trainer import fit_module
 
-    from lightning.pytorch.callbacks import EarlyStopping, RichProgressBar
-
-    from scorecast.training.trainer import _QUIET_LOGGERS, build_loggers, choose_precision
-
-    cfg = recipe.training
-    for logger_name in _QUIET_LOGGERS if not cfg.progress else ():
-        logging.getLogger(logger_name).setLevel(logging.WARNING)
-    monitor = parts.module.monitor
-    callbacks: list = []
-    if monitor is not None:
-        callbacks.append(TrainableBestWeights(monitor, monitor_mode(monitor)))
-        if cfg.early_stopping is not None:
-            callbacks.append(
-                EarlyStopping(
-                    monitor=monitor,
-                    mode=monitor_mode(monitor),
-                    patience=cfg.early_stopping.patience,
-                    check_finite=False,
-                )
-            )
-    if cfg.progress:
-        callbacks.append(RichProgressBar())
-    gpu = cfg.accelerator in ("gpu", "cuda") or (cfg.accelerator == "auto" and torch.cuda.is_available())
-    trainer = L.Trainer(
-        max_epochs=cfg.max_epochs,
-        accelerator=cfg.accelerator,
-        devices=cfg.devices,
-        strategy=cfg.strategy,
-        num_nodes=cfg.num_nodes,
-        precision=choose_precision(cfg),
-        accumulate_grad_batches=cfg.accumulate_grad_batches,
-        gradient_clip_val=cfg.gradient_clip_val,
-        deterministic=("warn" if gpu else True) if cfg.deterministic else False,
-        callbacks=callbacks,
-        logger=build_loggers(cfg, out_dir / "logs", "finetune") or False,
-        enable_checkpointing=False,
-        enable_progress_bar=cfg.progress,
-        enable_model_summary=False,
-        num_sanity_val_steps=0,
+    fit_module(
+        recipe.training,
+        parts.module,
+        parts.train_loader,
+        parts.val_loader,
+        log_dir=out_dir / "logs",
+        name="finetune",
+        best_weights=TrainableBestWeights,
         log_every_n_steps=max(1, min(50, len(parts.train_loader))),
-        default_root_dir=str(out_dir),
     )
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message=r".*does not have many workers.*")
-        warnings.filterwarnings("ignore", message=r".*sync_dist=True.*")
-        warnings.filterwarnings("ignore", message=r".*module\(s\) in eval mode.*")  # frozen parts, on purpose
-        warnings.filterwarnings("ignore", message=r".*no `val_dataloader`.*")  # no held-out part asked for
-        trainer.fit(parts.module, parts.train_loader, parts.val_loader)
     parts.module.cpu().eval()
     return list(parts.module.history)
 

@@ -1,4 +1,5 @@
-"""``MemoryCache``: the embedding cache's interface over a bounded in-memory LRU (no folder, nothing on disk)."""
+"""``MemoryCache``: the :class:`~scorecast.cache.protocol.Cache` protocol over a bounded in-memory LRU
+(no folder, nothing on disk)."""
 
 from __future__ import annotations
 
@@ -8,18 +9,20 @@ from typing import Any
 
 import numpy as np
 
-from scorecast.cache.store import EmbeddingCache, hash_identity
+from scorecast.cache.store import hash_identity
 from scorecast.data.features import Encoded
 
 __all__ = ["MemoryCache"]
 
 
-class MemoryCache(EmbeddingCache):
-    """A stand-in for :class:`EmbeddingCache` that keeps entries in memory (LRU, bounded in bytes) and
-    writes nothing to disk: the server's default, so uploads never pile up on disk."""
+class MemoryCache:
+    """A :class:`~scorecast.cache.protocol.Cache` that keeps entries in memory (LRU, bounded in bytes)
+    and writes nothing to disk: the server's default, so uploads never pile up on disk. It has no
+    folder to inspect, verify, pack or prune (``root`` is None)."""
 
-    def __init__(self, max_bytes: int = 256 * 1024 * 1024) -> None:  # noqa: D107 - no folder, on purpose
-        self.root = None  # type: ignore[assignment]
+    root = None
+
+    def __init__(self, max_bytes: int = 256 * 1024 * 1024) -> None:
         self.dtype = "float32"
         self.max_bytes = int(max_bytes)
         self._entries: OrderedDict[tuple[str, str], Encoded] = OrderedDict()

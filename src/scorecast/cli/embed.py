@@ -16,22 +16,10 @@ from typing import Annotated, Any
 
 import typer
 
+from scorecast.config import parse_assignments
 from scorecast.errors import ConfigError
 
 TableArg = Annotated[Path | None, typer.Argument(help="Item table to read (with --recipe: overrides data.path).")]
-
-
-def parse_pairs(values: list[str] | None, flag: str) -> dict[str, Any]:
-    """``["k=v", ...]`` -> {k: YAML-parsed v}."""
-    import yaml
-
-    out: dict[str, Any] = {}
-    for text in values or []:
-        if "=" not in text:
-            raise ConfigError(f"{flag}: expected KEY=VALUE, got '{text}'")
-        key, value = text.split("=", 1)
-        out[key.strip()] = yaml.safe_load(value) if value.strip() else ""
-    return out
 
 
 def _accelerator(device: str | None, accelerator: str | None) -> str:
@@ -248,15 +236,15 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Encode items into the embedding cache (each input once per encoder; reruns reuse it)."""
         start = time.perf_counter()
-        variables = {k: str(v) for k, v in parse_pairs(var, "--var").items()}
+        variables = {k: str(v) for k, v in parse_assignments(var, "--var").items()}
         results, root = run_embed(
             table,
             recipe,
             reader,
-            parse_pairs(option, "--option"),
+            parse_assignments(option, "--option"),
             encoder,
             input_,
-            parse_pairs(param, "--param"),
+            parse_assignments(param, "--param"),
             alias,
             sequence,
             cache,

@@ -12,6 +12,7 @@ from typing import Annotated, Any
 
 import typer
 
+from scorecast.config import parse_assignments
 from scorecast.errors import ConfigError
 
 RecipeArg = Annotated[Path, typer.Argument(help="Recipe YAML.")]
@@ -41,19 +42,14 @@ ThreadsOpt = Annotated[
 
 
 def parse_vars(values: list[str] | None) -> dict[str, str]:
-    out = {}
-    for text in values or []:
-        if "=" not in text:
-            raise ConfigError(f"--var: expected NAME=VALUE, got '{text}'")
-        name, value = text.split("=", 1)
-        out[name.strip()] = value
-    return out
+    """``--var NAME=VALUE`` pairs -> {NAME: VALUE} (values as typed, not YAML)."""
+    return parse_assignments(values, "--var", example="NAME=VALUE", yaml_values=False)
 
 
 def prepare(recipe_path: Path, var, overrides, variant, data, cache_dir, with_val: bool = True):
     """Load the recipe, read items, transcribe (if the recipe has ASR), encode features (and
     augmented copies, and the validation and test data) through the cache. Returns the recipe and
-    :func:`scorecast.workflow.prepare_training_data`'s dict."""
+    :func:`scorecast.runs.prepare.prepare_training_data`'s :class:`TrainingData`."""
     from scorecast.cache.store import EmbeddingCache
     from scorecast.data.readers import read_items
     from scorecast.runs.prepare import prepare_training_data
@@ -126,11 +122,11 @@ def _run(verb: str, recipe_path, var, overrides, variant, out, cache, data, thre
     from scorecast.runs.cv import run_cv, run_train
     from scorecast.runs.folder import is_global_zero
 
-    common = dict(encoder_identities=ready["identities"], augmented=ready["augmented"], test=ready["test"])
+    common = dict(encoder_identities=ready.identities, augmented=ready.augmented, test=ready.test)
     if verb == "cv":
-        result = run_cv(recipe, ready["items"], ready["features"], out_dir, **common)
+        result = run_cv(recipe, ready.items, ready.features, out_dir, **common)
     else:
-        result = run_train(recipe, ready["items"], ready["features"], out_dir, val=ready["val"], **common)
+        result = run_train(recipe, ready.items, ready.features, out_dir, val=ready.val, **common)
     if is_global_zero():
         print_summary(result, verb, time.perf_counter() - start)
 

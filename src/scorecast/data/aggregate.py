@@ -79,11 +79,3 @@ def rating_distributions(items: Sequence[Item], spec: TargetSpec) -> np.ndarray:
         elif spec.name in item.targets:
             out[i] = Ratings(np.array([item.targets[spec.name]])).histogram(edges)
     return out
-
-
-def summarize(ratings: Ratings, edges: np.ndarray | None = None) -> dict[str, object]:
-    """Mean, std, count (and histogram over ``edges``) as plain JSON-able values."""
-    out: dict[str, object] = {"mean": ratings.mean, "std": ratings.std, "count": ratings.count}
-    if edges is not None:
-        out["histogram"] = ratings.histogram(np.asarray(edges, dtype=float)).tolist()
-    return out

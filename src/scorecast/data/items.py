@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
+
+from scorecast.data.audio import AudioInput
 
 
 @dataclass
@@ -39,14 +40,16 @@ class Ratings:
 class Item:
     """One scored (or to-be-scored) thing.
 
-    ``audio`` is an absolute path (or None); ``texts`` maps a field name to its text; ``vectors``
+    ``audio`` is the item's clip: an absolute file path (what readers give), or ``(waveform,
+    sample_rate)`` with the waveform (T,), (C, T) or (T, C) (what the Python API and the server give
+    for audio that arrives in memory), or None; ``texts`` maps a field name to its text; ``vectors``
     maps a field name to a 1-D float vector; ``targets`` maps a target name to its (aggregated)
     score; ``ratings`` maps a target name to per-rater ratings; ``group`` is the system, speaker or
     signal used for grouped CV and system-level metrics.
     """
 
     id: str
-    audio: str | None = None
+    audio: AudioInput | None = None
     texts: dict[str, str] = field(default_factory=dict)
     vectors: dict[str, np.ndarray] = field(default_factory=dict)
     targets: dict[str, float] = field(default_factory=dict)
@@ -109,11 +112,3 @@ class ItemSet:
                 row[f"{name}.count"] = r.count
             rows.append(row)
         return pd.DataFrame(rows)
-
-
-def resolve_audio_path(value: str, table_path: str | Path | None) -> str:
-    """An audio path from a table, made absolute relative to the table's folder."""
-    p = Path(value).expanduser()
-    if not p.is_absolute() and table_path is not None:
-        p = Path(table_path).resolve().parent / p
-    return str(p)

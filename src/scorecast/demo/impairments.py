@@ -28,32 +28,9 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import signal
 
+from scorecast.data.noise import add_noise, as_rng
 from scorecast.demo.synth import SAMPLE_RATE
 from scorecast.errors import ConfigError
-
-
-def _rng(seed: int | np.random.Generator | None) -> np.random.Generator:
-    return seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
-
-
-def add_noise(
-    x: np.ndarray, snr_db: float, seed: int | np.random.Generator | None = 0, color: str = "white"
-) -> np.ndarray:
-    """``x`` plus stationary noise scaled so that 10 log10(P_x / P_noise) = ``snr_db`` exactly
-    (powers are means over the whole clip). ``color`` is ``white`` or ``pink`` (-3 dB/octave)."""
-    if color not in ("white", "pink"):
-        raise ConfigError(f"add_noise: expected color 'white' or 'pink', got '{color}'")
-    rng = _rng(seed)
-    noise = rng.standard_normal(len(x))
-    if color == "pink":
-        spec = np.fft.rfft(noise)
-        f = np.arange(len(spec), dtype=float)
-        f[0] = 1.0
-        noise = np.fft.irfft(spec / np.sqrt(f), n=len(x))
-    p_x = np.mean(np.asarray(x, dtype=float) ** 2)
-    p_n = np.mean(noise**2)
-    noise *= np.sqrt(p_x / (p_n * 10.0 ** (snr_db / 10.0)))
-    return (x + noise).astype(np.float32)
 
 
 def band_limit(x: np.ndarray, cutoff_hz: float, sr: int = SAMPLE_RATE) -> np.ndarray:
@@ -84,7 +61,7 @@ def drop_frames(
     if not 0.0 <= rate <= 1.0:
         raise ConfigError(f"drop_frames: expected 0 <= rate <= 1, got {rate}")
     hop = int(round(frame_ms * sr / 1000.0))
-    lost = _rng(seed).random(int(np.ceil(len(x) / hop))) < rate
+    lost = as_rng(seed).random(int(np.ceil(len(x) / hop))) < rate
     mask = np.repeat(~lost, hop)[: len(x)]
     return (x * mask).astype(np.float32)
 
@@ -98,7 +75,7 @@ def add_reverb(
     livelier). The output keeps the input's RMS."""
     if not rt60_s > 0:
         raise ConfigError(f"add_reverb: expected rt60_s > 0, got {rt60_s}")
-    rng = _rng(seed)
+    rng = as_rng(seed)
     length = max(int(rt60_s * sr), 2)
     t = np.arange(length) / sr
     tail = rng.standard_normal(length) * 10.0 ** (-3.0 * t / rt60_s)
@@ -211,7 +188,7 @@ def impair(
     if condition not in IMPAIRMENTS:
         raise ConfigError(f"unknown impairment '{condition}'; expected one of: {', '.join(IMPAIRMENTS)}")
     imp = IMPAIRMENTS[condition]
-    rng = _rng(seed)
+    rng = as_rng(seed)
     params = dict(imp.draw(rng) if params is None else params)
     return imp.apply(x, params, rng), params
 

@@ -22,7 +22,7 @@ from collections.abc import Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from typing import Any
 
-from scorecast.cache.store import EmbeddingCache
+from scorecast.cache.protocol import Cache
 from scorecast.config import EncoderSpec
 from scorecast.data.items import Item, ItemSet
 from scorecast.encoders.pipeline import (
@@ -49,7 +49,7 @@ def _launched_rank() -> bool:
 def encode_items_distributed(
     items: Sequence[Item] | ItemSet,
     spec: EncoderSpec,
-    cache: EmbeddingCache,
+    cache: Cache,
     devices: int = 2,
     accelerator: str = "cpu",
     num_nodes: int = 1,
@@ -125,7 +125,7 @@ def _module_class():
     class EncodeModule(L.LightningModule):
         """Wraps an encoder for ``Trainer.predict``; each step writes its entries to the cache."""
 
-        def __init__(self, plan: EncodePlan, cache: EmbeddingCache, on_error: OnError) -> None:
+        def __init__(self, plan: EncodePlan, cache: Cache, on_error: OnError) -> None:
             super().__init__()
             self.plan, self.cache, self.on_error = plan, cache, on_error
             self.ready = False
@@ -153,7 +153,7 @@ def _device_name(device: Any) -> str:
     return "cpu" if text.startswith("cpu") else text
 
 
-def _make_module(plan: EncodePlan, cache: EmbeddingCache, on_error: OnError):
+def _make_module(plan: EncodePlan, cache: Cache, on_error: OnError):
     return _module_class()(plan, cache, on_error)
 
 

@@ -24,7 +24,8 @@ from typing import Any
 
 import numpy as np
 
-from scorecast.cache.store import EmbeddingCache, hash_identity, make_key, text_hash, vector_hash
+from scorecast.cache.protocol import Cache
+from scorecast.cache.store import hash_identity, make_key, text_hash, vector_hash
 from scorecast.config import EncoderSpec
 from scorecast.data.audio import audio_input_hash
 from scorecast.data.features import FeatureSet
@@ -195,7 +196,7 @@ def in_shard(key: str, shard: tuple[int, int] | None) -> bool:
 def plan_encoding(
     items: Sequence[Item] | ItemSet,
     spec: EncoderSpec,
-    cache: EmbeddingCache,
+    cache: Cache,
     on_error: OnError = "raise",
     shard: tuple[int, int] | None = None,
     encoder: Encoder | None = None,
@@ -250,7 +251,7 @@ def ensure_encoder(plan: EncodePlan, device: str | None = None) -> Encoder:
 def encode_items(
     items: Sequence[Item] | ItemSet,
     spec: EncoderSpec,
-    cache: EmbeddingCache,
+    cache: Cache,
     batch_size: int = 16,
     workers: int = 0,
     device: str | None = None,
@@ -352,14 +353,14 @@ def finish_plan(plan: EncodePlan, encoded: int = 0, seconds: float = 0.0, rank: 
 
 
 def build_features(
-    items: Sequence[Item] | ItemSet, specs: Iterable[EncoderSpec], cache: EmbeddingCache, **kwargs: Any
+    items: Sequence[Item] | ItemSet, specs: Iterable[EncoderSpec], cache: Cache, **kwargs: Any
 ) -> FeatureSet:
     """Encode every spec and return a :class:`FeatureSet` of the items no encoder skipped."""
     return build_features_with_report(items, specs, cache, **kwargs)[0]
 
 
 def build_features_with_report(
-    items: Sequence[Item] | ItemSet, specs: Iterable[EncoderSpec], cache: EmbeddingCache, **kwargs: Any
+    items: Sequence[Item] | ItemSet, specs: Iterable[EncoderSpec], cache: Cache, **kwargs: Any
 ) -> tuple[FeatureSet, dict[str, EncodeResult]]:
     """:func:`build_features` plus each encoder's :class:`EncodeResult` (skips, counts), by feature name."""
     items = list(items)
@@ -369,25 +370,35 @@ def build_features_with_report(
     if dupes:
         raise ConfigError(f"encoders: feature names must differ, got {', '.join(dupes)} more than once (set alias)")
     results = {s.feature_name: encode_items(items, s, cache, **kwargs) for s in specs}
-    keep = set(range(len(items)))
-    for res in results.values():
-        keep &= set(res.indices.tolist())
-    order = sorted(keep)
-    skipped = {i: r for res in results.values() for i, r in res.skipped.items()}
+    features, skipped = join_results(items, results)
     if skipped:
         first = next(iter(skipped.items()))
         warnings.warn(
             f"left out {len(skipped)} item(s) no encoder could encode; the first: {first[0]}: {first[1]}", stacklevel=2
         )
+    return features, results
+
+
+def join_results(
+    items: Sequence[Item], results: dict[str, EncodeResult], empty_dims: dict[str, int] | None = None
+) -> tuple[FeatureSet, dict[str, str]]:
+    """Join each feature's :class:`EncodeResult` into one :class:`FeatureSet` of the items that every
+    encoder encoded (in item order), and {item id: why} for the items left out. ``empty_dims`` gives
+    the width of a feature when no item is left (else 0)."""
+    keep = set(range(len(items)))
+    for res in results.values():
+        keep &= set(res.indices.tolist())
+    order = sorted(keep)
     pooled, sequences = {}, {}
-    for spec in specs:
-        res = results[spec.feature_name]
+    for name, res in results.items():
         row_of = {p: r for r, p in enumerate(res.indices.tolist())}
         rows = np.array([row_of[p] for p in order], dtype=int)
-        pooled[spec.feature_name] = res.pooled[rows] if len(rows) else np.zeros((0, res.pooled.shape[1]), np.float32)
+        width = res.pooled.shape[1] if res.pooled.size else (empty_dims or {}).get(name, 0)
+        pooled[name] = res.pooled[rows] if len(rows) else np.zeros((0, width), np.float32)
         if res.sequences is not None:
-            sequences[spec.feature_name] = [res.sequences[r] for r in rows]
-    return FeatureSet([items[p].id for p in order], pooled, sequences), results
+            sequences[name] = [res.sequences[r] for r in rows]
+    skipped = {i: r for res in results.values() for i, r in res.skipped.items()}
+    return FeatureSet([items[p].id for p in order], pooled, sequences), skipped
 
 
 # ------------------------------------------------------------------------ helpers

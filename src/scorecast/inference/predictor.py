@@ -28,8 +28,9 @@ from typing import Any
 import numpy as np
 
 from scorecast.cache.memory import MemoryCache
+from scorecast.cache.protocol import Cache
 from scorecast.cache.store import EmbeddingCache
-from scorecast.config import EncoderSpec, TargetSpec
+from scorecast.config import EncoderSpec, TargetSpec, parse_assignments
 from scorecast.data.features import FeatureSet
 from scorecast.data.items import Item, ItemSet
 from scorecast.encoders.base import Encoder
@@ -125,15 +126,13 @@ def remap_path(value: str, encoder_paths: dict[str, str]) -> str:
 
 def parse_encoder_paths(pairs: Sequence[str] | None) -> dict[str, str]:
     """``["OLD=NEW", ...]`` -> {OLD: NEW} (for ``--encoder-path``)."""
-    out: dict[str, str] = {}
-    for text in pairs or []:
-        old, sep, new = text.partition("=")
-        if not sep or not old or not new:
-            raise ConfigError(
-                f"--encoder-path: expected OLD=NEW (the folder the bundle names, then where it is now), got {text!r}"
-            )
-        out[old] = new
-    return out
+    return parse_assignments(
+        pairs,
+        "--encoder-path",
+        example="OLD=NEW (the folder the bundle names, then where it is now)",
+        yaml_values=False,
+        require_value=True,
+    )
 
 
 def _looks_local(value: str) -> bool:
@@ -160,7 +159,7 @@ class Predictor:
         self,
         bundle: Any,
         *,
-        cache: EmbeddingCache | None = None,
+        cache: Cache | None = None,
         encoder_paths: dict[str, str] | None = None,
         device: str | None = None,
         batch_size: int = 32,
@@ -268,7 +267,7 @@ class Predictor:
         With ``on_error="skip"`` items an encoder cannot read are left out and listed in ``skipped``
         (item id -> why); with ``"raise"`` the first such item raises.
         """
-        from scorecast.encoders.pipeline import encode_items
+        from scorecast.encoders.pipeline import encode_items, join_results
 
         items = list(items)
         results = {}
@@ -291,21 +290,7 @@ class Predictor:
                     f"the bundle was trained on size {want}"
                 )
             results[name] = res
-        keep = set(range(len(items)))
-        for res in results.values():
-            keep &= set(res.indices.tolist())
-        order = sorted(keep)
-        pooled, sequences = {}, {}
-        for name, res in results.items():
-            row_of = {p: r for r, p in enumerate(res.indices.tolist())}
-            rows = np.array([row_of[p] for p in order], dtype=int)
-            pooled[name] = (
-                res.pooled[rows] if len(rows) else np.zeros((0, self.bundle.feature_dims.get(name, 0)), np.float32)
-            )
-            if res.sequences is not None:
-                sequences[name] = [res.sequences[r] for r in rows]
-        skipped = {k: v for res in results.values() for k, v in res.skipped.items()}
-        return FeatureSet([items[p].id for p in order], pooled, sequences), skipped
+        return join_results(items, results, self.bundle.feature_dims)
 
     def predict(self, items: Sequence[Item] | ItemSet):
         """Prediction(mean (N, T), std (N, T) | None) for every item, scores clipped to each target's range."""

@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from scorecast.config import parse_assignments
 from scorecast.errors import ConfigError
 from scorecast.inference.frames import prediction_frame
 
@@ -26,15 +27,7 @@ def output_format(path: Path) -> str:
 
 def parse_options(pairs: list[str] | None) -> dict[str, Any]:
     """``["key=value", ...]`` -> {key: YAML-parsed value} (for ``--option``)."""
-    import yaml
-
-    out: dict[str, Any] = {}
-    for text in pairs or []:
-        key, sep, value = text.partition("=")
-        if not sep or not key.strip():
-            raise ConfigError(f"--option: expected KEY=VALUE (e.g. audio_dir=clips), got {text!r}")
-        out[key.strip()] = yaml.safe_load(value)
-    return out
+    return parse_assignments(pairs, "--option", example="KEY=VALUE (e.g. audio_dir=clips)")
 
 
 def reader_for(recipe, reader: str | None, options: dict[str, Any]):

@@ -56,12 +56,6 @@ def check_positive_int(value: Any, name: str, where: str) -> int:
     return int(value)
 
 
-def check_bool(value: Any, name: str, where: str) -> bool:
-    if not isinstance(value, bool):
-        raise ConfigError(f"{where}: expected '{name}' to be true or false, got {value!r}")
-    return value
-
-
 def check_heads(dim: int, heads: int, where: str) -> None:
     check_positive_int(heads, "heads", where)
     if dim % heads:

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from scorecast.config import DataConfig, Recipe
+from scorecast.data.features import FeatureSet
 from scorecast.data.items import ItemSet
 from scorecast.encoders.asr import transcribe_if_needed
 
@@ -31,6 +33,18 @@ def align_items(items: ItemSet, features) -> ItemSet:
     return items.subset([pos[i] for i in features.ids])
 
 
+@dataclass
+class TrainingData:
+    """What :func:`prepare_training_data` makes ready for ``run_cv`` / ``run_train``."""
+
+    items: ItemSet  # aligned with ``features`` (items no encoder could encode are left out)
+    features: FeatureSet
+    identities: dict[str, dict[str, Any]]  # feature name -> encoder identity
+    augmented: FeatureSet | None  # augmented copies, item-major (``training.augment.copies``)
+    val: tuple[ItemSet, FeatureSet] | None  # the recipe's val_data, read and encoded like the items
+    test: tuple[ItemSet, FeatureSet] | None  # the recipe's test_data
+
+
 def prepare_training_data(
     recipe: Recipe,
     items: ItemSet,
@@ -40,17 +54,16 @@ def prepare_training_data(
     progress: bool = True,
     where: str = "recipe",
     with_val: bool = True,
-) -> dict[str, Any]:
+) -> TrainingData:
     """Everything `train`/`cv`/`Scorer.fit` need before training: ASR (if the recipe has it),
     features through the cache, items aligned to the features, augmented copies (training folds
-    only), and the validation and test splits. Returns a dict with keys ``items``, ``features``,
-    ``identities``, ``augmented`` (FeatureSet | None), ``val`` and ``test`` ((items, features) | None:
-    the recipe's ``val_data`` / ``test_data``, read, transcribed and encoded like the items;
-    ``with_val=False`` leaves ``val_data`` unread, for cross-validation, which does not use it)."""
+    only), and the validation and test splits (``with_val=False`` leaves ``val_data`` unread, for
+    cross-validation, which does not use it)."""
     from pathlib import Path
 
-    from scorecast.encoders.pipeline import build_features, build_features_with_report
+    from scorecast.encoders.pipeline import build_features_with_report
     from scorecast.errors import ConfigError
+    from scorecast.training.augment import augmented_features
 
     check_no_finetune(recipe, where)
     if not recipe.encoders:
@@ -59,29 +72,13 @@ def prepare_training_data(
     features, reports = build_features_with_report(items, recipe.encoders, cache, progress=progress)
     identities = {name: rep.identity for name, rep in reports.items()}
     items = align_items(items, features)
-    augmented = None
-    aug = recipe.training.augment
-    if aug.copies > 0:
-        from scorecast.training.augment import augment_items, check_augment
-
-        check_augment(aug)
-        root = getattr(cache, "root", None) or work_dir
-        if root is None:
-            raise ConfigError(f"{where}: augmentation writes audio copies; give a cache folder or a work folder")
-        copies = augment_items(items.items, aug, Path(root) / "augmented", seed=recipe.training.seed)
-        augmented = build_features(copies, recipe.encoders, cache, progress=progress)
-        if len(augmented) != len(copies):
-            raise ConfigError(f"augmentation: {len(copies) - len(augmented)} augmented copies could not be encoded")
+    root = getattr(cache, "root", None) or work_dir
+    if recipe.training.augment.copies > 0 and root is None:
+        raise ConfigError(f"{where}: augmentation writes audio copies; give a cache folder or a work folder")
+    augmented = augmented_features(recipe, items.items, cache, Path(root or ".") / "augmented", progress=progress)
     val = _read_split(recipe, recipe.val_data, cache, progress) if with_val else None
     test = _read_split(recipe, recipe.test_data, cache, progress)
-    return {
-        "items": items,
-        "features": features,
-        "identities": identities,
-        "augmented": augmented,
-        "val": val,
-        "test": test,
-    }
+    return TrainingData(items, features, identities, augmented, val, test)
 
 
 def _read_split(recipe: Recipe, data: DataConfig | None, cache: Any, progress: bool):

@@ -7,13 +7,11 @@ augmented copies of each clip as WAV files and returns new items (ids ``<id>#aug
 targets, ratings and group) that go through the normal cached encoding pipeline.
 
 The same seed gives byte-identical files under the same names, so a rerun finds them on disk and
-their embeddings in the cache. Augmented copies belong in training folds only:
-:func:`expand_training_indices` adds the copies of the training items (and never those of
-validation items) to a fold's training indices.
+their embeddings in the cache. Augmented copies belong in training folds only: the cross-validation
+(``scorecast.runs.cv``) adds the copies of a fold's training items, never those of its validation items.
 
-Layout used by :func:`augment_items` and :func:`expand_training_indices`: for ``N`` source items and
-``C`` copies the augmented list is item-major, so copy ``k`` of item ``i`` sits at ``i * C + k``; in
-a feature set made of the originals followed by the copies it sits at ``N + i * C + k``.
+Layout used by :func:`augment_items`: for ``N`` source items and ``C`` copies the augmented list is
+item-major, so copy ``k`` of item ``i`` sits at ``i * C + k``.
 """
 
 from __future__ import annotations
@@ -31,11 +29,11 @@ import numpy as np
 
 from scorecast.config import Augment
 from scorecast.data.items import Item
+from scorecast.data.noise import NOISE_COLORS, add_noise
 from scorecast.errors import ConfigError, DataError
 
 log = logging.getLogger(__name__)
 
-NOISE_COLORS: tuple[str, ...] = ("white", "pink")
 SHIFT_MODES: tuple[str, ...] = ("circular", "zero")
 
 
@@ -45,35 +43,6 @@ def _check_wave(wave: np.ndarray) -> np.ndarray:
     if wave.ndim != 1:
         raise DataError(f"augmentation: expected a mono waveform of shape (T,), got shape {wave.shape}")
     return wave
-
-
-def colored_noise(num_samples: int, color: str, rng: np.random.Generator) -> np.ndarray:
-    """(T,) float64 noise with unit RMS: ``white`` (flat spectrum) or ``pink`` (power ~ 1/f)."""
-    if color not in NOISE_COLORS:
-        raise ConfigError(f"noise color: expected one of {', '.join(NOISE_COLORS)}, got '{color}'")
-    white = rng.standard_normal(num_samples)
-    if color == "pink" and num_samples > 1:
-        spectrum = np.fft.rfft(white)
-        freqs = np.fft.rfftfreq(num_samples)
-        scale = np.zeros_like(freqs)
-        scale[1:] = 1.0 / np.sqrt(freqs[1:])  # amplitude ~ f^-1/2, so power ~ 1/f; no DC
-        noise = np.fft.irfft(spectrum * scale, n=num_samples)
-    else:
-        noise = white
-    rms = float(np.sqrt(np.mean(noise**2))) if num_samples else 0.0
-    return noise / rms if rms > 0 else noise
-
-
-def add_noise(wave: np.ndarray, snr_db: float, rng: np.random.Generator, color: str = "white") -> np.ndarray:
-    """``wave`` plus noise scaled so that 10 log10(P_signal / P_noise) equals ``snr_db`` exactly.
-
-    A silent clip (zero power) stays silent: no noise level gives a finite SNR against it.
-    """
-    wave = _check_wave(wave)
-    noise = colored_noise(len(wave), color, rng)
-    signal_power = float(np.mean(wave.astype(np.float64) ** 2)) if len(wave) else 0.0
-    noise_rms = np.sqrt(signal_power / (10.0 ** (snr_db / 10.0)))
-    return (wave + noise_rms * noise).astype(np.float32)
 
 
 def apply_gain(wave: np.ndarray, gain_db: float) -> np.ndarray:
@@ -301,25 +270,6 @@ def augmented_features(
             f"(first missing: {lost[0] if lost else '?'})"
         )
     return features
-
-
-def expand_training_indices(train_idx: Sequence[int], n_items: int, copies: int) -> np.ndarray:
-    """Training indices into [originals (N) + copies (N * C)]: ``train_idx`` plus the copies of
-    exactly those items (``N + i * C + k``). Validation items are not in ``train_idx``, so their copies
-    never enter; apply this after any inner early-stopping split, to the final training indices.
-    """
-    idx = np.asarray(train_idx, dtype=int)
-    if idx.size and (idx.min() < 0 or idx.max() >= n_items):
-        raise ConfigError(f"training indices: expected values in [0, {n_items}), got [{idx.min()}, {idx.max()}]")
-    if copies < 0:
-        raise ConfigError(f"augment copies: expected >= 0, got {copies}")
-    extra = (n_items + idx[:, None] * copies + np.arange(copies)[None, :]).reshape(-1)
-    return np.concatenate([idx, extra])
-
-
-def source_index(n_items: int, copies: int, index: int) -> int:
-    """The source item's index of position ``index`` in [originals + copies]."""
-    return index if index < n_items else (index - n_items) // copies
 
 
 def write_float_wav(path: str | Path, wave: np.ndarray, sample_rate: int) -> None:

@@ -113,8 +113,22 @@ class BestWeights(Callback):
         pl_module.load_state_dict(state)
 
 
-def build_trainer(cfg: TrainingConfig, *, log_dir: str | Path, name: str, monitor: str | None):
-    """A ``lightning.Trainer`` from the training config; returns ``(trainer, best_weights | None)``."""
+def build_trainer(
+    cfg: TrainingConfig,
+    *,
+    log_dir: str | Path,
+    name: str,
+    monitor: str | None,
+    best_weights: type[BestWeights] = BestWeights,
+    log_every_n_steps: int = 1,
+):
+    """A ``lightning.Trainer`` from the training config; returns ``(trainer, best_weights | None)``.
+
+    The one Trainer set-up of scorecast: head training (:func:`fit_member`) and end-to-end fine-tuning
+    (``scorecast.adapt.finetune``) both come through here (via :func:`fit_module`). ``best_weights`` is
+    the callback class that keeps the best weights on ``monitor`` (fine-tuning copies only the
+    trainable part); ``log_every_n_steps`` only matters to loggers (nothing is logged per step by default).
+    """
     import lightning as L
     from lightning.pytorch.callbacks import EarlyStopping, RichProgressBar, StochasticWeightAveraging
 
@@ -124,7 +138,7 @@ def build_trainer(cfg: TrainingConfig, *, log_dir: str | Path, name: str, monito
     best = None
     if monitor is not None and not cfg.swa.enabled:
         mode = monitor_mode(monitor)
-        best = BestWeights(monitor, mode)
+        best = best_weights(monitor, mode)
         callbacks.append(best)
         if cfg.early_stopping is not None:
             callbacks.append(
@@ -157,10 +171,53 @@ def build_trainer(cfg: TrainingConfig, *, log_dir: str | Path, name: str, monito
         enable_progress_bar=cfg.progress,
         enable_model_summary=False,
         num_sanity_val_steps=0,
-        log_every_n_steps=1,  # nothing is logged per step; this only silences a warning on short epochs
+        log_every_n_steps=log_every_n_steps,
         default_root_dir=str(log_dir),
     )
     return trainer, best
+
+
+# Lightning notes that say nothing to a scorecast user (small data sets, CPU, frozen parts on purpose).
+_IGNORED_WARNINGS = (
+    r".*does not have many workers.*",
+    r".*exists and is not empty.*",
+    r".*sync_dist=True.*",
+    r".*LeafSpec.*",
+    r".*module\(s\) in eval mode.*",
+    r".*no `val_dataloader`.*",
+)
+
+
+def fit_module(
+    cfg: TrainingConfig,
+    module,
+    train_loader,
+    val_loader,
+    *,
+    log_dir: str | Path,
+    name: str,
+    best_weights: type[BestWeights] = BestWeights,
+    log_every_n_steps: int = 1,
+) -> None:
+    """Fit a LightningModule (its ``monitor`` attribute, or None) with :func:`build_trainer`; the best
+    weights are restored at the end, and the process's deterministic-algorithms setting (which
+    Lightning switches on for the whole process) is given back afterwards."""
+    deterministic_before = torch.are_deterministic_algorithms_enabled()
+    trainer, _best = build_trainer(
+        cfg,
+        log_dir=log_dir,
+        name=name,
+        monitor=module.monitor,
+        best_weights=best_weights,
+        log_every_n_steps=log_every_n_steps,
+    )
+    with warnings.catch_warnings():
+        for message in _IGNORED_WARNINGS:
+            warnings.filterwarnings("ignore", message=message)
+        try:
+            trainer.fit(module, train_loader, val_loader)
+        finally:
+            torch.use_deterministic_algorithms(deterministic_before)
 
 
 def resolve_monitor(cfg: TrainingConfig, has_val: bool) -> str | None:
@@ -294,17 +351,7 @@ def _fit_neural(
         check_monitor(monitor, recipe.targets, val_groups is not None)
     module = ScoreModule(model, loss, cfg, recipe.targets, monitor=monitor, val_groups=val_groups)
     log_root = Path(log_dir) if log_dir is not None else Path.cwd() / "lightning_logs"
-    deterministic_before = torch.are_deterministic_algorithms_enabled()
-    trainer, _best = build_trainer(cfg, log_dir=log_root, name=name, monitor=monitor)
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message=r".*does not have many workers.*")
-        warnings.filterwarnings("ignore", message=r".*exists and is not empty.*")
-        warnings.filterwarnings("ignore", message=r".*sync_dist=True.*")
-        warnings.filterwarnings("ignore", message=r".*LeafSpec.*")
-        try:
-            trainer.fit(module, train_loader, val_loader)
-        finally:  # Lightning switches deterministic algorithms on for the whole process; give it back
-            torch.use_deterministic_algorithms(deterministic_before)
+    fit_module(cfg, module, train_loader, val_loader, log_dir=log_root, name=name)
     seq = [n for n, s in shapes.items() if s.has_sequence]
     member = NeuralMember(copy.deepcopy(module.model), recipe.model, recipe.targets, features.dims(), seq, scaler)
     member.history = list(module.history)
