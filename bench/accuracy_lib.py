@@ -107,6 +107,21 @@ def read_subset(data_config, limit: int | None, seed: int = 0):
     return items
 
 
+def transcribed_only(recipe, items, cache):
+    """The items whose audio the recipe's ASR already transcribed (in the cache's transcript store);
+    all items where the recipe has no ASR step. For runs that cannot wait for every clip."""
+    if recipe.asr is None:
+        return items
+    from scorecast.data.audio import audio_input_hash
+    from scorecast.encoders.asr import TranscriptStore
+    from scorecast.encoders.base import ENCODERS
+
+    params = dict(recipe.asr.params) | ({"backend": recipe.asr.backend} if recipe.asr.backend else {})
+    asr = ENCODERS.build("asr", **params)
+    known = TranscriptStore(cache.root, asr.identity(), asr.identity_hash).load()
+    return items.subset([i for i, item in enumerate(items) if audio_input_hash(item.audio) in known])
+
+
 def featurize(recipe, items, cache):
     """(items, features) of the items every encoder could encode, aligned (as ``scorecast cv`` does);
     the recipe's ASR step first, where it has one (transcripts cached by audio content)."""

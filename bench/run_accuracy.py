@@ -83,6 +83,11 @@ class Settings:
     seeds: list[int] | None
     train_threads: int | None = 1
     log: Any = print
+    transcribed_only: bool = False
+
+    def keep(self, recipe, items):
+        """--transcribed-only: the items the recipe's ASR has transcribed already."""
+        return lib.transcribed_only(recipe, items, self.cache) if self.transcribed_only else items
 
     def limit(self, key: str) -> int | None:
         return QUICK["limits"][key] if self.quick else None
@@ -267,7 +272,7 @@ def cv_rows(
     for variant in s.variants(tuple(variants)):
         recipe = lib.load(recipe_file, data_dir, variant, overrides=s.overrides())
         t = time.perf_counter()
-        items = lib.read_subset(recipe.data, s.limit(limit_key))
+        items = s.keep(recipe, lib.read_subset(recipe.data, s.limit(limit_key)))
         items, features = lib.featurize(recipe, items, s.cache)
         timing["encode"] += time.perf_counter() - t
         first = first or (recipe, items, features)
@@ -447,7 +452,7 @@ def nested_row(s: Settings, recipe_file: str, candidates: tuple, limit_key: str)
     prepared = {}
     for variant in s.variants(candidates):
         recipe = lib.load(recipe_file, s.data / "shl-grammar", variant, overrides=s.overrides())
-        items = lib.read_subset(recipe.data, s.limit(limit_key))
+        items = s.keep(recipe, lib.read_subset(recipe.data, s.limit(limit_key)))
         prepared[variant] = (recipe, *lib.featurize(recipe, items, s.cache))
     t = time.perf_counter()
     with warnings.catch_warnings(), lib.torch_threads(s.train_threads):
@@ -485,6 +490,11 @@ def run_shl_asr(s: Settings) -> dict[str, Any]:
             f"{recipe.cv.folds}-fold {recipe.cv.kind} CV on the {len(items)} clips whose audio the source kept. "
             "Transcripts and word timing come from scorecast's faster-whisper ASR (cached by audio content); "
             "[svr-transcripts] uses the given transcripts for the text features instead."
+            + (
+                f" ONLY the {len(items)} clips that were transcribed when this run started (--transcribed-only)."
+                if s.transcribed_only
+                else ""
+            )
         ),
         "n": {"cv": len(items)},
         "columns": SHL_COLUMNS,
@@ -610,6 +620,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="torch threads while training (default 1: far faster for small heads on 2 busy cores; 0 = torch's choice)",
     )
     p.add_argument(
+        "--transcribed-only",
+        action="store_true",
+        help="sets with an ASR step: only the clips already in the transcript store (says so in the protocol)",
+    )
+    p.add_argument(
         "--merge",
         type=Path,
         nargs="*",
@@ -664,6 +679,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             seeds,
             train_threads=args.train_threads or None,
             log=lambda msg: print(msg, flush=True),
+            transcribed_only=args.transcribed_only,
         )
         for name in sets:
             t = time.perf_counter()
