@@ -224,10 +224,14 @@ def render_markdown(report: dict[str, Any]) -> str:
         f"{' in --quick mode (tiny subsets; not results)' if meta['quick'] else ''}.",
         f"Machine: {m['cores']} CPU cores ({m['cpu']}), {m['platform']}, Python {m['python']}, torch {m['torch']}"
         f"{', GPU ' + m['gpu'] if m['gpu'] else ', no GPU'}. Commit `{commit[:12]}`{dirty}.",
-        f"Total run time {meta['seconds']:.0f} s ("
-        + ", ".join(f"{k} {v:.0f} s" for k, v in meta["set_seconds"].items())
-        + f"); embeddings came from the cache where present; training on {meta['train_threads'] or 'default'} torch "
-        f"thread(s); load average at the end {meta['load_average'][0]:.1f} (other work shares the machine).",
+        (
+            f"Total run time {meta['seconds']:.0f} s ("
+            + ", ".join(f"{k} {v:.0f} s" for k, v in meta["set_seconds"].items())
+            + f"); embeddings came from the cache where present; training on {meta['train_threads'] or 'default'} "
+            f"torch thread(s); load average at the end {meta['load_average'][0]:.1f} (other work shares the machine)."
+            if meta["set_seconds"]
+            else "This file was assembled from earlier runs (`--merge`): each section names the run it comes from."
+        ),
         f"Every figure: value [95 % percentile bootstrap interval, {meta['bootstrap']} resamples of the scored items].",
         "`kind`: *anchor* = measured in this run without scorecast training; *scorecast* = a recipe in `recipes/`;"
         " *reference* = a figure from the literature, not measured here.",

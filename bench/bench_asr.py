@@ -17,7 +17,7 @@ text), so the WER is a disagreement rate between two ASR systems, not an accurac
 the same N clips beside it (side by side, from the same store). The default decoding (greedy, VAD,
 word timestamps) is recipes/grammar.yaml's, so the grammar bench and this one share transcripts.
 
-Writes bench/results/asr.json and bench/results/asr.md.
+Writes bench/results/asr.json, bench/results/asr.md and its section of bench/RESULTS.md.
 """
 
 from __future__ import annotations
@@ -162,11 +162,19 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     p.add_argument("--beam-size", type=int, default=1)
     p.add_argument("--speed-clips", type=int, default=4)
     p.add_argument("--out", type=Path, default=REPO / "bench" / "results")
+    p.add_argument("--results", type=Path, default=REPO / "bench" / "RESULTS.md", help="its section goes here")
+    p.add_argument("--render-only", action="store_true", help="rewrite asr.md and the section from asr.json")
     args = p.parse_args(argv)
-    if not (args.data / "shl-grammar").is_dir():
-        raise SystemExit(f"SHL data not found under {args.data} (pass --data or set SCORECAST_DATA)")
     sys.path.insert(0, str(REPO / "bench"))
     import accuracy_lib as lib
+
+    if args.render_only:
+        report = json.loads((args.out / "asr.json").read_text())
+        (args.out / "asr.md").write_text(render(report))
+        lib.replace_section(args.results, "asr", render(report))
+        return report
+    if not (args.data / "shl-grammar").is_dir():
+        raise SystemExit(f"SHL data not found under {args.data} (pass --data or set SCORECAST_DATA)")
     from scorecast.cache.store import EmbeddingCache
 
     cache = EmbeddingCache(args.cache)
@@ -198,6 +206,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "asr.json").write_text(json.dumps(report, indent=2) + "\n")
     (args.out / "asr.md").write_text(render(report))
+    if args.results is not None:
+        lib.replace_section(args.results, "asr", render(report))
     print(render(report))
     return report
 

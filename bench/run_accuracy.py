@@ -707,11 +707,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps(report, indent=2) + "\n")
     args.md.parent.mkdir(parents=True, exist_ok=True)
-    text = lib.render_markdown(report)
-    asr_md = REPO / "bench" / "results" / "asr.md"  # bench/bench_asr.py's section, as that script wrote it
-    if asr_md.is_file():
-        text += "\n" + asr_md.read_text()
-    args.md.write_text(text)
+    args.md.write_text(lib.render_markdown(report))
     print(f"wrote {args.md} and {args.json} in {report['meta']['seconds']:.0f} s", flush=True)
     return report
 
