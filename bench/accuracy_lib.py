@@ -260,3 +260,34 @@ def render_markdown(report: dict[str, Any]) -> str:
                 for r in described
             ]
     return "\n".join(lines) + "\n"
+
+
+# ------------------------------------------------------------------------------ sections of RESULTS.md
+
+
+def _markers(name: str) -> tuple[str, str]:
+    return f"<!-- section:{name} (written by its bench script) -->", f"<!-- /section:{name} -->"
+
+
+def replace_section(path: Path, name: str, text: str) -> None:
+    """Put ``text`` between the section's markers in ``path`` (appended where the section is new)."""
+    start, end = _markers(name)
+    block = f"{start}\n{text.rstrip()}\n{end}\n"
+    old = path.read_text() if path.is_file() else ""
+    if start in old and end in old:
+        head, rest = old.split(start, 1)
+        new = head + block + rest.split(end, 1)[1].lstrip("\n")
+    else:
+        new = old.rstrip("\n") + ("\n\n" if old else "") + block
+    path.write_text(new)
+
+
+def kept_sections(path: Path) -> str:
+    """The marked sections other bench scripts wrote into ``path`` (to keep when it is rewritten)."""
+    import re
+
+    old = path.read_text() if path.is_file() else ""
+    found = re.findall(
+        r"<!-- section:[^ ]+ \(written by its bench script\) -->.*?<!-- /section:[^ ]+ -->\n?", old, re.S
+    )
+    return "".join("\n" + s.rstrip("\n") + "\n" for s in found)

@@ -2,7 +2,8 @@
 
 For each configuration a real server process is started (``python -m scorecast.cli serve BUNDLE
 --port P``), warmed up, and sent a fixed number of requests by 8 concurrent clients (threads, one
-keep-alive ``httpx.Client`` each); then it is stopped. Every request carries different content, so
+keep-alive ``httpx.Client`` each, in this process: never in the server's); then it is stopped. On 4+
+cores the server and the clients are pinned to separate cores (``split_cores``). Every request carries different content, so
 the server's in-memory feature cache never answers for the encoder. Counted: wall time,
 requests/s, p50/p95/p99 latency, errors (any non-200 answer or transport failure; goal none), and
 the server's own batching counters (``GET /model``).
@@ -147,6 +148,23 @@ def healthy(port: int) -> bool:
         conn.close()
 
 
+def split_cores() -> tuple[set[int] | None, set[int] | None]:
+    """(server CPUs, client CPUs): on 4+ cores the clients get a quarter of them (at least one) and the
+    server the rest, so the load generator does not compete with the server; on fewer, no pinning
+    (one core for each would halve the server), which the results note."""
+    try:
+        cores = sorted(os.sched_getaffinity(0))
+    except AttributeError:
+        return None, None
+    if len(cores) < 4:
+        return None, None
+    n_clients = max(1, len(cores) // 4)
+    return set(cores[n_clients:]), set(cores[:n_clients])
+
+
+PINNING = split_cores()
+
+
 class Server:
     """``scorecast serve`` in a subprocess on 127.0.0.1; ``url`` once /healthz answers."""
 
@@ -170,7 +188,11 @@ class Server:
         ]
         self._log = open(log, "wb")
         t0 = time.perf_counter()
-        self.proc = subprocess.Popen(cmd, stdout=self._log, stderr=subprocess.STDOUT, env=dict(os.environ))
+        server_cpus, _ = PINNING
+        pin = (lambda: os.sched_setaffinity(0, server_cpus)) if server_cpus else None
+        self.proc = subprocess.Popen(
+            cmd, stdout=self._log, stderr=subprocess.STDOUT, env=dict(os.environ), preexec_fn=pin
+        )
         while not healthy(self.port):  # a cheap stdlib probe: polling must not steal CPU from the start-up
             if self.proc.poll() is not None:
                 raise RuntimeError(f"server exited with {self.proc.returncode}; see {log}")
@@ -327,6 +349,8 @@ def main() -> None:
         base = speech_clips(8, args.audio_seconds, seed=3)
         texts = captions(args.text_requests, seed=7)
         warm_texts = text_requests(captions(2 * args.clients, seed=8))
+        if PINNING[1]:  # the clients (this process) on their own cores, away from the server's
+            os.sched_setaffinity(0, PINNING[1])
         configs = [
             run_config(
                 "text, micro-batching",
@@ -395,6 +419,9 @@ def main() -> None:
             "text_encoder": "sentence (packaged all-MiniLM-L6-v2)",
             "audio_encoder": "egemaps (openSMILE eGeMAPSv02)",
             "head": "ridge",
+            "pinning": {"server_cpus": sorted(PINNING[0]), "client_cpus": sorted(PINNING[1])}
+            if PINNING[0]
+            else "none (fewer than 4 cores: server and clients share them)",
         },
         "configs": configs,
         "speedup_micro_batching": speed,
@@ -419,6 +446,7 @@ def markdown(r: dict) -> str:
         f"{r['machine']['load_average_before'][0]} / {r['machine']['load_average_after'][0]}; {s['clients']} concurrent clients; "
         f"micro-batching: --max-batch {s.get('max_batch', 32)} --batch-wait-ms {s.get('batch_wait_ms', 5):g}; "
         f"text: {s['text_encoder']}, audio ({s['audio_seconds']:g} s clips): {s['audio_encoder']}; head {s['head']}.",
+        f"Clients run in the bench process, the server in its own; CPU pinning: {s.get('pinning', 'none')}.",
         "Written by bench/bench_serve.py.",
         "",
         "| configuration | requests | errors | wall s | req/s | p50 ms | p95 ms | p99 ms | mean batch |",

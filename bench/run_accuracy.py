@@ -707,7 +707,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps(report, indent=2) + "\n")
     args.md.parent.mkdir(parents=True, exist_ok=True)
-    args.md.write_text(lib.render_markdown(report))
+    args.md.write_text(lib.render_markdown(report) + lib.kept_sections(args.md))  # other scripts' sections stay
     print(f"wrote {args.md} and {args.json} in {report['meta']['seconds']:.0f} s", flush=True)
     return report
 

@@ -308,7 +308,8 @@ def make_mushra(root: Path, signals: int = 4, seconds: float = 1.5, seed: int = 
             ratings = np.clip(100 - 15 * c + rng.normal(0, 8, len(participants)), 0, 100).round()
             file = ""
             if condition != "Anchor":
-                stem = condition.lower().replace(" ", "_").replace(".", "")
+                # the published set names each signal's unprocessed reference ref.flac
+                stem = "ref" if condition == "Reference" else condition.lower().replace(" ", "_").replace(".", "")
                 wave = clean if condition == "Reference" else add_noise(clean, snr, rng=c)
                 sf.write(str(_mkdir(root / "audio" / f"stim_{s + 1:02d}") / f"{stem}.flac"), wave, 24000)
                 file = f"stim_{s + 1:02d}/{stem}.wav"
@@ -324,3 +325,42 @@ def make_mushra(root: Path, signals: int = 4, seconds: float = 1.5, seed: int = 
 def _mkdir(path: Path) -> Path:
     path.mkdir(parents=True, exist_ok=True)
     return path
+
+
+def make_yourtts(root: Path, speakers: int = 4, clips: int = 3, seconds: float = 1.0, seed: int = 0) -> Path:
+    """A YourTTS listening-test folder: ``ratings/naturalness-MOS.csv`` and ``ratings/Sim-MOS.csv``
+    (``audio_path,score,evaluator_id``, one row per clip and listener; Sim cells hold
+    ``"generated, reference"``) naming ``.wav`` files, and 16 kHz FLAC audio at ``audio/<same path>.flac``.
+    Two systems (``Exp.1/model/S``, ``Exp.2/model/S``, the second noisier) plus ground truth
+    ``GT/MLS-PT/<speaker>/``; 8 listeners with their own biases, 4 per clip."""
+    from scorecast.demo.impairments import add_noise
+
+    rng = np.random.default_rng(seed)
+    voices = make_voices(speakers, seed=seed)
+    bias = np.linspace(-0.8, 0.8, 8)
+    nat, sim = [], []
+    for s in range(speakers):
+        spk = str(11000 + s)
+        ref = f"reference/{spk}_ref.wav"
+        sf.write(
+            str(_mkdir(root / "audio" / "reference") / f"{spk}_ref.flac"),
+            synth_speech(voices[s], seconds, seed=500 + s),
+            SR,
+        )
+        for system, snr in (("Exp.1/model/S", 30.0), ("Exp.2/model/S", 8.0), (f"GT/MLS-PT/{spk}", 45.0)):
+            for c in range(clips):
+                rel = f"{system}/{spk}_{c}.wav"
+                wave = add_noise(synth_speech(voices[s], seconds, seed=seed * 100 + 10 * s + c), snr, rng=c)
+                sf.write(str(_mkdir(root / "audio" / system) / f"{spk}_{c}.flac"), wave, SR)
+                quality = 1.5 + 3.0 * (snr / 45.0)
+                for who in rng.choice(8, size=4, replace=False):
+                    score = float(np.clip(np.round(quality + bias[who] + rng.normal(0, 0.4)), 1, 5))
+                    nat.append([rel, str(score), str(9000 + who)])
+                    sim.append(
+                        [f"{rel}, {ref}", str(float(np.clip(score - 1 + rng.integers(0, 2), 1, 5))), str(9000 + who)]
+                    )
+    header = ["audio_path", "score", "evaluator_id"]
+    _mkdir(root / "ratings")
+    _write_csv(root / "ratings" / "naturalness-MOS.csv", nat, header=header)
+    _write_csv(root / "ratings" / "Sim-MOS.csv", sim, header=header)
+    return root

@@ -93,6 +93,7 @@ def test_adapt_finetune_writes_encoder_head_and_recipe(project, tmp_path):
     )
     assert result.exit_code == 0, result.output
     assert "encoder.hf-text:text.response.layer1" in result.output
+    assert "finetune  epoch 1" in result.output  # the progress line of the fine-tuning run
     folder = out / "encoders" / "hf-text_text.response"
     assert read_adaptation(folder)["trained_layers"] == [1]
     adapted = load_recipe(out / "recipe.yaml")

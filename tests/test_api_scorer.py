@@ -67,7 +67,7 @@ def test_scores_are_clipped_to_each_target_range(fitted, monkeypatch):
 def test_result_helpers(fitted):
     r = fitted.predict(text=CAPTIONS[:2], ids=["x", "y"])
     frame = r.to_frame()
-    assert list(frame.columns) == ["id", "MI", "TA", "std.MI", "std.TA"]
+    assert list(frame.columns) == ["id", "MI", "TA", "std.MI", "std.TA", "flags"]
     np.testing.assert_array_equal(frame["TA"].to_numpy(), r.scores["TA"])
     np.testing.assert_array_equal(r.spreads["MI"], r.std[:, 0])
     assert r.to_records()[1]["id"] == "y" and set(r.to_records()[1]["std"]) == {"MI", "TA"}

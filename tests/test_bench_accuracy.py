@@ -103,3 +103,16 @@ def test_quick_run_writes_results(shared_data, tmp_path):
     # every interval the JSON holds for the best STS-B head appears in the markdown
     best = next(r for r in stsb["rows"] if r.get("best"))
     assert accuracy_lib.fmt_entry(best["metrics"]["test"]["srcc"]) in text
+
+
+def test_results_sections_of_other_scripts_survive_a_rewrite(tmp_path):
+    md = tmp_path / "RESULTS.md"
+    md.write_text("# results\n\nold table\n")
+    accuracy_lib.replace_section(md, "small-data", "## small\n\nfirst")
+    accuracy_lib.replace_section(md, "small-data", "## small\n\nsecond")  # replaced in place, not appended twice
+    text = md.read_text()
+    assert text.count("## small") == 1 and "second" in text and text.startswith("# results\n\nold table\n")
+    kept = accuracy_lib.kept_sections(md)
+    assert "second" in kept and "old table" not in kept
+    md.write_text("# results\n\nnew table\n" + kept)  # what run_accuracy.py writes
+    assert "second" in md.read_text() and accuracy_lib.kept_sections(md) == kept

@@ -130,10 +130,16 @@ def test_bad_audio_raises_naming_the_file_or_is_skipped_and_reported(tmp_path, t
     args = [str(table), "--option", "audio=path", "--encoder", "toy-audio", "--cache", str(tmp_path / "cache")]
     raised = embed(*args)
     assert raised.exit_code != 0 and isinstance(raised.exception, AudioError)
-    assert "c3.wav" in str(raised.exception) and "empty file" in str(raised.exception)
+    message = str(raised.exception)  # inputs go longest first: either bad file may be met first
+    assert ("c3.wav" in message and "empty file" in message) or (
+        "c4.wav" in message and "not a readable audio file" in message
+    )
     skipped = embed(*args, "--on-error", "skip")
     assert skipped.exit_code == 0, skipped.output
-    assert "encoded 4, cached 0, skipped 2" in skipped.output
+    done = re.search(
+        r"encoded (\d+), cached (\d+), skipped 2", skipped.output
+    )  # the raising run kept its finished batches
+    assert done and int(done.group(1)) + int(done.group(2)) == 4, skipped.output
     assert (
         "skipped c3:" in skipped.output
         and "skipped c4:" in skipped.output

@@ -14,8 +14,9 @@ from scipy import stats
 from sklearn.metrics import mean_squared_error
 from typer.testing import CliRunner
 
-from scorecast.cli.evaluate import evaluate_files, register
+from scorecast.cli.evaluate import register
 from scorecast.errors import ConfigError, DataError
+from scorecast.metrics.evaluate import evaluate_files
 
 
 def _app() -> typer.Typer:

@@ -185,3 +185,22 @@ def test_the_cli_prints_scorecast_notes(tmp_path, capsys, monkeypatch):
     assert len(handlers) == 1
     show_log_messages()  # once per process: a second call adds no second handler
     assert len([h for h in logging.getLogger("scorecast").handlers if getattr(h, "_scorecast_cli", False)]) == 1
+
+
+def test_cv_select_prints_choices_baselines_and_member_weights(tmp_path):
+    recipe = yaml.safe_load(_recipe(tmp_path).read_text())
+    recipe["variants"]["ridge"] = {"model.head": {"name": "ridge", "params": {"alpha": 1.0}}}
+    path = tmp_path / "select.yaml"
+    path.write_text(yaml.safe_dump(recipe))
+    out = tmp_path / "run"
+    args = ["cv", str(path), "--var", f"DATA={tmp_path / 'train.csv'}", "--select", "--set", "training.max_epochs=3"]
+    result = CliRunner().invoke(app, [*args, "--cache", str(tmp_path / "cache"), "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    text = " ".join(result.output.split())
+    assert "select (fold 0, seed 0):" in text and "inner lcc: default" in text
+    assert "baselines on the model's folds and items" in text and "ridge" in text and "mean" in text
+    assert "ensemble of 3 member(s): weights (weighted)" in text
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert [r["fold"] for r in metrics["selection"]["per_fold"]] == [0, 1, 2]
+    assert set(metrics["selection"]["candidates"]) == {"default", "quick", "ridge"}
+    assert (out / "baselines.csv").is_file()

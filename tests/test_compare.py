@@ -188,7 +188,7 @@ def test_cli_baseline_comparison(tables: dict[str, Path]) -> None:
         out,
     )
     assert code == 0, text
-    assert "system vs baseline (n=54, 200 paired resamples)" in text
+    assert "model vs baseline (n=54, 200 paired resamples)" in text
     assert "5 matched id(s) without a baseline prediction dropped" in text
     assert [_verdict_cell(text, m) for m in ("SRCC", "LCC", "RMSE")] == ["better"] * 3
     data = json.loads(out.read_text())
@@ -223,7 +223,7 @@ def test_cli_baseline_comparison(tables: dict[str, Path]) -> None:
                 assert row[key] == pytest.approx(expected[key], abs=1e-12), (name, key)
             keep = np.isfinite(b)
             ref = REFERENCE[name][0]
-            assert row["system"] == pytest.approx(ref(a[keep], t[keep]), abs=1e-12)
+            assert row["model"] == pytest.approx(ref(a[keep], t[keep]), abs=1e-12)
             assert row["baseline"] == pytest.approx(ref(b[keep], t[keep]), abs=1e-12)
             assert row["verdict"] == "better"
     # the system's own table is still over all 60 matched items, without intervals (no --bootstrap given there)

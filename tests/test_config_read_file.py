@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from scorecast.cli.train import load_with_data
-from scorecast.config import load_recipe, read_recipe_file
+from scorecast.config import load_recipe, load_with_data, read_recipe_file
 from scorecast.errors import ConfigError
 
 

@@ -23,6 +23,18 @@ PAIRS = [(loss, head) for loss in LOSSES.names() for head in compatible_heads(lo
 MISMATCHED = [(loss, head) for loss in LOSSES.names() for head in HEADS.names() if head not in compatible_heads(loss)]
 
 
+def build_head(name: str, in_dim: int, targets: list[TargetSpec]):
+    """A head; one that starts as a fixed function of nothing learnt (``prior``: its correction starts at
+    zero, so no gradient reaches the features yet) gets seeded noise on its weights first."""
+    head = HEADS.build(name, in_dim=in_dim, targets=targets)
+    if name == "prior":
+        g = torch.Generator().manual_seed(7)
+        with torch.no_grad():
+            for p in head.parameters():
+                p.add_(0.1 * torch.randn(p.shape, generator=g))
+    return head
+
+
 def targets_with_gaps(b: int, seed: int = 0) -> torch.Tensor:
     g = torch.Generator().manual_seed(seed)
     y = torch.stack([1 + 4 * torch.rand(b, generator=g), 10 * torch.rand(b, generator=g)], dim=1)
@@ -39,7 +51,7 @@ def test_every_loss_has_a_head(name):
 @pytest.mark.parametrize("loss_name, head_name", PAIRS)
 def test_loss_is_finite_and_gradients_reach_the_features(loss_name, head_name):
     torch.manual_seed(0)
-    head = HEADS.build(head_name, in_dim=8, targets=TARGETS)
+    head = build_head(head_name, 8, TARGETS)
     loss = LOSSES.build(loss_name, targets=TARGETS)
     h = torch.randn(12, 8, requires_grad=True)
     value = loss(head(h), targets_with_gaps(12), torch.rand(12) + 0.5)
@@ -53,7 +65,7 @@ def test_nan_targets_are_masked(loss_name, head_name):
     """A missing target changes nothing: the loss equals the loss on the items that have it, and a
     batch with no target at all gives 0 with a usable graph."""
     torch.manual_seed(0)
-    head = HEADS.build(head_name, in_dim=8, targets=TARGETS[:1])
+    head = build_head(head_name, 8, TARGETS[:1])
     loss = LOSSES.build(loss_name, targets=TARGETS[:1])
     h = torch.randn(10, 8, requires_grad=True)
     out = head(h)
@@ -74,7 +86,7 @@ def test_training_reduces_the_loss(loss_name, head_name):
     y = torch.stack([3 + h[:, 0] + 0.3 * h[:, 1], 5 + 2 * h[:, 2]], dim=1).clamp(TARGETS[0].low, None)
     y[:, 0] = y[:, 0].clamp(1, 5)
     y[:, 1] = y[:, 1].clamp(0, 10)
-    head = HEADS.build(head_name, in_dim=6, targets=TARGETS)
+    head = build_head(head_name, 6, TARGETS)
     loss = LOSSES.build(loss_name, targets=TARGETS)
     opt = torch.optim.Adam(head.parameters(), lr=0.05)
     start = loss(head(h), y).item()
@@ -106,7 +118,9 @@ def test_cross_entropy_with_regression_head_says_what_is_missing():
 
 
 def test_unknown_loss_lists_known_ones():
-    with pytest.raises(ConfigError, match=r"unknown loss 'listnet'; expected one of: coral, correlation, cosent"):
+    with pytest.raises(
+        ConfigError, match=r"unknown loss 'listnet'; expected one of: coral, correction-l2, correlation, cosent"
+    ):
         build_loss([LossTerm(name="listnet")], TARGETS)
 
 

@@ -23,7 +23,7 @@ SHAPES = {
 INPUTS = {"siamese": {"text": FeatureShape(10, False), "text_b": FeatureShape(10, False)}}
 #: fusions initialised to a fixed function (siamese: an identity adapter) get seeded noise on their
 #: weights in these tests, so that two seeds differ and every gradient is non-zero
-IDENTITY_INIT = {"siamese"}
+IDENTITY_INIT = {"siamese", "prior"}  # fusions and heads that start as a fixed function
 # two targets with different numbers of levels (5 and 11) exercise the padded bins
 TARGETS = [TargetSpec(name="impression", low=1, high=5, step=1), TargetSpec(name="alignment", low=0, high=10, step=1)]
 LENGTHS = {"audio": [3, 7, 1, 5], "text": [2, 4, 6, 1]}
@@ -75,7 +75,7 @@ def build_fusion(name: str, seed: int, small: bool = True):
 
 def build_head(name: str, seed: int, in_dim: int = 16):
     torch.manual_seed(seed)
-    return HEADS.build(name, in_dim=in_dim, targets=TARGETS)
+    return perturbed(name, HEADS.build(name, in_dim=in_dim, targets=TARGETS), seed)
 
 
 def random_objective(tensors) -> torch.Tensor:
@@ -220,7 +220,7 @@ def test_head_gradients_reach_every_parameter(name):
 
 @pytest.mark.parametrize("name", HEADS.names())
 def test_head_with_hidden_layers(name):
-    head = HEADS.build(name, in_dim=16, targets=TARGETS[:1], hidden=[8, 4], dropout=0.1)
+    head = perturbed(name, HEADS.build(name, in_dim=16, targets=TARGETS[:1], hidden=[8, 4], dropout=0.1), 0)
     out = head(torch.randn(3, 16))
     assert out["mean"].shape == (3, 1)
     random_objective(out.values()).backward()
@@ -245,7 +245,9 @@ def test_score_model_every_combination(fusion, head, tmp_path):
 
     def build(seed):
         torch.manual_seed(seed)
-        return perturbed(fusion, build_model(config, shapes_for(fusion), TARGETS), seed)
+        return perturbed(
+            fusion if fusion in IDENTITY_INIT else head, build_model(config, shapes_for(fusion), TARGETS), seed
+        )
 
     pooled, sequences, masks = make_batch()
     model = build(0).train()

@@ -120,9 +120,9 @@ def test_failure_after_k_items_resumes_without_recomputing(tmp_path, audio_items
 
     pipeline_toys._ENCODED_IN_PROCESS["n"] = 0
     with pytest.raises(InjectedFailure):
-        encode_items(audio_items, audio_spec(counter, fail_after=8), cache, batch_size=4, progress=False)
+        encode_items(audio_items, audio_spec(counter, fail_after=8), cache, batch_size=4, workers=0, progress=False)
     assert count(counter) == 8  # two batches finished and were written before the failure
-    res = encode_items(audio_items, audio_spec(counter), cache, batch_size=4, progress=False)
+    res = encode_items(audio_items, audio_spec(counter), cache, batch_size=4, workers=0, progress=False)
     assert (res.cached, res.encoded, count(counter)) == (8, 4, 12)
     fresh = encode_items(audio_items, audio_spec(), EmbeddingCache(tmp_path / "fresh"), progress=False)
     np.testing.assert_array_equal(res.pooled, fresh.pooled)

@@ -29,8 +29,12 @@ def test_sentence_encoder_through_the_cache(tmp_path):
     cold = encode_items(items, spec, EmbeddingCache(tmp_path / "c"), batch_size=4, progress=False)
     assert cold.pooled.shape == (6, 384) and cold.encoded == 6
     encoder = build_encoder(spec)
-    direct = encoder.encode_batch(TEXTS[:4]) + encoder.encode_batch(TEXTS[4:])  # the pipeline's batches
-    np.testing.assert_array_equal(cold.pooled, np.stack([d.pooled for d in direct]))
+    order = sorted(range(len(TEXTS)), key=lambda i: -len(TEXTS[i]))  # the pipeline's batches: longest first
+    sorted_texts = [TEXTS[i] for i in order]
+    direct = encoder.encode_batch(sorted_texts[:4]) + encoder.encode_batch(sorted_texts[4:])
+    expected = np.empty_like(cold.pooled)
+    expected[order] = np.stack([d.pooled for d in direct])
+    np.testing.assert_array_equal(cold.pooled, expected)
     warm = encode_items(items, spec, EmbeddingCache(tmp_path / "c"), progress=False)
     assert warm.cached == 6 and warm.encoded == 0
     np.testing.assert_array_equal(warm.pooled, cold.pooled)

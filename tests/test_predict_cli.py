@@ -74,7 +74,7 @@ def test_each_format_holds_one_row_per_item_matching_the_api(bundle, table, expe
     frame = {".csv": pd.read_csv, ".jsonl": lambda p: pd.read_json(p, lines=True), ".parquet": pd.read_parquet}[suffix](
         out
     )
-    assert list(frame.columns) == ["id", "MI", "TA", "std.MI", "std.TA"]
+    assert list(frame.columns) == ["id", "MI", "TA", "std.MI", "std.TA", "flags"]
     assert frame["id"].tolist() == IDS
     np.testing.assert_allclose(frame[["MI", "TA"]].to_numpy(), expected.mean, atol=1e-5)
     np.testing.assert_allclose(frame[["std.MI", "std.TA"]].to_numpy(), expected.std, atol=1e-5)

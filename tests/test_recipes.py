@@ -626,6 +626,7 @@ def swap_data(tmp_path_factory, xacle_data, da5401_data, musiceval, shl_data) ->
     """Generated data for every recipe: ({variable: path}, number of items)."""
     stsb = rd.make_stsb(tmp_path_factory.mktemp("stsb"), n_train=24, n_test=8)
     mushra = rd.make_mushra(tmp_path_factory.mktemp("mushra"), signals=4)
+    yourtts = rd.make_yourtts(tmp_path_factory.mktemp("yourtts"))
     return {
         "grammar": ({"DATA": shl_data}, 20),
         "xacle": ({"DATA": xacle_data["lists"], "AUDIO": xacle_data["audio"]}, 24),
@@ -635,6 +636,8 @@ def swap_data(tmp_path_factory, xacle_data, da5401_data, musiceval, shl_data) ->
         "shl-grammar-transcripts": ({"DATA": shl_data}, 20),
         "shl-grammar-audio": ({"DATA": shl_data}, 20),
         "codec-mushra": ({"DATA": mushra}, 20),
+        "yourtts-naturalness": ({"DATA": yourtts}, 36),
+        "yourtts-similarity": ({"DATA": yourtts}, 36),
     }
 
 
@@ -673,3 +676,25 @@ def test_stronger_local_encoder_swap(name, tiny, swap_data, cache, tmp_path):
         assert saved["asr"]["backend"] == "whisper"
         identities = [json.loads(p.read_text()) for p in (cache / "transcripts").glob("*.identity.json")]
         assert any(i.get("backend") == "whisper" for i in identities), identities
+
+
+@pytest.fixture(scope="module")
+def yourtts_data(tmp_path_factory) -> Path:
+    return rd.make_yourtts(tmp_path_factory.mktemp("yourtts-data"))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "name, variant",
+    [("yourtts-naturalness", None), ("yourtts-naturalness", "prior-listeners"), ("yourtts-similarity", None)],
+)
+def test_yourtts_recipes_on_generated_data(name, variant, yourtts_data, cache, tmp_path):
+    """Speaker-grouped CV on a generated YourTTS folder (clips, or audio pairs); the run reports the
+    listeners' split-half ceiling at clip and system level."""
+    out = cv(name, tmp_path / "run", cache, {"DATA": yourtts_data}, variant=variant)
+    metrics = check_run(out, ["score"], 36, system=True)
+    ceiling = metrics["targets"]["score"]["ceiling"]
+    assert ceiling["listeners"] == 8 and {"clip", "system"} <= set(ceiling)
+    oof = pd.read_csv(out / "oof.csv")
+    speaker = oof["id"].str.extract(r"(\d+)_\d+\.wav")[0]
+    assert (oof.groupby(speaker)["fold"].nunique() == 1).all()  # a voice never spans two folds

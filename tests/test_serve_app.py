@@ -162,7 +162,10 @@ def test_malformed_or_wrong_json_gets_422_and_the_server_keeps_answering(text_cl
 
 def test_batch_errors_name_the_item(text_client):
     r = text_client.post("/score/batch", json=[{"text": {"caption": "ok"}}, {"text": {}}], headers=AUTH)
-    assert r.status_code == 422 and r.json()["detail"].startswith("item 1: expected text 'caption'")
+    assert r.status_code == 200 and r.json()["errors"] == 1
+    ok, bad = r.json()["results"]
+    assert "scores" in ok and "error" not in ok
+    assert bad["index"] == 1 and bad["status"] == 422 and bad["error"].startswith("item 1: expected text 'caption'")
     assert text_client.post("/score/batch", json=[], headers=AUTH).status_code == 422
     r = text_client.post("/score", content=b"caption=x", headers={**AUTH, "content-type": "text/plain"})
     assert r.status_code == 415
@@ -235,12 +238,13 @@ def test_audio_upload_scores_like_the_python_api_on_the_same_samples(audio_clien
         files[i] = buf.getvalue()
         r = audio_client.post("/score", files={"audio": (f"c{i}.wav", files[i], "audio/wav")})
         assert r.status_code == 200, r.text
-        assert r.json()["std"] is None
+        assert r.json()["std"] is None and r.json()["id"] == f"c{i}.wav"  # the upload's file name
         np.testing.assert_allclose(r.json()["scores"]["score"], expected.mean[i, 0], atol=1e-5)
     batch = audio_client.post(
         "/score/batch", files=[("audio", (f"c{i}.wav", f, "audio/wav")) for i, f in enumerate(files)]
     )
     assert batch.status_code == 200, batch.text
+    assert [r["id"] for r in batch.json()["results"]] == ["c0.wav", "c1.wav"]
     np.testing.assert_allclose([r["scores"]["score"] for r in batch.json()["results"]], expected.mean[:, 0], atol=1e-5)
     encoded = audio_client.post("/score", json={"audio_base64": base64.b64encode(files[0]).decode()})
     np.testing.assert_allclose(encoded.json()["scores"]["score"], expected.mean[0, 0], atol=1e-5)

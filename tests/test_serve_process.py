@@ -46,6 +46,12 @@ def server(tmp_path_factory):
         "2.5",
         "--timeout-s",
         "20",
+        "--header-timeout-s",
+        "1.5",
+        "--body-timeout-s",
+        "1.5",
+        "--max-decoded-mb",
+        "8",
     ]
     with open(log, "wb") as out:
         proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=env)
@@ -127,3 +133,48 @@ def test_serving_process_start_up_keeps_lightning_out(tmp_path_factory):
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip().splitlines()[-1] == "[]"
+
+
+def _raw(port: int, first: bytes, wait_s: float) -> tuple[bytes, float]:
+    """Send ``first`` on a loopback socket, then nothing; (what came back, seconds until the server closed)."""
+    start = time.monotonic()
+    with socket.create_connection(("127.0.0.1", port), timeout=wait_s) as sock:
+        sock.sendall(first)
+        got = b""
+        try:
+            while chunk := sock.recv(4096):
+                got += chunk
+        except TimeoutError:
+            pass
+    return got, time.monotonic() - start
+
+
+def test_slow_headers_and_a_trickled_body_get_408_about_the_upload(server):
+    client, _ = server
+    port = client.base_url.port
+    got, took = _raw(port, b"POST /score HTTP/1.1\r\nHost: x\r\nContent-Ty", wait_s=10)
+    assert got.startswith(b"HTTP/1.1 408") and b"headers did not all arrive within 1.5 s" in got, got
+    assert took < 6
+    head = (
+        f"POST /score HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {TOKEN}\r\n"
+        "Content-Type: application/json\r\nContent-Length: 1000\r\n\r\n"
+    )
+    got, took = _raw(port, head.encode() + b'{"text": ', wait_s=10)
+    assert got.startswith(b"HTTP/1.1 408") and b"the upload did not arrive within" in got, got
+    assert b"scoring took longer" not in got and took < 6
+    _ok(client)
+
+
+def test_a_small_upload_that_would_decode_huge_is_refused_from_its_header(server):
+    import io
+
+    import numpy as np
+    import soundfile as sf
+
+    client, _ = server
+    buf = io.BytesIO()
+    sf.write(buf, np.zeros((int(2.0 * 192000), 8), np.float32), 192000, format="FLAC")  # silence: tiny file
+    assert len(buf.getvalue()) < 250_000
+    r = client.post("/score", files={"audio": ("wide.flac", buf.getvalue(), "audio/flac")}, headers=AUTH)
+    assert r.status_code == 413 and "8 channels at 192000 Hz" in r.json()["detail"], r.text
+    _ok(client)

@@ -9,6 +9,9 @@
     scorer = scorecast.Scorer("recipes/stsb.yaml").fit("train.tsv")   # trains in-process
     scorer.save("my-scorer")                                          # a bundle folder
 
+A path given to ``fit`` fills the recipe's ``data.path`` (so a recipe whose ``data.path`` is
+``${DATA}`` needs no variable); other ``${NAME}`` variables come from ``variables={"NAME": ...}``.
+
 Audio may be paths, ``(waveform, sample_rate)`` pairs or bare arrays (with ``sample_rate=``), so a
 caller can score audio held in memory without writing files; the embedding cache keys an array by
 the hash of its samples and rate. Text is a list of strings (for a scorer with one text input), a
@@ -18,6 +21,7 @@ list of ``{field: text}`` dicts, or ``{field: [texts]}``. Vectors are ``{field: 
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import tempfile
 from collections.abc import Mapping, Sequence
@@ -27,7 +31,7 @@ from typing import Any
 
 import numpy as np
 
-from scorecast.config import Recipe, load_recipe
+from scorecast.config import Recipe, expand_vars, load_recipe, read_recipe_file
 from scorecast.data.items import Item, ItemSet
 from scorecast.errors import ConfigError, DataError, ScorecastError
 
@@ -45,6 +49,8 @@ class PredictionResult:
     targets: list[str]
     mean: np.ndarray
     std: np.ndarray | None = None
+    #: per item, what makes it unlike the training data (empty when nothing does); None: not checked
+    flags: list[list[str]] | None = None
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -68,16 +74,17 @@ class PredictionResult:
         """A pandas DataFrame: id, one column per target, ``std.<target>`` where given."""
         from scorecast.inference.frames import prediction_frame
 
-        return prediction_frame(self.ids, self.targets, self.mean, self.std, pred_prefix="")
+        return prediction_frame(self.ids, self.targets, self.mean, self.std, pred_prefix="", flags=self.flags)
 
     def to_records(self) -> list[dict[str, Any]]:
-        """One ``{"id", "scores": {target: v}, "std": {target: v} | None}`` per item (as the server answers)."""
+        """One ``{"id", "scores": {target: v}, "std": {target: v} | None, "flags": [...]}`` per item (as the
+        server answers)."""
         out = []
         for i, item_id in enumerate(self.ids):
             std = None if self.std is None else {t: float(self.std[i, j]) for j, t in enumerate(self.targets)}
-            out.append(
-                {"id": item_id, "scores": {t: float(self.mean[i, j]) for j, t in enumerate(self.targets)}, "std": std}
-            )
+            scores = {t: float(self.mean[i, j]) for j, t in enumerate(self.targets)}
+            flags = list(self.flags[i]) if self.flags is not None else []
+            out.append({"id": item_id, "scores": scores, "std": std, "flags": flags})
         return out
 
 
@@ -106,24 +113,25 @@ def load(
 class Scorer:
     """A scorer: ``fit`` trains one in-process from a recipe; ``predict`` scores; ``save`` writes a bundle.
 
-    ``recipe`` is a :class:`Recipe`, a dict, or a YAML path. After ``fit`` (or :func:`load`) the
-    fitted state is in ``bundle_``, ``metrics_`` and (after ``fit``) ``run_``.
+    ``recipe`` is a :class:`Recipe`, a dict, or a YAML path; ``variables`` fill its ``${NAME}``s
+    (as ``--var`` does on the command line). A ``data.path`` that names an unset variable waits for
+    the path given to :meth:`fit`. After ``fit`` (or :func:`load`) the fitted state is in
+    ``bundle_``, ``metrics_`` and (after ``fit``) ``run_``.
     """
 
     def __init__(
         self,
         recipe: Recipe | Mapping[str, Any] | str | os.PathLike,
         *,
+        variables: Mapping[str, str] | None = None,
         cache: bool = True,
         cache_dir: str | os.PathLike | None = None,
         encoder_paths: dict[str, str] | None = None,
         device: str | None = None,
     ) -> None:
-        self.recipe = (
-            recipe
-            if isinstance(recipe, Recipe)
-            else load_recipe(dict(recipe) if isinstance(recipe, Mapping) else recipe)
-        )
+        self.variables = {str(k): str(v) for k, v in (variables or {}).items()}
+        self._raw: dict[str, Any] | None = None
+        self.recipe = recipe if isinstance(recipe, Recipe) else self._load(recipe)
         self.cache = cache
         self.cache_dir = cache_dir
         self.encoder_paths = encoder_paths
@@ -137,9 +145,32 @@ class Scorer:
 
     # ------------------------------------------------------------------ scikit-learn habits
 
+    def _load(self, source: Mapping[str, Any] | str | os.PathLike, data_path: str | None = None) -> Recipe:
+        """The recipe, its variables filled from ``variables``; ``data.path`` is ``data_path`` where given
+        (before expansion), and left empty for now where it names a variable that is not set."""
+        raw = dict(source) if isinstance(source, Mapping) else read_recipe_file(source)
+        self._raw = raw
+        data = raw.get("data")
+        if isinstance(data, Mapping):
+            data = dict(data)
+            if data_path is not None:
+                data["path"] = data_path
+            elif isinstance(data.get("path"), str):
+                try:
+                    expand_vars(data["path"], self.variables, "data.path")
+                except ConfigError:
+                    data["path"] = None  # filled by fit(path)
+            raw = {**raw, "data": data}
+        try:
+            return load_recipe(raw, variables=self.variables)
+        except ConfigError as exc:  # the CLI's advice, said the Python way
+            text = re.sub(r"pass --var (\w+)=\.\.\.", r"pass variables={'\1': ...}", str(exc))
+            raise ConfigError(text) from None
+
     def get_params(self, deep: bool = True) -> dict[str, Any]:
         return {
             "recipe": self.recipe,
+            "variables": self.variables,
             "cache": self.cache,
             "cache_dir": self.cache_dir,
             "encoder_paths": self.encoder_paths,
@@ -152,7 +183,7 @@ class Scorer:
                 raise ConfigError(
                     f"Scorer.set_params: unknown parameter {key!r}; expected one of {sorted(self.get_params())}"
                 )
-            setattr(self, key, load_recipe(value) if key == "recipe" and not isinstance(value, Recipe) else value)
+            setattr(self, key, self._load(value) if key == "recipe" and not isinstance(value, Recipe) else value)
         return self
 
     @property
@@ -204,16 +235,25 @@ class Scorer:
         *,
         out_dir: str | os.PathLike | None = None,
         cv: bool = False,
+        overwrite: bool = False,
     ) -> Scorer:
         """Train on ``data`` (a table read with the recipe's reader, an ItemSet, a list of Items, or
         None for the recipe's ``data.path``): ``cv=False`` trains the final scorer (``scorecast
         train``), ``cv=True`` cross-validates and keeps the fold ensemble (``scorecast cv``). The run
         folder goes to ``out_dir`` (default: a temporary folder kept while this object lives). With the
-        recipe's ``val_data``, ``cv=False`` early-stops on that split (``cv=True`` does not use it)."""
+        recipe's ``val_data``, ``cv=False`` early-stops on that split (``cv=True`` does not use it).
+        An ``out_dir`` that already holds files is refused unless ``overwrite`` (then replaced whole)."""
+        from contextlib import nullcontext
+
         from scorecast.inference.bundle import Bundle
         from scorecast.runs.cv import run_cv, run_train
+        from scorecast.runs.outdir import check_output_dir, staged_output_dir
         from scorecast.runs.prepare import prepare_training_data
 
+        if out_dir is not None:
+            check_output_dir(out_dir, overwrite, flag="out_dir")  # before any encoding
+        if isinstance(data, (str, os.PathLike)) and self._raw is not None:
+            self.recipe = self._load(self._raw, data_path=str(data))  # the bundle records the table trained on
         recipe = self.recipe
         items = self._training_items(data)
         cache = self._embedding_cache()
@@ -222,8 +262,10 @@ class Scorer:
 
             cache = MemoryCache()
         self._workdir = tempfile.TemporaryDirectory(prefix="scorecast-fit-")
+        from scorecast.runs.select import features_recipe
+
         ready = prepare_training_data(
-            recipe,
+            features_recipe(recipe),  # a recipe with select: encodes every candidate's encoders
             items,
             cache,
             work_dir=self._workdir.name,
@@ -233,15 +275,18 @@ class Scorer:
         )
         items, features, identities = ready.items, ready.features, ready.identities
         augmented = ready.augmented
-        if out_dir is None:
-            out_dir = Path(self._workdir.name) / "run"
-        if cv:
-            self.run_ = run_cv(recipe, items, features, out_dir, encoder_identities=identities, augmented=augmented)
-        else:
-            self.run_ = run_train(
-                recipe, items, features, out_dir, encoder_identities=identities, augmented=augmented, val=ready.val
-            )
+        stage = (
+            nullcontext(Path(self._workdir.name) / "run") if out_dir is None else staged_output_dir(out_dir, overwrite)
+        )
+        with stage as target:
+            common = dict(encoder_identities=identities, augmented=augmented)
+            if cv:
+                self.run_ = run_cv(recipe, items, features, target, **common)
+            else:
+                self.run_ = run_train(recipe, items, features, target, val=ready.val, **common)
         r = self.run_
+        if out_dir is not None:  # the staging folder was renamed into place
+            r.out_dir, r.bundle_path = Path(out_dir), Path(out_dir) / "bundle"
         bundle = Bundle(r.bundle_path, recipe, r.members, r.weights, identities, features.dims(), r.stacker, r.metrics)
         self._attach(bundle)
         return self
@@ -250,6 +295,11 @@ class Scorer:
         from scorecast.data.readers import read_items
 
         if data is None:
+            if self.recipe.data.path is None:
+                raise ConfigError(
+                    f"fit: recipe '{self.recipe.name}' has no data.path (or its variable is not set); expected "
+                    f"fit('table.csv'), or Scorer(recipe, variables={{...}}) filling the path's variable"
+                )
             return read_items(self.recipe.data)
         if isinstance(data, ItemSet):
             return data
@@ -303,7 +353,7 @@ class Scorer:
         else:
             item_list = items_from_inputs(predictor.inputs, audio, text, vectors, ids, sample_rate)
         kept, pred, _ = predictor.predict_report(item_list, on_error=on_error)
-        return PredictionResult(kept, predictor.target_names, pred.mean, pred.std)
+        return PredictionResult(kept, predictor.target_names, pred.mean, pred.std, pred.flags)
 
     def _items_from(self, items) -> list[Item]:
         if isinstance(items, (str, os.PathLike)):
@@ -341,7 +391,7 @@ def items_from_inputs(inputs, audio, text, vectors, ids, sample_rate) -> list[It
     n = next(iter(columns.values()))
     if ids is not None and len(ids) != n:
         raise DataError(f"predict: expected {n} ids (one per item), got {len(ids)}")
-    ids = [str(i) for i in ids] if ids is not None else [str(i) for i in range(n)]
+    ids = [str(i) for i in ids] if ids is not None else default_ids(audio, n)
     return [
         Item(
             id=ids[i],
@@ -351,6 +401,20 @@ def items_from_inputs(inputs, audio, text, vectors, ids, sample_rate) -> list[It
         )
         for i in range(n)
     ]
+
+
+def default_ids(audio: Sequence[Any] | None, n: int) -> list[str]:
+    """Item ids where none are given: an audio file's name (its path as given where two names clash),
+    else the position ("0", "1", ...)."""
+    ids = [str(i) for i in range(n)]
+    if audio is None:
+        return ids
+    paths = {i: a for i, a in enumerate(audio) if isinstance(a, (str, os.PathLike))}
+    names = {i: Path(a).name for i, a in paths.items()}
+    clash = len(set(names.values())) < len(names)
+    for i, a in paths.items():
+        ids[i] = os.fspath(a) if clash else names[i]
+    return ids
 
 
 def _audio_input(a: Any, sample_rate: int | None, i: int):

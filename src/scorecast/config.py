@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from scorecast.errors import ConfigError
 
@@ -30,6 +30,8 @@ class TargetSpec(Strict):
     low: float = 1.0
     high: float = 5.0
     step: float = 1.0
+    #: train on scores outside [low, high] (otherwise such a score is an error naming the file, row and column)
+    allow_out_of_range: bool = False
 
     @model_validator(mode="after")
     def _check(self) -> TargetSpec:
@@ -60,7 +62,8 @@ class DataConfig(Strict):
 class EncoderSpec(Strict):
     """One encoder applied to one input of each item.
 
-    ``input`` is ``audio``, ``text.<field>`` or ``vector.<field>``; ``alias`` names the feature
+    ``input`` is ``audio``, ``audio.<field>`` (a named audio field: ``audio.generated``,
+    ``audio.reference``), ``text.<field>`` or ``vector.<field>``; ``alias`` names the feature
     (defaults to ``<name>:<input>``); ``sequence`` also keeps the frame/token sequence.
     """
 
@@ -72,13 +75,20 @@ class EncoderSpec(Strict):
 
     @model_validator(mode="after")
     def _check_input(self) -> EncoderSpec:
-        if not (self.input == "audio" or re.fullmatch(r"(text|vector)\.[\w\-]+", self.input)):
-            raise ValueError(f"encoder input: expected 'audio', 'text.<field>' or 'vector.<field>', got '{self.input}'")
+        if not (self.input == "audio" or re.fullmatch(r"(audio|text|vector)\.[\w\-]+", self.input)):
+            raise ValueError(
+                f"encoder input: expected 'audio', 'audio.<field>', 'text.<field>' or 'vector.<field>', got '{self.input}'"
+            )
         return self
 
     @property
     def feature_name(self) -> str:
         return self.alias or f"{self.name}:{self.input}"
+
+    @property
+    def reads_audio(self) -> bool:
+        """True for ``audio`` and ``audio.<field>`` inputs."""
+        return self.input == "audio" or self.input.startswith("audio.")
 
 
 class ASRConfig(Strict):
@@ -113,7 +123,12 @@ class ModelConfig(Strict):
 
 class EarlyStopping(Strict):
     monitor: str = "val_lcc"  # val_srcc | val_lcc | val_rmse | val_sys_srcc ... ; rmse/mse/mae minimised
-    patience: int = 10
+    patience: int = Field(default=10, ge=0)  # epochs without a better monitor value
+    #: the patience is at least this many optimizer steps: on a small set an epoch is one or two steps, and
+    #: a patience of a few epochs stops a fold that started inverted before it can recover
+    min_patience_steps: int = Field(default=50, ge=0)
+    #: early stopping never stops before this many optimizer steps (nor before the end of that epoch)
+    warmup_steps: int = Field(default=100, ge=0)
 
 
 class SWAConfig(Strict):
@@ -145,18 +160,30 @@ class Augment(Strict):
     speed: tuple[float, float] | None = None
 
 
+class Listeners(Strict):
+    """Train on each listener's ratings instead of the clip means: the model's output is the mean
+    listener's score, and each listener's rating is modelled as ``centre + scale_l * (mean - centre) +
+    bias_l`` (``scale`` learnt when true), as UTMOS did with listener embeddings. Biases and log-scales
+    are centred over the listeners (the mean listener has bias 0, scale 1) and penalised by ``l2``
+    (in units of half the target range). Needs ratings with rater ids (a long table's ``rater``
+    column, MUSHRA participant lists, ``yourtts``); one target."""
+
+    scale: bool = True
+    l2: float = Field(default=0.01, ge=0.0)
+
+
 class TrainingConfig(Strict):
-    max_epochs: int = 50
-    batch_size: int = 32
-    lr: float = 1e-3
+    max_epochs: int = Field(default=50, ge=1)
+    batch_size: int = Field(default=32, ge=1)
+    lr: float = Field(default=1e-3, gt=0)
     #: learning rate of a part of the model as a multiple of ``lr``: ``{head: 100}`` lets a one-number head
     #: calibrate fast while an identity-initialised fusion (``siamese``) moves slowly
     lr_multipliers: dict[Literal["fusion", "head"], float] = Field(default_factory=dict)
     weight_decay: float = 1e-2
     scheduler: Literal["none", "onecycle", "cosine", "plateau"] = "cosine"
     early_stopping: EarlyStopping | None = Field(default_factory=EarlyStopping)
-    val_fraction: float = 0.1  # held out of the training fold for early stopping
-    accumulate_grad_batches: int = 1
+    val_fraction: float = Field(default=0.1, ge=0, lt=1)  # held out of the training fold for early stopping
+    accumulate_grad_batches: int = Field(default=1, ge=1)
     gradient_clip_val: float | None = 1.0
     precision: str | None = None  # default: 16-mixed on GPU, 32 on CPU
     swa: SWAConfig = Field(default_factory=SWAConfig)
@@ -169,12 +196,20 @@ class TrainingConfig(Strict):
     sample_weights: SampleWeights = Field(default_factory=SampleWeights)
     negatives: Negatives = Field(default_factory=Negatives)
     mixup_alpha: float = 0.0
+    #: listener-aware training on per-listener ratings (None: train on the clip means)
+    listeners: Listeners | None = None
     augment: Augment = Field(default_factory=Augment)
     standardize_features: bool = True
+    #: start the head's output layer at the least-squares fit of the initial fused features to the training
+    #: targets (a small set then refines a calibrated start instead of first undoing a random, possibly
+    #: inverted, one); heads without a mean layer ignore it
+    calibrate_head: bool = False
     loggers: list[Literal["csv", "tensorboard", "mlflow"]] = Field(default_factory=lambda: ["csv"])
     progress: bool = False
-    #: torch intra-op threads while training (None: torch's default). On a small or busy CPU the default
-    #: pool spins under contention and small heads train many times slower than on 1 thread
+    #: torch intra-op threads while training (None: chosen for the work, ``training.trainer.auto_threads``:
+    #: 1 for a small head on pooled features, torch's default for big or sequence models; recorded in
+    #: history.csv). On a small or busy CPU the default pool spins under contention and small heads
+    #: train many times slower than on 1 thread
     threads: int | None = None
 
     @model_validator(mode="after")
@@ -194,20 +229,37 @@ class TrainingConfig(Strict):
 
 
 class CVConfig(Strict):
-    folds: int = 5
+    folds: int = Field(default=5, ge=2)
     kind: Literal["kfold", "stratified", "group", "stratified-group"] = "kfold"
     group_by: str | None = None  # 'group' (the item's group) or a meta field
-    repeats: int = 1
-    seeds: list[int] = Field(default_factory=lambda: [0])
+    repeats: int = Field(default=1, ge=1)
+    seeds: list[int] = Field(default_factory=lambda: [0], min_length=1)
     ensemble: Literal["weighted", "mean", "stack"] = "weighted"
     weight_metric: str = "lcc"
-    stratify_bins: int = 5
+    stratify_bins: int = Field(default=5, ge=1)
+
+
+class SelectConfig(Strict):
+    """Honest model choice (``scorecast cv --select``): inside each outer training fold, an inner CV
+    scores each candidate, and the best one trains that fold's member; the outer validation items
+    never take part in the choice, so the outer figures stay honest.
+
+    ``candidates``: variant names (``default`` = the recipe as written); empty: the recipe and every
+    variant. ``grid``: dotted keys -> values; each combination (applied to the recipe as written) is a
+    candidate too. ``folds``: inner folds. ``metric``: what the inner CV compares (default
+    ``cv.weight_metric``; pooled over the inner folds' out-of-fold predictions).
+    """
+
+    candidates: list[str] = Field(default_factory=list)
+    grid: dict[str, list[Any]] = Field(default_factory=dict)
+    folds: int = Field(default=3, ge=2)
+    metric: str | None = None
 
 
 class EvaluateConfig(Strict):
     metrics: list[str] = Field(default_factory=lambda: ["mse", "rmse", "mae", "lcc", "srcc", "ktau"])
     system_level: bool = False
-    bootstrap: int = 1000
+    bootstrap: int = Field(default=1000, ge=0)
     per_bin: bool = True
 
 
@@ -236,10 +288,22 @@ class Recipe(Strict):
     output: OutputConfig = Field(default_factory=OutputConfig)
     cache_dir: str | None = None
     variants: dict[str, dict[str, Any]] = Field(default_factory=dict)  # name -> overrides (dotted keys)
+    #: choose among the variants (or a grid) by an inner CV inside each training fold (``cv --select``)
+    select: SelectConfig | None = None
 
     @property
     def target_names(self) -> list[str]:
         return [t.name for t in self.targets]
+
+    @field_validator("name")
+    @classmethod
+    def _check_name(cls, name: str) -> str:
+        """The name becomes a folder under runs/: one plain path component, never a path."""
+        if not re.fullmatch(r"[^/\\\0:~][^/\\\0:]*", name) or ".." in name:
+            raise ValueError(
+                f"recipe name: expected a plain name (no '/', '\\', ':', '..'; it names a run folder), got {name!r}"
+            )
+        return name
 
 
 _VAR = re.compile(r"\$\{(\w+)(?::-([^}]*))?\}")
@@ -368,3 +432,20 @@ def _format_validation(exc: ValidationError) -> str:
 
 def save_recipe(recipe: Recipe, path: str | Path) -> None:
     Path(path).write_text(yaml.safe_dump(recipe.model_dump(mode="json"), sort_keys=False))
+
+
+def load_with_data(
+    recipe_path: Path, variables: dict[str, str], overrides: list[str], variant: str | None, data: Path | None
+):
+    """The recipe, with ``data.path`` replaced by ``data`` (before ``${VAR}`` expansion, so a variable
+    used only in the replaced path need not be set)."""
+    if data is None:
+        return load_recipe(recipe_path, variables=variables, overrides=overrides, variant=variant)
+    raw = read_recipe_file(recipe_path)
+    if not isinstance(raw.get("data", {}), dict):
+        raise ConfigError(f"{recipe_path}: expected 'data' to be a mapping, got {type(raw['data']).__name__}")
+    raw.setdefault("data", {})["path"] = str(data)
+    try:
+        return load_recipe(raw, variables=variables, overrides=overrides, variant=variant)
+    except ConfigError as exc:
+        raise ConfigError(f"{recipe_path} (with --data {data}): {exc}") from exc

@@ -48,3 +48,21 @@ class CacheError(ScorecastError):
 
 class BundleError(ScorecastError):
     """A scorer bundle is missing, altered, or does not match this installation."""
+
+
+class SkippedRowsWarning(UserWarning):
+    """Rows or items left out (``on_error: skip``). ``rows`` holds one dict per left-out row or item:
+    ``{"file", "row", "field", "id", "reason"}`` (None where unknown), so a caller (the CLI) can list
+    them all, e.g. in a run folder's ``skipped.csv``."""
+
+    def __init__(self, message: str, rows: list[dict] | None = None) -> None:
+        super().__init__(message)
+        self.rows = list(rows or [])
+
+
+def skipped_row(reason: str | Exception, *, file=None, row=None, field=None, id=None) -> dict:
+    """One entry of :attr:`SkippedRowsWarning.rows`; a DataError gives its own file, row and field."""
+    if isinstance(reason, DataError):
+        file, row, field = reason.file or file, reason.row or row, reason.field or field
+        reason = reason.message
+    return {"file": None if file is None else str(file), "row": row, "field": field, "id": id, "reason": str(reason)}

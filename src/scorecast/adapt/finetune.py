@@ -381,3 +381,31 @@ def _write_history(history: list[dict[str, float]], path: Path) -> None:
         writer = csv.DictWriter(fh, fieldnames=keys)
         writer.writeheader()
         writer.writerows(history)
+
+
+def finetune_recipe(
+    recipe: Recipe,
+    items: ItemSet,
+    out: str | Path,
+    *,
+    epochs: int | None = None,
+    batch_size: int | None = None,
+    seed: int = 0,
+    cache_dir: str | Path | None = None,
+) -> FinetuneResult:
+    """:func:`fit_finetune` with the command line's overrides of the recipe's training settings (what
+    ``scorecast adapt --method finetune`` runs); frozen encoders' features through ``cache_dir``."""
+    from scorecast.config import load_recipe
+
+    updates: dict[str, Any] = {"seed": seed}
+    if epochs is not None:
+        updates["max_epochs"] = epochs
+    if batch_size is not None:
+        updates["batch_size"] = batch_size
+    recipe = load_recipe(recipe.model_dump(mode="json"), overrides={f"training.{k}": v for k, v in updates.items()})
+    cache = None
+    if cache_dir is not None:
+        from scorecast.cache.store import EmbeddingCache
+
+        cache = EmbeddingCache(cache_dir)
+    return fit_finetune(recipe, items, out, cache=cache)

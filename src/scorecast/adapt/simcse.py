@@ -15,7 +15,9 @@ from __future__ import annotations
 import logging
 import warnings
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from pydantic import Field
@@ -188,3 +190,50 @@ def _set_dropout(model, p: float | None) -> None:
 
 def _to_device(features: dict, device) -> dict:
     return {k: v.to(device) if hasattr(v, "to") else v for k, v in features.items()}
+
+
+@dataclass
+class FieldAdaptation:
+    """What :func:`adapt_field` made: the adapted folder, the model it started from, its adaptation
+    record, and the index of the recipe's ``sentence`` encoder on that field (None if there is none)."""
+
+    folder: Path
+    source: str
+    record: dict[str, Any]
+    encoder_index: int | None
+
+
+def adapt_field(
+    recipe: Any, items: Any, out: str | Path, field: str | None, *, model: str | None = None, seed: int = 0, **settings
+) -> FieldAdaptation:
+    """SimCSE on the texts of ``field`` (``text.<name>``) of ``items`` (what ``scorecast adapt --method
+    simcse`` runs): starts from ``model``, else the recipe's ``sentence`` encoder on that field, else the
+    packaged MiniLM. ``settings``: epochs, batch_size, lr, max_steps, dropout (None: the default)."""
+    from scorecast.adapt.common import read_adaptation
+
+    if field is None or not field.startswith("text.") or len(field) <= 5:
+        raise ConfigError(f"--field: expected the text input to adapt on, e.g. text.response, got {field!r}")
+    index, spec = next(
+        ((i, s) for i, s in enumerate(recipe.encoders) if s.input == field and s.name == "sentence"), (None, None)
+    )
+    source = model or (spec.params.get("model") if spec is not None else None)
+    if source is None and spec is None:
+        listed = ", ".join(f"{s.name} on {s.input}" for s in recipe.encoders) or "none"
+        raise ConfigError(
+            f"--field {field}: the recipe has no 'sentence' encoder reading it (encoders: {listed}); pass --model FOLDER"
+        )
+    if source is None:
+        from scorecast.encoders.sentence import default_model_dir
+
+        source = str(default_model_dir())
+    name = field.split(".", 1)[1]
+    texts = [item.texts.get(name) for item in items]
+    if not any(texts):
+        have = sorted({k for item in items for k in item.texts}) or ["none"]
+        raise DataError(
+            f"--field {field}: no item has text '{name}' (text fields: {', '.join(have)})", file=items.source or None
+        )
+    settings["max_seq_length"] = spec.params.get("max_seq_length") if spec is not None else None
+    cfg = simcse_config(seed=seed, **{k: v for k, v in settings.items() if v is not None})
+    folder = adapt_simcse(source, texts, out, cfg, field=field)
+    return FieldAdaptation(Path(folder), str(source), read_adaptation(folder) or {}, index)

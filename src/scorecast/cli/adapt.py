@@ -15,7 +15,7 @@ from typing import Annotated
 import typer
 
 from scorecast.cli.train import CacheOpt, DataOpt, RecipeArg, SetOpt, VariantOpt, VarOpt
-from scorecast.errors import ConfigError, DataError
+from scorecast.errors import ConfigError
 
 METHODS = ("simcse", "finetune")
 
@@ -61,14 +61,19 @@ def register(app: typer.Typer) -> None:
         variant: VariantOpt = None,
         cache: CacheOpt = None,
         data: DataOpt = None,
+        overwrite: Annotated[
+            bool, typer.Option("--overwrite", help="Delete an existing folder --out first (refused otherwise).")
+        ] = False,
     ) -> None:
         """Adapt an encoder to the data: SimCSE on a text field, or fine-tune top encoder layers end to end."""
         from scorecast.cli.train import parse_vars
         from scorecast.config import load_recipe
         from scorecast.data.readers import read_items
+        from scorecast.runs.outdir import emptied_output_dir
 
         if method not in METHODS:
             raise ConfigError(f"--method: expected one of {', '.join(METHODS)}, got '{method}'")
+        emptied_output_dir(out, overwrite)  # the adapted recipe names paths inside --out: never a mix of two runs
         loaded = load_recipe(recipe, variables=parse_vars(var), overrides=list(set_ or []), variant=variant)
         if data is not None:
             loaded.data.path = str(data)
@@ -93,72 +98,28 @@ def register(app: typer.Typer) -> None:
 def _simcse(recipe, items, out, field, model, epochs, batch_size, lr, max_steps, dropout, seed) -> None:
     from rich.console import Console
 
-    from scorecast.adapt.simcse import adapt_simcse, simcse_config
+    from scorecast.adapt.simcse import adapt_field
 
-    if field is None or not field.startswith("text.") or len(field) <= 5:
-        raise ConfigError(f"--field: expected the text input to adapt on, e.g. text.response, got {field!r}")
-    index, spec = next(
-        ((i, s) for i, s in enumerate(recipe.encoders) if s.input == field and s.name == "sentence"), (None, None)
-    )
-    source = model or (spec.params.get("model") if spec is not None else None)
-    if source is None and spec is None:
-        listed = ", ".join(f"{s.name} on {s.input}" for s in recipe.encoders) or "none"
-        raise ConfigError(
-            f"--field {field}: the recipe has no 'sentence' encoder reading it (encoders: {listed}); pass --model FOLDER"
-        )
-    if source is None:
-        from scorecast.encoders.sentence import default_model_dir
-
-        source = str(default_model_dir())
-    name = field.split(".", 1)[1]
-    texts = [item.texts.get(name) for item in items]
-    if not any(texts):
-        have = sorted({k for item in items for k in item.texts}) or ["none"]
-        raise DataError(
-            f"--field {field}: no item has text '{name}' (text fields: {', '.join(have)})", file=items.source or None
-        )
-    settings = {
-        "epochs": epochs,
-        "batch_size": batch_size,
-        "lr": lr,
-        "max_steps": max_steps,
-        "dropout": dropout,
-        "max_seq_length": spec.params.get("max_seq_length") if spec is not None else None,
-    }
-    cfg = simcse_config(seed=seed, **{k: v for k, v in settings.items() if v is not None})
-    folder = adapt_simcse(source, texts, out, cfg, field=field)
-    from scorecast.adapt.common import read_adaptation
-
-    record = read_adaptation(folder) or {}
+    settings = {"epochs": epochs, "batch_size": batch_size, "lr": lr, "max_steps": max_steps, "dropout": dropout}
+    run = adapt_field(recipe, items, out, field, model=model, seed=seed, **settings)
     console = Console()
     console.print(
-        f"adapted [bold]{source}[/] on {record.get('num_texts')} texts of {field} "
-        f"({record.get('steps')} steps) -> [bold]{folder}[/]"
+        f"adapted [bold]{run.source}[/] on {run.record.get('num_texts')} texts of {field} "
+        f"({run.record.get('steps')} steps) -> [bold]{run.folder}[/]"
     )
-    if index is not None:
-        console.print(f"use it: --set encoders.{index}.params.model={folder}")
+    if run.encoder_index is not None:
+        console.print(f"use it: --set encoders.{run.encoder_index}.params.model={run.folder}")
 
 
 def _finetune(recipe, items, out, epochs, batch_size, seed, cache) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    from scorecast.adapt.finetune import fit_finetune
+    from scorecast.adapt.finetune import finetune_recipe
+    from scorecast.cli.feedback import training_lines
 
-    updates = {"seed": seed}
-    if epochs is not None:
-        updates["max_epochs"] = epochs
-    if batch_size is not None:
-        updates["batch_size"] = batch_size
-    from scorecast.config import load_recipe
-
-    recipe = load_recipe(recipe.model_dump(mode="json"), overrides={f"training.{k}": v for k, v in updates.items()})
-    embedding_cache = None
-    if cache is not None:
-        from scorecast.cache.store import EmbeddingCache
-
-        embedding_cache = EmbeddingCache(cache)
-    result = fit_finetune(recipe, items, out, cache=embedding_cache)
+    with training_lines():
+        result = finetune_recipe(recipe, items, out, epochs=epochs, batch_size=batch_size, seed=seed, cache_dir=cache)
     console = Console()
     table = Table(title="scorecast adapt: fine-tuned parameter groups")
     table.add_column("group")

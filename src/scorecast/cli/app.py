@@ -13,6 +13,8 @@ import sys
 
 os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+# transformers' and the hub's tqdm bars (weights loading) break rich's lines; the CLI draws its own
+os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
 
 import typer  # noqa: E402
 
@@ -27,13 +29,55 @@ app = typer.Typer(
 )
 
 
+def _version(value: bool) -> None:
+    if value:
+        from scorecast.version import __version__
+
+        typer.echo(f"scorecast {__version__}")
+        raise typer.Exit()
+
+
 @app.callback()
-def _root() -> None:
+def _root(
+    version: bool = typer.Option(
+        False, "--version", help="Print the version and exit.", callback=_version, is_eager=True
+    ),
+) -> None:
     """Learn to predict the scores people give (MOS, alignment, grammar, text judgements)."""
 
 
+def _flags_without_type() -> None:
+    """Help lists a flag (--json, --progress/--no-progress) without a ``<bool>`` type: it takes no value."""
+    from typer.core import TyperOption
+
+    shown = TyperOption.display_type_rich
+    if getattr(shown, "_scorecast", False):
+        return
+
+    def display_type_rich(self, ctx):
+        return None if self.is_flag else shown(self, ctx)
+
+    display_type_rich._scorecast = True  # type: ignore[attr-defined]
+    TyperOption.display_type_rich = display_type_rich
+
+
+_flags_without_type()
+
+
 # Each module defines register(app). Order is the order in --help.
-COMMAND_MODULES = ["demo", "embed", "cache", "train", "ensemble", "adapt", "predict", "evaluate", "report", "serve"]
+COMMAND_MODULES = [
+    "demo",
+    "embed",
+    "cache",
+    "train",
+    "ensemble",
+    "adapt",
+    "predict",
+    "score",
+    "evaluate",
+    "report",
+    "serve",
+]
 
 for _name in COMMAND_MODULES:
     importlib.import_module(f"scorecast.cli.{_name}").register(app)

@@ -35,16 +35,15 @@ def _describe(identity: dict | None) -> str:
     if not identity:
         return "(no identity.json)"
     shown = {k: v for k, v in identity.items() if k != "name" and v is not None}
-    text = ", ".join(f"{k}={v}" for k, v in shown.items())
-    return text if len(text) < 80 else text[:77] + "..."
+    return ", ".join(f"{k}={v}" for k, v in shown.items())
 
 
-def _recipe_hashes(paths: list[Path]) -> set[str]:
+def _recipe_hashes(paths: list[Path], variables: dict[str, str] | None = None) -> set[str]:
     from scorecast.cache.store import hash_identity
     from scorecast.config import load_recipe
     from scorecast.encoders.pipeline import spec_identity
 
-    return {hash_identity(spec_identity(spec)) for p in paths for spec in load_recipe(p).encoders}
+    return {hash_identity(spec_identity(spec)) for p in paths for spec in load_recipe(p, variables=variables).encoders}
 
 
 def register(app: typer.Typer) -> None:
@@ -66,23 +65,18 @@ def register(app: typer.Typer) -> None:
             )
             return
         from rich.console import Console
-        from rich.table import Table
+        from rich.markup import escape
 
-        table = Table(title=f"embedding cache {store.root}")
-        for col in ("identity", "encoder", "entries", "packed", "size", "last used", "settings"):
-            table.add_column(col, justify="right" if col in ("entries", "packed", "size") else "left")
-        for i in infos:
-            table.add_row(
-                i.identity_hash,
-                i.encoder or "?",
-                str(i.entries),
-                str(i.packed_rows),
-                _size(i.bytes),
-                _age(i.last_used),
-                _describe(i.identity),
-            )
+        # one block per identity rather than a wide table: readable at any terminal width
         console = Console()
-        console.print(table)
+        console.print(f"embedding cache [bold]{escape(str(store.root))}[/]", highlight=False)
+        for i in infos:
+            console.print(
+                f"[bold]{i.identity_hash}[/]  {escape(i.encoder or '?')}: {i.entries} entries "
+                f"({i.packed_rows} packed), {_size(i.bytes)}, last used {_age(i.last_used)}",
+                highlight=False,
+            )
+            console.print(f"    {escape(_describe(i.identity))}", highlight=False)
         console.print(
             f"{len(infos)} identities, {sum(i.entries for i in infos)} entries, {_size(sum(i.bytes for i in infos))}"
         )
@@ -119,6 +113,12 @@ def register(app: typer.Typer) -> None:
             list[Path] | None,
             typer.Option("--keep-recipe", help="Keep the identities this recipe's encoders use; repeatable."),
         ] = None,
+        var: Annotated[
+            list[str] | None,
+            typer.Option(
+                "--var", help="Variable NAME=VALUE for the --keep-recipe recipes (fills ${NAME}); repeatable."
+            ),
+        ] = None,
         older_than: Annotated[
             float | None, typer.Option("--older-than", help="Remove identities not used for this many days.")
         ] = None,
@@ -129,8 +129,10 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Remove whole encoder identities matching every criterion given."""
         from scorecast.cache.store import EmbeddingCache
+        from scorecast.cli.train import parse_vars
 
-        keep_set = set(keep or []) | (_recipe_hashes(list(keep_recipe)) if keep_recipe else set())
+        variables = parse_vars(var)
+        keep_set = set(keep or []) | (_recipe_hashes(list(keep_recipe), variables) if keep_recipe else set())
         if not keep_set and older_than is None and encoder is None:
             raise ConfigError(
                 "cache prune: expected --keep/--keep-recipe, --older-than or --encoder; got none (nothing would be selected)"

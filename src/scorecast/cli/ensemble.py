@@ -68,10 +68,13 @@ def register(app: typer.Typer) -> None:
             str | None,
             typer.Option("--name", help="Name of the ensemble (default: <first run's recipe name>-ensemble)."),
         ] = None,
+        overwrite: Annotated[
+            bool, typer.Option("--overwrite", help="Replace an existing folder --out whole (refused otherwise).")
+        ] = False,
     ) -> None:
         """Combine the scorers of several run folders into one run folder and bundle."""
         from scorecast.runs.ensemble import ensemble_runs
 
         start = time.perf_counter()
-        result = ensemble_runs(runs, out, weights=weights, metric=metric, name=name)
+        result = ensemble_runs(runs, out, weights=weights, metric=metric, name=name, overwrite=overwrite)
         print_summary(result, time.perf_counter() - start)

@@ -1,4 +1,6 @@
 """``scorecast predict BUNDLE TABLE -o OUT``: score every item of a table with a trained scorer.
+``scorecast predict BUNDLE a.wav b.flac DIR/ -o OUT`` scores audio files and folders (ids: the paths),
+and ``--text "..."`` scores texts, without a table; a table needs only the scorer's inputs.
 
 OUT is CSV, JSONL or Parquet (by its extension): one row per item with ``id``, a column per target
 (the score, clipped to the target's range) and ``std.<target>`` where the scorer gives a spread.
@@ -14,15 +16,20 @@ from typing import Annotated
 
 import typer
 
-from scorecast.inference.tables import run_predict
-
 
 def register(app: typer.Typer) -> None:
     @app.command("predict")
     def predict(
         bundle: Annotated[Path, typer.Argument(help="Scorer bundle folder (RUN/bundle).")],
-        table: Annotated[Path, typer.Argument(help="Table of items to score.")],
         out: Annotated[Path, typer.Option("--out", "-o", help="Predictions file: .csv, .jsonl or .parquet.")],
+        inputs: Annotated[
+            list[Path] | None,
+            typer.Argument(help="A table of items, or audio files and/or folders (searched recursively)."),
+        ] = None,
+        text: Annotated[
+            list[str] | None,
+            typer.Option("--text", help="A text to score (scorers with one text input); repeatable."),
+        ] = None,
         reader: Annotated[
             str | None, typer.Option("--reader", help="Reader for TABLE (default: the recipe's).")
         ] = None,
@@ -69,13 +76,16 @@ def register(app: typer.Typer) -> None:
         batch_size: Annotated[int, typer.Option("--batch-size", help="Encoder batch size.")] = 32,
         progress: Annotated[bool, typer.Option("--progress/--no-progress", help="Show encoding progress.")] = True,
     ) -> None:
-        """Score every item of TABLE with a trained scorer bundle."""
+        """Score a table, audio files, folders, or --text with a trained scorer bundle."""
         from rich.console import Console
+
+        from scorecast.inference.tables import run_predict  # here: a warm `embed` need not import it
 
         result = run_predict(
             bundle,
-            table,
+            list(inputs or []),
             out,
+            texts=text,
             reader=reader,
             options=option,
             cache_dir=cache,
@@ -92,5 +102,15 @@ def register(app: typer.Typer) -> None:
         console.print(f"scored {result['rows']} item(s) -> [bold]{result['out']}[/] ({result['seconds']:.1f} s)")
         if result["submission"] is not None:
             console.print(f"submission -> [bold]{result['submission']}[/]")
+        if result.get("flagged"):
+            console.print(
+                f"[yellow]{result['flagged']} item(s) flagged[/] as unlike the training data (see the flags column)"
+            )
         if result["skipped"]:
-            console.print(f"[yellow]left out {len(result['skipped'])} row(s)[/]; the first: {result['skipped'][0]}")
+            from rich.markup import escape
+
+            from scorecast.cli.feedback import SHOW_FIRST
+
+            console.print(f"[yellow]left out {len(result['skipped'])} row(s)/item(s)[/]; the first:", highlight=False)
+            for reason in result["skipped"][:SHOW_FIRST]:
+                console.print(f"  {escape(str(reason))}", highlight=False)

@@ -15,13 +15,16 @@ def register(app: typer.Typer) -> None:
         out: Annotated[
             Path | None, typer.Option("--out", "-o", help="Where to write the report (default RUN/report).")
         ] = None,
+        colour_by: Annotated[
+            str, typer.Option("--colour-by", "--color-by", help="Colour the scatter by group, fold or none.")
+        ] = "group",
     ) -> None:
         """Write RUN/report/index.html and PNG plots (scatter, residuals, folds, learning curves, calibration, systems)."""
         from rich.console import Console
 
         from scorecast.report.page import write_report
 
-        path = write_report(run, out)
+        path = write_report(run, out, colour_by)
         pngs = sorted(p.name for p in path.parent.glob("*.png"))
         Console().print(
             f"report: [bold]{path}[/] ({len(pngs)} figures: {', '.join(pngs)})", highlight=False, soft_wrap=True

@@ -69,6 +69,25 @@ def register(app: typer.Typer) -> None:
             ),
         ] = None,
         log_level: Annotated[str, typer.Option("--log-level", help="uvicorn log level.")] = "info",
+        max_decoded_mb: Annotated[
+            float,
+            typer.Option(
+                "--max-decoded-mb", help="Largest decoded clip (frames x channels x 4 bytes), MiB (413 above)."
+            ),
+        ] = 64.0,
+        max_inflight_mb: Annotated[
+            float,
+            typer.Option(
+                "--max-inflight-mb", help="Memory all requests in flight may hold together, MiB (503 when full)."
+            ),
+        ] = 256.0,
+        body_timeout_s: Annotated[
+            float, typer.Option("--body-timeout-s", help="Time a client has to send its body, in seconds (408 above).")
+        ] = 30.0,
+        header_timeout_s: Annotated[
+            float,
+            typer.Option("--header-timeout-s", help="Time a client has to send its headers, in seconds (408 above)."),
+        ] = 10.0,
     ) -> None:
         """Serve a scorer over HTTP: POST /score, POST /score/batch, GET /model, GET /healthz, /docs."""
         from rich.console import Console
@@ -90,6 +109,10 @@ def register(app: typer.Typer) -> None:
             batch_wait_ms=batch_wait_ms,
             max_batch=max_batch,
             predictor=predictor,
+            max_decoded_mb=max_decoded_mb,
+            max_inflight_mb=max_inflight_mb,
+            body_timeout_s=body_timeout_s,
+            header_timeout_s=header_timeout_s,
         )
         if not _is_loopback(host) and token is None:
             console.print(
@@ -99,4 +122,6 @@ def register(app: typer.Typer) -> None:
             f"loaded {bundle} in {time.perf_counter() - start:.1f} s; targets {', '.join(predictor.target_names)}; "
             f"inputs: {predictor.inputs.expected()}; auth: {'bearer token' if token else 'none'}"
         )
-        uvicorn.run(api, host=host, port=port, log_level=log_level)
+        from scorecast.serve.http import header_timeout_protocol
+
+        uvicorn.run(api, host=host, port=port, log_level=log_level, http=header_timeout_protocol(header_timeout_s))

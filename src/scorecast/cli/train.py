@@ -13,7 +13,6 @@ from typing import Annotated, Any
 import typer
 
 from scorecast.config import parse_assignments
-from scorecast.errors import ConfigError
 
 RecipeArg = Annotated[Path, typer.Argument(help="Recipe YAML.")]
 VarOpt = Annotated[
@@ -33,10 +32,28 @@ CacheOpt = Annotated[
     ),
 ]
 DataOpt = Annotated[Path | None, typer.Option("--data", help="Data table to read (overrides data.path).")]
+OverwriteOpt = Annotated[
+    bool, typer.Option("--overwrite", help="Replace an existing run folder --out whole (refused otherwise).")
+]
+SelectOpt = Annotated[
+    bool,
+    typer.Option(
+        "--select",
+        help="Choose among the recipe's variants (or its select: block) by an inner CV inside each training fold; "
+        "the outer figures stay untouched by the choice.",
+    ),
+]
 ThreadsOpt = Annotated[
     int | None,
     typer.Option(
         "--threads", help="torch threads while training (sets training.threads; 1 is often fastest on a busy CPU)."
+    ),
+]
+
+ProgressOpt = Annotated[
+    bool,
+    typer.Option(
+        "--progress/--no-progress", help="Show a line per trained member: epoch, validation metric, time left."
     ),
 ]
 
@@ -46,42 +63,9 @@ def parse_vars(values: list[str] | None) -> dict[str, str]:
     return parse_assignments(values, "--var", example="NAME=VALUE", yaml_values=False)
 
 
-def prepare(recipe_path: Path, var, overrides, variant, data, cache_dir, with_val: bool = True):
-    """Load the recipe, read items, transcribe (if the recipe has ASR), encode features (and
-    augmented copies, and the validation and test data) through the cache. Returns the recipe and
-    :func:`scorecast.runs.prepare.prepare_training_data`'s :class:`TrainingData`."""
-    from scorecast.cache.store import EmbeddingCache
-    from scorecast.data.readers import read_items
-    from scorecast.runs.prepare import prepare_training_data
-
-    recipe = load_with_data(recipe_path, parse_vars(var), list(overrides or []), variant, data)
-    cache = EmbeddingCache(cache_dir or recipe.cache_dir)
-    items = read_items(recipe.data)
-    return recipe, prepare_training_data(recipe, items, cache, where=str(recipe_path), with_val=with_val)
-
-
 def with_threads(overrides: list[str] | None, threads: int | None) -> list[str]:
     """The ``--set`` overrides, plus ``training.threads=N`` for ``--threads N``."""
     return list(overrides or []) + ([f"training.threads={threads}"] if threads is not None else [])
-
-
-def load_with_data(
-    recipe_path: Path, variables: dict[str, str], overrides: list[str], variant: str | None, data: Path | None
-):
-    """The recipe, with ``data.path`` replaced by ``data`` (before ``${VAR}`` expansion, so a variable
-    used only in the replaced path need not be set)."""
-    from scorecast.config import load_recipe, read_recipe_file
-
-    if data is None:
-        return load_recipe(recipe_path, variables=variables, overrides=overrides, variant=variant)
-    raw = read_recipe_file(recipe_path)
-    if not isinstance(raw.get("data", {}), dict):
-        raise ConfigError(f"{recipe_path}: expected 'data' to be a mapping, got {type(raw['data']).__name__}")
-    raw.setdefault("data", {})["path"] = str(data)
-    try:
-        return load_recipe(raw, variables=variables, overrides=overrides, variant=variant)
-    except ConfigError as exc:
-        raise ConfigError(f"{recipe_path} (with --data {data}): {exc}") from exc
 
 
 def print_summary(result, verb: str, seconds: float) -> None:
@@ -90,17 +74,104 @@ def print_summary(result, verb: str, seconds: float) -> None:
 
     console = Console()
     table = Table(title=f"scorecast {verb}: {'out-of-fold' if verb == 'cv' else 'held-out'} metrics")
-    for col in ("target", "level", "metric", "value", "95% interval"):
-        table.add_column(col, justify="right" if col in ("value",) else "left")
+    for col in ("target", "level", "n", "metric", "value", "95% interval"):
+        table.add_column(col, justify="right" if col in ("value", "n") else "left")
     for target, levels in result.metrics.get("targets", {}).items():
         for level in ("utterance", "system"):
+            n = levels.get("n" if level == "utterance" else "n_systems")
             for name, entry in (levels.get(level) or {}).items():
-                table.add_row(target, level, name, _fmt(entry.get("value")), _interval(entry))
+                table.add_row(target, level, _count(n), name, _fmt(entry.get("value")), _interval(entry))
+    for target, levels in result.metrics.get("targets", {}).items():  # the listeners' split-half ceiling
+        for level, key in (("clip", "utterance"), ("system", "system")):
+            for name, value in ((levels.get("ceiling") or {}).get(level) or {}).items():
+                table.add_row(target, f"{key} ceiling", "", name, _fmt(value), "listeners' split-half")
     for target, levels in (result.metrics.get("test") or {}).get("targets", {}).items():
         for name, entry in (levels.get("utterance") or {}).items():
-            table.add_row(target, "test", name, _fmt(entry.get("value")), _interval(entry))
+            table.add_row(target, "test", _count(levels.get("n")), name, _fmt(entry.get("value")), _interval(entry))
     console.print(table)
+    print_selection(console, result.metrics)
+    print_baselines(console, result.metrics)
+    print_members(console, result.metrics)
+    for msg in result.metrics.get("warnings") or []:
+        console.print(f"[yellow]warning:[/] {escape(msg)}", highlight=False)
     console.print(f"{len(result.members)} member(s); run folder: [bold]{result.out_dir}[/] ({seconds:.1f} s)")
+
+
+def print_baselines(console, metrics: dict) -> None:
+    """Each baseline's figure beside the model's, on the same items, with the paired difference."""
+    from rich.table import Table
+
+    block = metrics.get("baselines") or {}
+    metric = block.get("metric")
+    for target, info in (block.get("targets") or {}).items():
+        model = ((metrics.get("targets") or {}).get(target) or {}).get("utterance", {}).get(metric, {})
+        table = Table(
+            title=f"{target}: baselines on the model's folds and items ({metric}; "
+            f"diff = model - baseline, {block.get('bootstrap')} paired resamples)"
+        )
+        for col in ("system", "kind", metric, "95% interval", "diff", "diff 95% interval", "verdict"):
+            table.add_column(col, justify="left" if col in ("system", "kind", "verdict") else "right")
+        table.add_row("model", "scorecast", _fmt(model.get("value")), _interval(model), "", "", "")
+        for name, entry in (info.get("baselines") or {}).items():
+            figure = (entry.get("utterance") or {}).get(metric) or {}
+            diff = ((entry.get("model_vs") or {}).get("utterance") or {}).get(metric) or {}
+            best = " (best)" if name == info.get("best") else ""
+            table.add_row(
+                escape(name) + best,
+                entry.get("kind", ""),
+                _fmt(figure.get("value")),
+                _interval(figure),
+                _fmt(diff.get("value")),
+                _interval(diff),
+                diff.get("verdict", ""),
+            )
+        console.print(table)
+
+
+def print_selection(console, metrics: dict) -> None:
+    """What the inner CV chose in each fold."""
+    sel = metrics.get("selection")
+    if not sel:
+        return
+    for r in sel.get("per_fold") or []:
+        scores = ", ".join(f"{k} {_fmt(v)}" for k, v in r["scores"].items())
+        console.print(
+            f"select (fold {r.get('fold')}, seed {r.get('seed')}): [bold]{escape(r['chosen'])}[/] "
+            f"(inner {sel['metric']}: {escape(scores)})",
+            highlight=False,
+        )
+
+
+def print_members(console, metrics: dict) -> None:
+    """The ensemble's members: validation metric, weight, and why."""
+    from rich.table import Table
+
+    rows = (metrics.get("ensemble") or {}).get("members") or []
+    if not rows:
+        return
+    table = Table(title=f"ensemble of {len(rows)} member(s): weights ({(metrics.get('ensemble') or {}).get('kind')})")
+    for col in ("fold", "seed", "repeat", f"validation {rows[0].get('metric')}", "weight", "why"):
+        table.add_column(col, justify="left" if col == "why" else "right")
+    for r in rows:
+        table.add_row(
+            str(r.get("fold")),
+            str(r.get("seed")),
+            str(r.get("repeat")),
+            _fmt(r.get("value")),
+            f"{r['weight']:.3f}",
+            escape(r.get("reason", "")),
+        )
+    console.print(table)
+
+
+def escape(text: str) -> str:
+    from rich.markup import escape as rich_escape
+
+    return rich_escape(str(text))
+
+
+def _count(n: Any) -> str:
+    return "" if n is None else str(n)
 
 
 def _fmt(value: Any) -> str:
@@ -110,24 +181,53 @@ def _fmt(value: Any) -> str:
 def _interval(entry: dict) -> str:
     low, high = entry.get("low"), entry.get("high")
     if low is None or high is None or low != low or high != high:
-        return ""
+        return entry.get("reason") or ""
     return f"[{low:.4f}, {high:.4f}]"
 
 
-def _run(verb: str, recipe_path, var, overrides, variant, out, cache, data, threads) -> None:
+def _run(
+    verb: str,
+    recipe_path,
+    var,
+    overrides,
+    variant,
+    out,
+    cache,
+    data,
+    threads,
+    progress=True,
+    overwrite=False,
+    select=False,
+) -> None:
+    from scorecast.cli.feedback import collect_skipped, report_skipped, training_lines
+    from scorecast.runs.outdir import check_output_dir, staged_output_dir
+    from scorecast.runs.prepare import prepare_run
+
     start = time.perf_counter()
     overrides = with_threads(overrides, threads)
-    recipe, ready = prepare(recipe_path, var, overrides, variant, data, cache, with_val=verb == "train")
+    if out is not None:
+        check_output_dir(out, overwrite)  # before any encoding
+    with collect_skipped() as skipped:
+        recipe, ready = prepare_run(
+            recipe_path, parse_vars(var), overrides, variant, data, cache, with_val=verb == "train", select=select
+        )
     out_dir = out or Path("runs") / f"{recipe.name}-{time.strftime('%Y%m%d-%H%M%S')}"
     from scorecast.runs.cv import run_cv, run_train
     from scorecast.runs.folder import is_global_zero
 
     common = dict(encoder_identities=ready.identities, augmented=ready.augmented, test=ready.test)
-    if verb == "cv":
-        result = run_cv(recipe, ready.items, ready.features, out_dir, **common)
-    else:
-        result = run_train(recipe, ready.items, ready.features, out_dir, val=ready.val, **common)
+    with (
+        training_lines(enabled=progress and is_global_zero()),
+        staged_output_dir(out_dir, overwrite) as staging,
+    ):
+        if verb == "cv":
+            result = run_cv(recipe, ready.items, ready.features, staging, **common)
+        else:
+            result = run_train(recipe, ready.items, ready.features, staging, val=ready.val, **common)
+    result.out_dir = out_dir
+    result.bundle_path = out_dir / "bundle" if result.bundle_path is not None else None
     if is_global_zero():
+        report_skipped(skipped, out_dir)
         print_summary(result, verb, time.perf_counter() - start)
 
 
@@ -155,8 +255,11 @@ def _register_verb(app: typer.Typer, verb: str, doc: str) -> None:
         cache: CacheOpt = None,
         data: DataOpt = None,
         threads: ThreadsOpt = None,
+        progress: ProgressOpt = True,
+        overwrite: OverwriteOpt = False,
+        select: SelectOpt = False,
     ) -> None:
-        _run(verb, recipe, var, set_, variant, out, cache, data, threads)
+        _run(verb, recipe, var, set_, variant, out, cache, data, threads, progress, overwrite, select)
 
     command.__doc__ = doc
     app.command(verb)(command)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import os
 import threading
+import warnings
 from pathlib import Path
 from typing import Literal
 
@@ -149,7 +150,65 @@ def load_audio(
     except (sf.LibsndfileError, RuntimeError, ValueError) as exc:
         what = f"looks like {kind.upper()} but cannot be decoded" if kind else "not a readable audio file"
         raise AudioError(f"{what} (expected WAV, FLAC, Ogg or MP3; libsndfile says: {exc})", file=p) from exc
+    missing = truncated_frames(p, kind, data.shape[0], file_rate)
+    if missing:
+        warnings.warn(
+            f"{p}: truncated audio: the header declares {missing[0]} samples, the file holds {missing[1]} "
+            f"({missing[1] / max(file_rate, 1):.2f} s); scoring the part that is present",
+            TruncatedAudioWarning,
+            stacklevel=2,
+        )
     return _finish(data.T, int(file_rate), sample_rate, mono, normalize_loudness, source=p)
+
+
+class TruncatedAudioWarning(UserWarning):
+    """An audio file holds fewer samples than its header declares (a cut-off download or copy)."""
+
+
+def truncated_frames(path: Path, kind: str | None, decoded: int, rate: int) -> tuple[int, int] | None:
+    """(declared, present) sample frames when the file holds fewer than its header says, else None.
+
+    WAV: the ``data`` chunk's declared size against the bytes that follow it; other formats: the
+    header's frame count (FLAC STREAMINFO; an estimate in Ogg and MP3) against the frames decoded, when
+    more than 0.1 s or 1 % are missing.
+    """
+    import soundfile as sf
+
+    if kind == "wav":
+        with open(path, "rb") as fh:
+            declared = wav_declared_frames(fh.read(1 << 16))
+        if declared is not None and decoded < declared:
+            return declared, decoded
+        return None
+    try:
+        declared = int(sf.info(str(path)).frames)
+    except (sf.LibsndfileError, RuntimeError, ValueError):
+        return None
+    # Ogg and MP3 headers estimate their length (Ogg Vorbis clips read a few samples short of it)
+    slack = max(0.1 * rate, 0.01 * declared)
+    if 0 < declared < (1 << 62) and declared - decoded > slack:
+        return declared, decoded
+    return None
+
+
+def wav_declared_frames(head: bytes) -> int | None:
+    """Sample frames a RIFF/WAVE header (the first bytes of the file) declares in its ``data`` chunk
+    (None if it cannot tell)."""
+    import struct
+
+    if head[:4] != b"RIFF" or head[8:12] != b"WAVE":
+        return None
+    pos, block = 12, None
+    while pos + 8 <= len(head):
+        cid, size = head[pos : pos + 4], struct.unpack("<I", head[pos + 4 : pos + 8])[0]
+        if cid == b"fmt " and pos + 8 + 14 <= len(head):
+            block = struct.unpack("<H", head[pos + 8 + 12 : pos + 8 + 14])[0]
+        if cid == b"data":
+            if not block or size in (0, 0xFFFFFFFF):
+                return None
+            return size // block
+        pos += 8 + size + (size & 1)
+    return None
 
 
 def prepare_audio(

@@ -42,7 +42,9 @@ class Item:
 
     ``audio`` is the item's clip: an absolute file path (what readers give), or ``(waveform,
     sample_rate)`` with the waveform (T,), (C, T) or (T, C) (what the Python API and the server give
-    for audio that arrives in memory), or None; ``texts`` maps a field name to its text; ``vectors``
+    for audio that arrives in memory), or None; ``audios`` maps a named audio field to its path (pairs
+    of clips: ``{"generated": ..., "reference": ...}``, read by encoders with input ``audio.<field>``);
+    ``texts`` maps a field name to its text; ``vectors``
     maps a field name to a 1-D float vector; ``targets`` maps a target name to its (aggregated)
     score; ``ratings`` maps a target name to per-rater ratings; ``group`` is the system, speaker or
     signal used for grouped CV and system-level metrics.
@@ -51,6 +53,7 @@ class Item:
     id: str
     audio: AudioInput | None = None
     texts: dict[str, str] = field(default_factory=dict)
+    audios: dict[str, str] = field(default_factory=dict)
     vectors: dict[str, np.ndarray] = field(default_factory=dict)
     targets: dict[str, float] = field(default_factory=dict)
     ratings: dict[str, Ratings] = field(default_factory=dict)
@@ -105,6 +108,7 @@ class ItemSet:
         rows = []
         for item in self.items:
             row: dict[str, object] = {"id": item.id, "audio": item.audio, "group": item.group}
+            row.update({f"audio.{k}": v for k, v in item.audios.items()})
             row.update({f"text.{k}": v for k, v in item.texts.items()})
             row.update(item.targets)
             for name, r in item.ratings.items():

@@ -31,7 +31,7 @@ from scorecast.data.fields import (  # noqa: F401  (re-exported: readers import 
     parse_score,
     resolve_path,
 )
-from scorecast.errors import ConfigError, DataError
+from scorecast.errors import ConfigError, DataError, skipped_row
 
 FORMATS = {
     ".csv": "csv",
@@ -63,6 +63,7 @@ class RowErrors:
         self.file = str(file)
         self.on_error = on_error
         self.skipped: list[str] = []
+        self.rows: list[dict] = []  # the same, as SkippedRowsWarning rows (file, row, field, reason)
         self._ids: dict[str, int] = {}
 
     def handle(self, error: DataError) -> None:
@@ -70,9 +71,11 @@ class RowErrors:
         if self.on_error == "raise":
             raise error
         self.skipped.append(str(error))
+        self.rows.append(skipped_row(error, file=self.file))
 
     def note(self, message: str) -> None:
         self.skipped.append(message)
+        self.rows.append(skipped_row(message, file=self.file))
 
     def claim_id(self, item_id: str, row: int, field: str | None = None) -> None:
         """Register ``item_id`` as read at ``row``; a second row with the same id is a DataError naming both."""

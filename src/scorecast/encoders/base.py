@@ -21,6 +21,9 @@ class Encoder:
     modality: ClassVar[Literal["audio", "text", "vector"]] = "audio"
     sample_rate: int = 16000
     registry_name: ClassVar[str] = ""
+    #: how two features of this encoder (same params) on two inputs of an item score the pair zero-shot
+    #: ("cosine": the cosine similarity of the pooled vectors, as sentence encoders score pairs); None: no pair score
+    pair_score: ClassVar[str | None] = None
 
     def identity(self) -> dict[str, Any]:
         """A stable JSON-able description: name, model path/package version, revision, layer, pooling,

@@ -33,7 +33,7 @@ from scorecast.encoders.pipeline import (
     finish_plan,
     plan_encoding,
 )
-from scorecast.encoders.pipeline_batches import OnError, encode_batch_checked
+from scorecast.encoders.pipeline_batches import OnError, encode_batch_checked, to_store, usable
 from scorecast.errors import ConfigError
 
 
@@ -67,7 +67,7 @@ def encode_items_distributed(
     plan = plan_encoding(items, spec, cache, on_error, lookup=False)
     all_keys = list(plan.todo.items())  # every distinct input: identical on every rank
     if num_nodes == 1 and not _launched_rank():
-        present = cache.get_many(plan.identity_hash, plan.todo, sequence=spec.sequence)
+        present = usable(cache.get_many(plan.identity_hash, plan.todo, sequence=spec.sequence), spec)
         if len(present) == len(plan.todo):
             plan.found, plan.todo = present, {}
             return finish_plan(plan, 0, time.perf_counter() - start)
@@ -103,12 +103,12 @@ def encode_items_distributed(
         failed = [f for g in gathered for f in g[1]]
     trainer.strategy.barrier("scorecast-encode-done")
     failed_keys = dict(failed)
-    plan.found = cache.get_many(plan.identity_hash, plan.todo, sequence=spec.sequence)
+    plan.found = usable(cache.get_many(plan.identity_hash, plan.todo, sequence=spec.sequence), spec)
     missing = [(k, p) for k, p in plan.todo.items() if k not in plan.found and k not in failed_keys]
     if missing:  # written by another process meanwhile but unreadable, or lost: encode here
         done, more = encode_batch_checked(ensure_encoder(plan), spec, missing, on_error)
         for key, out in done:
-            cache.put(plan.identity_hash, key, out)
+            cache.put(plan.identity_hash, key, to_store(out, spec))
         plan.found.update(cache.get_many(plan.identity_hash, [k for k, _ in done], sequence=spec.sequence))
         failed_keys.update(dict(more))
     for key, reason in failed_keys.items():
@@ -132,7 +132,11 @@ def _module_class():
 
         def predict_step(self, batch: list[tuple[str, Any]], batch_idx: int) -> dict[str, Any]:
             ih = self.plan.identity_hash
-            todo = [(k, p) for k, p in batch if not self.cache.contains(ih, k)]
+            spec = self.plan.spec
+            if spec.sequence:  # an entry written without its sequence does not serve this spec
+                todo = [(k, p) for k, p in batch if not usable(self.cache.get_many(ih, [k], sequence=True), spec)]
+            else:
+                todo = [(k, p) for k, p in batch if not self.cache.contains(ih, k)]
             if not todo:
                 return {"encoded": 0, "failed": []}
             device = _device_name(self.device)
@@ -142,7 +146,7 @@ def _module_class():
             encoder = ensure_encoder(self.plan, device)
             done, failed = encode_batch_checked(encoder, self.plan.spec, todo, self.on_error)
             for key, out in done:
-                self.cache.put(ih, key, out)
+                self.cache.put(ih, key, to_store(out, self.plan.spec))
             return {"encoded": len(done), "failed": failed}
 
     return EncodeModule

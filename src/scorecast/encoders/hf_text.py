@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -86,6 +86,7 @@ class HFTextEncoder(Encoder):
     """A frozen transformers text model; pooled (D,) and content-token sequence (T, D)."""
 
     modality = "text"
+    pair_score: ClassVar[str | None] = "cosine"
 
     def __init__(
         self,

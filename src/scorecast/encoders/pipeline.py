@@ -10,12 +10,22 @@ without being built (an optional ``identity_for(**params)`` classmethod returnin
 model weights to the first ``encode_batch``). Waveforms are loaded one batch at a time and each
 finished entry is written at once, so memory stays flat and a killed run resumes where it stopped.
 ``shard=(i, n)`` encodes only the items whose key falls in shard i of n, so n machines fill one cache.
+
+Speed, as a user meets it: the inputs still to encode are sorted longest first across the whole
+extraction (not per batch), so batches pad little; a batch is the encoder's own ``batch_size``
+unless one is given; the cache keeps sequences only for specs that ask for them (``sequence: true``,
+for fusions that read them); one encoder instance (one model in memory) serves every spec of the
+same configuration in a process (:func:`build_encoder`); per-clip CPU extractors (``parallel_safe``)
+use a worker process per core by default (:mod:`scorecast.encoders.sharing`).
 """
 
 from __future__ import annotations
 
 import importlib
 import inspect
+import json
+import math
+import os
 import time
 import warnings
 from collections.abc import Iterable, Iterator, Sequence
@@ -33,11 +43,15 @@ from scorecast.data.items import Item, ItemSet
 from scorecast.encoders.base import ENCODERS, Encoded, Encoder, encoder_params
 from scorecast.encoders.pipeline_batches import (  # re-exported: callers import them from here
     OnError,
+    by_size,
     chunks,
     encode_batch_checked,
     load_input,
     progress_bar,
+    to_store,
+    usable,
 )
+from scorecast.encoders.sharing import clear_shared_encoders, default_batch_size, default_workers, shared_instance
 from scorecast.errors import ConfigError, DataError
 
 __all__ = [
@@ -47,6 +61,7 @@ __all__ = [
     "build_encoder",
     "build_features",
     "build_features_with_report",
+    "clear_shared_encoders",
     "constructor_params",
     "content_hash",
     "encode_batch_checked",
@@ -102,7 +117,7 @@ class EncodePlan:
     encoder: Encoder | None = None
 
 
-_NOT_FAMILIES = {"base", "pipeline", "pipeline_batches", "distributed"}
+_NOT_FAMILIES = {"base", "pipeline", "pipeline_batches", "distributed", "sharing"}
 
 
 def resolve_encoder_class(name: str) -> Any:
@@ -128,10 +143,18 @@ def resolve_encoder_class(name: str) -> Any:
     return ENCODERS.get(name)
 
 
-def build_encoder(spec: EncoderSpec, device: str | None = None) -> Encoder:
+def build_encoder(spec: EncoderSpec, device: str | None = None, shared: bool = True) -> Encoder:
     """``ENCODERS.build(spec.name, **spec.params)``, passing ``device`` where the encoder takes one
-    and the spec's params do not set it."""
-    return ENCODERS.build(spec.name, **constructor_params(spec, device))
+    and the spec's params do not set it. ``shared`` (the default): one instance per distinct
+    (name, constructor params) in this process (:func:`scorecast.encoders.sharing.shared_instance`)."""
+    params = constructor_params(spec, device)
+    if not shared:
+        return ENCODERS.build(spec.name, **params)
+    cls = resolve_encoder_class(spec.name)  # in the key: a name registered again to another class
+    key = f"{spec.name}:{cls.__module__}.{cls.__qualname__}@{id(cls)}:" + json.dumps(
+        params, sort_keys=True, default=str
+    )
+    return shared_instance(key, lambda: ENCODERS.build(spec.name, **params))
 
 
 def constructor_params(spec: EncoderSpec, device: str | None = None) -> dict[str, Any]:
@@ -167,6 +190,15 @@ def content_hash(item: Item, spec: EncoderSpec) -> tuple[str, Any]:
             raise DataError(f"item '{item.id}' has no audio; encoder '{spec.name}' reads input 'audio'", field="audio")
         return audio_input_hash(item.audio), item.audio
     kind, name = spec.input.split(".", 1)
+    if kind == "audio":
+        path = item.audios.get(name)
+        if path is None:
+            have = ", ".join(sorted(item.audios)) or "none"
+            raise DataError(
+                f"item '{item.id}' has no audio field '{name}' (it has: {have}); encoder '{spec.name}' reads it",
+                field=spec.input,
+            )
+        return audio_input_hash(path), path
     if kind == "text":
         text = item.texts.get(name)
         if text is None:
@@ -230,7 +262,7 @@ def plan_encoding(
         if in_shard(key, shard):
             refs.append((pos, key))
             payloads.setdefault(key, payload)
-    found = cache.get_many(ih, payloads, sequence=spec.sequence) if lookup else {}
+    found = usable(cache.get_many(ih, payloads, sequence=spec.sequence), spec) if lookup else {}
     todo = {k: p for k, p in payloads.items() if k not in found}
     return EncodePlan(spec, items, identity, ih, refs, todo, found, skipped, encoder)
 
@@ -252,8 +284,8 @@ def encode_items(
     items: Sequence[Item] | ItemSet,
     spec: EncoderSpec,
     cache: Cache,
-    batch_size: int = 16,
-    workers: int = 0,
+    batch_size: int | None = None,
+    workers: int | None = None,
     device: str | None = None,
     on_error: OnError = "raise",
     progress: bool = True,
@@ -265,17 +297,20 @@ def encode_items(
     Returns pooled (N, D) float32 rows (and (T_i, D) sequences where ``spec.sequence``) for the items
     that were not skipped (``on_error="skip"``) and fall in ``shard``. ``workers > 0`` encodes in
     that many processes when the encoder class sets ``parallel_safe = True`` (CPU feature
-    extractors). ``device`` is passed to encoders that take a ``device`` parameter.
+    extractors); None picks :func:`default_workers`. ``batch_size`` None: :func:`default_batch_size`.
+    ``device`` is passed to encoders that take a ``device`` parameter.
     """
-    if batch_size < 1:
+    if batch_size is not None and batch_size < 1:
         raise ConfigError(f"batch_size: expected >= 1, got {batch_size}")
-    if workers < 0:
+    if workers is not None and workers < 0:
         raise ConfigError(f"workers: expected >= 0, got {workers}")
     start = time.perf_counter()
     plan = plan_encoding(items, spec, cache, on_error, shard, encoder, device)
     n_done = 0
     if plan.todo:
         cls = resolve_encoder_class(spec.name)
+        batch_size = batch_size or default_batch_size(cls, spec.params)
+        workers = default_workers(cls, len(plan.todo)) if workers is None else workers
         parallel = workers > 0 and bool(getattr(cls, "parallel_safe", False))
         if workers > 0 and not parallel:
             warnings.warn(
@@ -283,24 +318,48 @@ def encode_items(
                 stacklevel=2,
             )
         with progress_bar(progress, len(plan.todo), f"{spec.feature_name} ({len(plan.found)} cached)") as advance:
-            batches = chunks(list(plan.todo.items()), batch_size)
+            todo = by_size(plan.todo, spec)
             if parallel:
                 from scorecast.encoders.distributed import encode_in_pool
 
-                stream = encode_in_pool(plan, batches, workers, device, on_error)
+                # small batches, longest first: the pool's workers finish close together
+                size = max(1, min(batch_size, math.ceil(len(todo) / (4 * workers))))
+                stream = encode_in_pool(plan, chunks(todo, size), workers, device, on_error)
             else:
                 enc = ensure_encoder(plan, device)
-                stream = (encode_batch_checked(enc, spec, b, on_error) for b in batches)
-            for done, failed in stream:
-                n_done += len(done)
-                for key, out in done:
-                    cache.put(plan.identity_hash, key, out)
-                    plan.found[key] = _keep(out, spec)
-                for key, reason in failed:
-                    plan.found.pop(key, None)
-                    _skip_key(plan, key, reason)
-                advance(len(done) + len(failed))
+                stream = (encode_batch_checked(enc, spec, b, on_error) for b in chunks(todo, batch_size))
+            try:
+                for done, failed in stream:
+                    n_done += len(done)
+                    for key, out in done:
+                        cache.put(plan.identity_hash, key, to_store(out, spec))
+                        plan.found[key] = _keep(out, spec)
+                    for key, reason in failed:
+                        plan.found.pop(key, None)
+                        _skip_key(plan, key, reason)
+                    advance(len(done) + len(failed))
+            except DataError as exc:
+                raise _naming_item(plan, exc) from exc
     return finish_plan(plan, encoded=n_done, seconds=time.perf_counter() - start)
+
+
+def _naming_item(plan: EncodePlan, exc: DataError) -> DataError:
+    """``exc`` restated with the item(s) whose input failed: id, table row and audio file."""
+    key = getattr(exc, "key", None)
+    positions = [pos for pos, k in plan.refs if k == key]
+    if not positions:
+        return exc
+    first = plan.items[positions[0]]
+    where = f"item '{first.id}'" + (
+        f" (and {len(positions) - 1} more with the same input)" if len(positions) > 1 else ""
+    )
+    audio = first.audio if isinstance(first.audio, (str, os.PathLike)) and plan.spec.input == "audio" else None
+    if audio is None and plan.spec.input == "audio":
+        audio = first.meta.get("upload")  # the file name of an upload the server decoded
+    if isinstance(first.meta.get("row"), int):
+        where += f" (table row {first.meta['row']})"
+    named = type(exc)(f"{where}: {exc.message}", file=exc.file or audio, row=exc.row, field=exc.field)
+    return named  # the same class (AudioError stays AudioError)
 
 
 def _keep(out: Encoded, spec: EncoderSpec) -> Encoded:
@@ -373,8 +432,14 @@ def build_features_with_report(
     features, skipped = join_results(items, results)
     if skipped:
         first = next(iter(skipped.items()))
+        from scorecast.errors import SkippedRowsWarning, skipped_row
+
+        rows = [skipped_row(reason, id=item_id) for item_id, reason in skipped.items()]
         warnings.warn(
-            f"left out {len(skipped)} item(s) no encoder could encode; the first: {first[0]}: {first[1]}", stacklevel=2
+            SkippedRowsWarning(
+                f"left out {len(skipped)} item(s) no encoder could encode; the first: {first[0]}: {first[1]}", rows
+            ),
+            stacklevel=2,
         )
     return features, results
 

@@ -6,6 +6,7 @@ distributed predict loop of :mod:`scorecast.encoders.distributed`.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any, Literal
@@ -22,7 +23,7 @@ OnError = Literal["raise", "skip"]
 
 def load_input(payload: Any, spec: EncoderSpec, encoder: Encoder) -> Any:
     """What the encoder receives for one payload: a waveform at its rate, a text, or a vector."""
-    if spec.input == "audio":
+    if spec.reads_audio:
         return prepare_audio(
             payload,
             sample_rate=int(encoder.sample_rate),
@@ -47,6 +48,7 @@ def encode_batch_checked(
             keys.append(key)
         except ScorecastError as exc:
             if on_error == "raise":
+                exc.key = key  # type: ignore[attr-defined]  # encode_items names the item(s) behind the key
                 raise
             failed.append((key, str(exc)))
     if not keys:
@@ -56,7 +58,7 @@ def encode_batch_checked(
         return list(zip(keys, outs)), failed
     except ScorecastError as exc:
         if on_error == "raise":
-            raise
+            raise _culprit(encoder, spec, keys, inputs, batch, exc) from None
         if len(keys) == 1:
             return [], failed + [(keys[0], str(exc))]
     done = []
@@ -66,6 +68,21 @@ def encode_batch_checked(
         except ScorecastError as exc:
             failed.append((key, str(exc)))
     return done, failed
+
+
+def _culprit(encoder: Encoder, spec: EncoderSpec, keys: list[str], inputs: list[Any], batch: list, exc: Exception):
+    """The error of the input that made a batch fail, tagged with its key (tried one by one when the
+    batch held several; the batch's own error when none fails alone)."""
+    if isinstance(exc, DataError) and len(keys) > 1:
+        for key, x in zip(keys, inputs):
+            try:
+                _checked_outputs(encoder, spec, [x], [key], batch)
+            except DataError as one:
+                one.key = key  # type: ignore[attr-defined]
+                return one
+    if len(keys) == 1:
+        exc.key = keys[0]  # type: ignore[attr-defined]
+    return exc
 
 
 def _checked_outputs(
@@ -83,6 +100,40 @@ def _checked_outputs(
             shown = what if isinstance(what, str) and len(what) < 300 else f"input with key {key[:12]}"
             raise DataError(f"encoder '{spec.name}' gave non-finite values for {shown}")
     return outs
+
+
+def to_store(out: Encoded, spec: EncoderSpec) -> Encoded:
+    """What the cache keeps of one output: the sequence only where the spec asks for it (a fusion that
+    reads sequences: cross-attention, temporal). A MiniLM token sequence is ~10x its pooled vector."""
+    return out if spec.sequence or out.sequence is None else Encoded(out.pooled, None)
+
+
+def usable(found: dict[str, Encoded], spec: EncoderSpec) -> dict[str, Encoded]:
+    """Cache hits that serve ``spec``: with ``spec.sequence`` only entries that hold a sequence (an
+    entry written for a pooled-only spec is encoded again, and rewritten with its sequence)."""
+    if not spec.sequence:
+        return found
+    return {k: v for k, v in found.items() if v.sequence is not None}
+
+
+def input_size(payload: Any, spec: EncoderSpec) -> int:
+    """A cheap size of one input, to sort a whole extraction by: characters of a text, bytes of an
+    audio file (0 where unknown: an in-memory waveform, a vector)."""
+    if spec.input.startswith("text."):
+        return len(payload) if isinstance(payload, str) else 0
+    if spec.input == "audio" and isinstance(payload, (str, os.PathLike)):
+        try:
+            return os.path.getsize(payload)
+        except OSError:
+            return 0
+    return 0
+
+
+def by_size(todo: dict[str, Any], spec: EncoderSpec) -> list[tuple[str, Any]]:
+    """(key, payload) of every input still to encode, longest first across the whole extraction (as
+    ``SentenceTransformer.encode`` sorts), so each batch pads to similar lengths; equal sizes keep
+    their input order."""
+    return sorted(todo.items(), key=lambda kv: -input_size(kv[1], spec))
 
 
 def chunks(seq: list, size: int) -> Iterator[list]:

@@ -20,7 +20,7 @@ from __future__ import annotations
 import json
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -67,6 +67,7 @@ class SentenceEncoder(Encoder):
     """A sentence-transformers model; pooled (D,) and content-token sequence (T, D)."""
 
     modality = "text"
+    pair_score: ClassVar[str | None] = "cosine"
 
     def __init__(
         self,

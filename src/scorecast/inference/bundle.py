@@ -27,7 +27,15 @@ import numpy as np
 
 from scorecast.config import EncoderSpec, Recipe, TargetSpec
 from scorecast.data.features import FeatureSet
-from scorecast.errors import BundleError
+from scorecast.errors import BundleError, ScorecastError
+from scorecast.inference.bundle_check import (
+    check_manifest,
+    check_member,
+    check_members_fit,
+    check_tensors,
+    inside,
+    member_weight,
+)
 from scorecast.jsonsafe import clean_json, json_differences
 from scorecast.version import __version__
 
@@ -66,6 +74,8 @@ class Bundle:
     stacker: Any = None
     metrics: dict[str, Any] | None = None
     manifest: dict[str, Any] = field(default_factory=dict)
+    #: the training features' profile (scorecast.inference.novelty); None in bundles written before it
+    input_profile: dict[str, Any] | None = None
 
     @property
     def targets(self) -> list[TargetSpec]:
@@ -108,6 +118,7 @@ def save_bundle(
     stacker=None,
     data_summary: dict[str, Any] | None = None,
     ensemble: dict[str, Any] | None = None,
+    input_profile: dict[str, Any] | None = None,
 ) -> Path:
     """Write a bundle folder at ``path`` (created; existing member files are replaced). Returns it.
 
@@ -162,6 +173,7 @@ def save_bundle(
         "metrics": metrics_summary(metrics),
         "data": data_summary or {},
         **({"ensemble": ensemble} if ensemble else {}),
+        **({"input_profile": input_profile} if input_profile else {}),
         "files": files,
     }
     (root / MANIFEST).write_text(json.dumps(clean_json(manifest), indent=2))
@@ -187,10 +199,15 @@ def load_bundle(path: str | Path) -> Bundle:
         manifest = json.loads(manifest_path.read_text())
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise BundleError(f"{manifest_path}: not valid JSON ({exc})") from exc
+    if not isinstance(manifest, dict):
+        raise BundleError(
+            f"{manifest_path}: expected a JSON object (the bundle manifest), got a JSON {type(manifest).__name__}"
+        )
     _check_versions(manifest, manifest_path)
-    files = manifest.get("files") or {}
+    check_manifest(manifest, root, manifest_path)
+    files = manifest["files"]
     for rel, digest in files.items():
-        fpath = root / rel
+        fpath = inside(root, rel, f"{manifest_path}: files")
         if not fpath.is_file():
             raise BundleError(f"bundle {root}: file {rel} is missing")
         got = sha256_file(fpath)
@@ -203,25 +220,74 @@ def load_bundle(path: str | Path) -> Bundle:
     except (KeyError, ValidationError) as exc:
         raise BundleError(f"{manifest_path}: the saved recipe is invalid: {exc}") from exc
     members, weights = [], []
-    for i, entry in enumerate(manifest.get("members") or []):
+    for i, entry in enumerate(manifest["members"]):
         rel = entry.get("file")
         if rel not in files:
             raise BundleError(f"{manifest_path}: member {i} file {rel!r} has no checksum in 'files'")
+        where = f"bundle {root}: member {i} ({rel})"
         try:
-            tensors = load_file(str(root / rel))
+            tensors = load_file(str(inside(root, rel, where)))
         except (SafetensorError, OSError) as exc:
             raise BundleError(f"bundle {root}: cannot read {rel}: {exc}") from exc
-        members.append(member_from_state(entry["state"], tensors))
-        weights.append(float(entry.get("weight", 1.0)))
-    if not members:
-        raise BundleError(f"{manifest_path}: the bundle lists no members")
+        check_tensors(tensors, where)
+        try:
+            member = member_from_state(entry["state"], tensors)
+        except ScorecastError as exc:
+            raise BundleError(f"{where}: {exc}") from exc
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            raise BundleError(f"{where}: malformed member state ({type(exc).__name__}: {exc})") from exc
+        check_member(member, entry["state"], tensors, where)
+        members.append(member)
+        weights.append(member_weight(entry, i, str(manifest_path)))
+    if recipe.cache_dir is not None and not Path(recipe.cache_dir).expanduser().is_absolute():
+        # a relative cache_dir named a folder where training ran; from a bundle it would land in whatever
+        # folder predict or serve runs in, so the user cache ($SCORECAST_CACHE or ~/.cache/scorecast) is used
+        recipe.cache_dir = None
     encoders = manifest.get("encoders") or []
     identities = {e["feature"]: e.get("identity") for e in encoders}
     dims = {e["feature"]: int(e["dim"]) for e in encoders}
+    check_members_fit(members, recipe, dims, str(manifest_path))
     stacker = Stacker.from_json(manifest["stacker"]) if manifest.get("stacker") else None
+    if stacker is not None and any(not 0 <= m < len(members) for col in stacker.columns for m in col):
+        raise BundleError(f"{manifest_path}: stacker: its columns name members outside 0..{len(members) - 1}")
+    if stacker is not None and not (np.isfinite(stacker.coef).all() and np.isfinite(stacker.intercept).all()):
+        raise BundleError(f"{manifest_path}: stacker: expected finite coefficients, got NaN or infinite values")
+    profile = manifest.get("input_profile")
+    if profile is not None and not _valid_profile(profile):
+        raise BundleError(
+            f"{manifest_path}: input_profile: expected {{feature: {{mean, std, q995, max, n}}}} with a finite mean "
+            "and a positive std per dimension"
+        )
     return Bundle(
-        root, recipe, members, np.asarray(weights), identities, dims, stacker, manifest.get("metrics"), manifest
+        root,
+        recipe,
+        members,
+        np.asarray(weights),
+        identities,
+        dims,
+        stacker,
+        manifest.get("metrics"),
+        manifest,
+        profile,
     )
+
+
+def _valid_profile(profile: Any) -> bool:
+    if not isinstance(profile, dict):
+        return False
+    for entry in profile.values():  # (a feature the members do not read is simply never consulted)
+        if not isinstance(entry, dict) or set(entry) != {"mean", "std", "q995", "max", "n"}:
+            return False
+        try:
+            mean, std = np.asarray(entry["mean"], dtype=float), np.asarray(entry["std"], dtype=float)
+            limits = np.asarray([entry["q995"], entry["max"]], dtype=float)
+        except (TypeError, ValueError):
+            return False
+        if mean.ndim != 1 or std.shape != mean.shape or not np.isfinite(mean).all():
+            return False
+        if not (std > 0).all() or not np.isfinite(std).all() or not np.isfinite(limits).all():
+            return False
+    return True
 
 
 def _check_versions(manifest: dict[str, Any], where: Path) -> None:
@@ -311,6 +377,9 @@ def model_card(
                     )
                     shown = f"{value:.4f}" if value is not None and math.isfinite(value) else "n/a"
                     lines.append(f"| {target} | {level} | {name} | {shown} | {interval} |")
+    from scorecast.inference.card_checks import check_lines
+
+    lines += check_lines(metrics)
     lines += ["", f"Written by scorecast {__version__}.", ""]
     return "\n".join(lines)
 

@@ -19,6 +19,7 @@ def prediction_frame(
     groups: Sequence[Any] | None = None,
     fold: np.ndarray | None = None,
     pred_prefix: str = "pred.",
+    flags: Sequence[Sequence[str]] | None = None,
 ):
     """A DataFrame: id, [fold], [group], then per target [<target> (truth)] and <pred_prefix><target>,
     then std.<target> per target where ``std`` is given. ``mean``, ``std`` and ``truth`` are (N, T) in target units."""
@@ -36,4 +37,6 @@ def prediction_frame(
     for j, name in enumerate(target_names):
         if std is not None:
             cols[f"std.{name}"] = np.asarray(std[:, j], dtype=float)
+    if flags is not None:  # what makes an item unlike the training data ("" when nothing does)
+        cols["flags"] = ["; ".join(f) for f in flags]
     return pd.DataFrame(cols)

@@ -26,6 +26,8 @@ class Prediction:
 
     mean: np.ndarray
     std: np.ndarray | None = None
+    #: per item, what makes it unlike the training data (scorecast.inference.novelty); None: not checked
+    flags: list[list[str]] | None = None
 
 
 class Member:
@@ -38,6 +40,7 @@ class Member:
         self.feature_dims = dict(feature_dims)
         self.scaler = scaler
         self.history: list[dict[str, float]] = []  # learning curve of the fit (not saved)
+        self.fit_info: dict[str, int] = {}  # how the fit ran: steps per epoch, patience, epochs (not saved)
 
     def check_features(self, features: FeatureSet) -> None:
         for name, dim in self.feature_dims.items():

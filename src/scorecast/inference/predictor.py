@@ -37,33 +37,43 @@ from scorecast.encoders.base import Encoder
 from scorecast.errors import BundleError, ConfigError, DataError, ScorecastError
 
 
+class UnfamiliarInputWarning(UserWarning):
+    """Some items are unlike the scorer's training data (silence, clipping, features far outside)."""
+
+
 @dataclass(frozen=True)
 class InputSpec:
-    """What each item must bring for a bundle: audio or not, which text fields, which vector fields."""
+    """What each item must bring for a bundle: audio or not, which named audio fields, which text
+    fields, which vector fields."""
 
     audio: bool
     texts: tuple[str, ...]
     vectors: tuple[str, ...]
+    audios: tuple[str, ...] = ()
 
     @classmethod
     def from_specs(cls, specs: Sequence[EncoderSpec]) -> InputSpec:
-        texts, vectors, audio = [], [], False
+        texts, vectors, audios, audio = [], [], [], False
         for spec in specs:
             if spec.input == "audio":
                 audio = True
                 continue
             kind, name = spec.input.split(".", 1)
-            bucket = texts if kind == "text" else vectors
+            bucket = {"text": texts, "vector": vectors, "audio": audios}[kind]
             if name not in bucket:
                 bucket.append(name)
-        return cls(audio, tuple(texts), tuple(vectors))
+        return cls(audio, tuple(texts), tuple(vectors), tuple(audios))
 
     def describe(self) -> dict[str, Any]:
-        return {"audio": self.audio, "text": list(self.texts), "vectors": list(self.vectors)}
+        out: dict[str, Any] = {"audio": self.audio, "text": list(self.texts), "vectors": list(self.vectors)}
+        if self.audios:
+            out["audio_fields"] = list(self.audios)
+        return out
 
     def expected(self) -> str:
         parts = (
             (["audio"] if self.audio else [])
+            + [f"audio '{a}'" for a in self.audios]
             + [f"text '{t}'" for t in self.texts]
             + [f"vector '{v}'" for v in self.vectors]
         )
@@ -78,6 +88,7 @@ class InputSpec:
         return replace(
             item,
             audio=item.audio if self.audio else None,
+            audios={k: v for k, v in item.audios.items() if k in self.audios},
             texts={k: v for k, v in item.texts.items() if k in self.texts},
             vectors={k: v for k, v in item.vectors.items() if k in self.vectors},
         )
@@ -90,6 +101,12 @@ class InputSpec:
             problems.append("no audio")
         if not self.audio and item.audio is not None:
             problems.append("audio, which this scorer does not use")
+        missing_a = [a for a in self.audios if a not in item.audios]
+        extra_a = sorted(set(item.audios) - set(self.audios))
+        if missing_a:
+            problems.append(f"no audio field(s) {', '.join(missing_a)}")
+        if extra_a:
+            problems.append(f"unknown audio field(s) {', '.join(extra_a)}")
         missing_t = [t for t in self.texts if t not in item.texts]
         extra_t = sorted(set(item.texts) - set(self.texts))
         missing_v = [v for v in self.vectors if v not in item.vectors]
@@ -231,7 +248,7 @@ class Predictor:
         rng = np.random.default_rng(0)
         for spec in self.specs:
             enc = self.encoders[spec.feature_name]
-            if spec.input == "audio":
+            if spec.reads_audio:
                 sr = int(getattr(enc, "sample_rate", 16000))
                 probe: Any = (0.05 * rng.standard_normal(sr)).astype(np.float32)
             elif spec.input.startswith("text."):
@@ -278,6 +295,7 @@ class Predictor:
                 spec,
                 self.cache,
                 batch_size=self.batch_size,
+                workers=0,  # in this process: a pool per call would cost more than a served micro-batch
                 on_error=on_error,
                 progress=self.progress,
                 encoder=self.encoders[name],
@@ -323,16 +341,45 @@ class Predictor:
         skipped.update(more)
         if len(features) == 0:
             raise DataError(f"predict: no item could be encoded; the first: {next(iter(skipped.values()))}")
-        return list(features.ids), self.bundle.predict_features(features), skipped
+        pred = self.flag_unfamiliar(self.bundle.predict_features(features), features, usable)
+        return list(features.ids), pred, skipped
+
+    def flag_unfamiliar(self, pred, features: FeatureSet, items: Sequence[Item]):
+        """``pred`` with ``flags`` per item (features unlike the training data, silent or clipped audio),
+        the spread of flagged items widened, and a warning naming the first (see scorecast.inference.novelty)."""
+        from scorecast.inference.novelty import feature_flags, item_audio_flags, widen_std
+
+        flags = feature_flags(self.bundle.input_profile, features)
+        if self.inputs.audio:
+            by_id = {item.id: item for item in items}
+            for i, item_id in enumerate(features.ids):
+                flags[i] += item_audio_flags(by_id[item_id].audio if item_id in by_id else None)
+        flagged = np.array([bool(f) for f in flags], dtype=bool)
+        pred.std = widen_std(pred.std, flagged, self.targets)
+        pred.flags = flags
+        if flagged.any():
+            first = int(np.flatnonzero(flagged)[0])
+            warnings.warn(
+                f"{int(flagged.sum())} of {len(flags)} item(s) are unlike what the scorer was trained on; treat "
+                f"their scores with caution (see the flags column); the first: item '{features.ids[first]}': "
+                f"{'; '.join(flags[first])}",
+                UnfamiliarInputWarning,
+                stacklevel=3,
+            )
+        return pred
 
     def score_records(self, items: Sequence[Item]) -> list[dict[str, Any]]:
         """One ``{"id", "scores": {target: value}, "std": {target: value} | None}`` per item."""
-        pred = self.predict(items)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UnfamiliarInputWarning)  # the records carry the flags
+            pred = self.predict(items)
         names = self.target_names
         out = []
         for i, item in enumerate(items):
             std = None if pred.std is None else {t: float(pred.std[i, j]) for j, t in enumerate(names)}
-            out.append({"id": item.id, "scores": {t: float(pred.mean[i, j]) for j, t in enumerate(names)}, "std": std})
+            flags = list(pred.flags[i]) if pred.flags is not None else []
+            scores = {t: float(pred.mean[i, j]) for j, t in enumerate(names)}
+            out.append({"id": item.id, "scores": scores, "std": std, "flags": flags})
         return out
 
     def describe(self) -> dict[str, Any]:

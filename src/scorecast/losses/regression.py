@@ -60,3 +60,15 @@ class GaussianNLLLoss(ScoreLoss):
         nll = 0.5 * (log_var + err**2 * torch.exp(-log_var))
         values = (1.0 - self.mae_weight) * nll + self.mae_weight * err.abs()
         return reduce_elementwise(values, batch)
+
+
+@LOSSES.register("correction-l2")
+class CorrectionL2Loss(ScoreLoss):
+    """Squared size of a prior head's correction, ``correction^2`` (in units of half the target range):
+    pulls the ``prior`` head back towards its calibrated zero-shot score where the data do not move it.
+    Needs ``correction`` (the ``prior`` head)."""
+
+    requires = ("mean", "correction")
+
+    def compute(self, out, batch: Batch, extra) -> torch.Tensor:
+        return reduce_elementwise(out["correction"].float() ** 2, batch)

@@ -1,9 +1,10 @@
-"""A system against a baseline on the same items: ``scorecast evaluate ... --baseline OTHER``.
+"""A model against a baseline on the same items: ``scorecast evaluate ... --baseline OTHER``.
 
-For each metric, the two values, their difference with a paired bootstrap interval
-(:func:`scorecast.metrics.paired_bootstrap`), the share of resamples where the system is not better,
-and a verdict: ``better`` / ``worse`` when the interval excludes 0 (in the metric's good / bad
-direction), else ``no clear difference``.
+("model" is the user's predictions, so that "system" keeps meaning system level.) For each metric,
+the two values, their difference with a paired bootstrap interval
+(:func:`scorecast.metrics.paired_bootstrap`), the two-sided p-value of that same bootstrap, and a
+verdict: ``better`` / ``worse`` when the interval excludes 0 (in the metric's good / bad direction),
+else ``no clear difference``. Interval, p-value and verdict are one two-sided test.
 """
 
 from __future__ import annotations
@@ -64,9 +65,9 @@ def shared_items(
 def compare_target(
     preds: Any, baseline: Any, target: Any, names: Sequence[str], n_boot: int, seed: int = 0, alpha: float = 0.05
 ) -> dict[str, Any]:
-    """{"n": items scored, "utterance": {metric: {"system", "baseline", "value" (system - baseline),
-    "low", "high", "p_not_better", "higher_is_better", "verdict"}}}. Items where the system, the
-    baseline or the truth is NaN are dropped for all metrics (one warning)."""
+    """{"n": items scored, "utterance": {metric: {"model", "baseline", "value" (model - baseline),
+    "low", "high", "p_value", "p_not_better", "higher_is_better", "verdict"}}}. Items where the model,
+    the baseline or the truth is NaN are dropped for all metrics (one warning)."""
     from scorecast.metrics.functional import METRICS, MetricWarning, paired_bootstrap
 
     a, b, t = (np.asarray(x, dtype=float).reshape(-1) for x in (preds, baseline, target))
@@ -81,22 +82,22 @@ def compare_target(
     table = {}
     for name in names:
         fn = METRICS.get(name)
-        with warnings.catch_warnings(record=True) as caught:  # the system's were shown with its own metrics
+        with warnings.catch_warnings(record=True) as caught:  # the model's were shown with its own metrics
             warnings.simplefilter("always", MetricWarning)
             base = fn(b, t)
         for w in caught:
             warnings.warn(f"baseline: {w.message}", MetricWarning, stacklevel=2)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", MetricWarning)
-            system = fn(a, t)
+            model = fn(a, t)
             diff = paired_bootstrap(fn, a, b, t, n=n_boot, seed=seed, alpha=alpha)
-        table[name] = {"system": system, "baseline": base, **diff}
+        table[name] = {"model": model, "baseline": base, **diff}
         table[name]["verdict"] = verdict(table[name])
     return {"n": int(t.size), "utterance": table}
 
 
 def print_comparison(comparison: dict[str, Any], console) -> None:
-    """One rich table per target: metric, system, baseline, difference, interval, p(not better), verdict."""
+    """One rich table per target: metric, model, baseline, difference, interval, two-sided p, verdict."""
     from rich.table import Table
 
     def num(x: float | None) -> str:
@@ -109,23 +110,25 @@ def print_comparison(comparison: dict[str, Any], console) -> None:
         highlight=False,
     )
     for name, entry in comparison["targets"].items():
-        table = Table(title=f"{name}: system vs baseline (n={entry['n']}, {comparison['bootstrap']} paired resamples)")
-        for col in ("metric", "system", "baseline", "diff", "95% CI", "p(not better)", "verdict"):
+        table = Table(title=f"{name}: model vs baseline (n={entry['n']}, {comparison['bootstrap']} paired resamples)")
+        for col in ("metric", "model", "baseline", "diff", "95% CI", "p (two-sided)", "verdict"):
             table.add_column(col, justify="left" if col in ("metric", "verdict") else "right", no_wrap=col == "metric")
         for metric, r in entry["utterance"].items():
             interval = "-" if num(r["low"]) == "-" else f"[{num(r['low'])}, {num(r['high'])}]"
             table.add_row(
                 metric.upper(),
-                num(r["system"]),
+                num(r["model"]),
                 num(r["baseline"]),
                 num(r["value"]),
                 interval,
-                num(r["p_not_better"]),
+                num(r["p_value"]),
                 r["verdict"],
             )
         up = [m.upper() for m, r in entry["utterance"].items() if r["higher_is_better"]]
         down = [m.upper() for m, r in entry["utterance"].items() if not r["higher_is_better"]]
-        table.caption = "diff = system - baseline; better = " + "; ".join(
-            [f"higher {'/'.join(up)}"] * bool(up) + [f"lower {'/'.join(down)}"] * bool(down)
+        table.caption = (
+            "diff = model - baseline; better = "
+            + "; ".join([f"higher {'/'.join(up)}"] * bool(up) + [f"lower {'/'.join(down)}"] * bool(down))
+            + "; better/worse when the 95% interval excludes 0 (then p < 0.05), else no clear difference"
         )
         console.print(table)

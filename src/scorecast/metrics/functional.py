@@ -275,12 +275,14 @@ def paired_bootstrap(
 ) -> dict[str, Any]:
     """Is system a better than system b on the same items? A paired percentile bootstrap::
 
-        {"value": metric(a) - metric(b), "low", "high", "p_not_better", "higher_is_better"}
+        {"value": metric(a) - metric(b), "low", "high", "p_value", "p_not_better", "higher_is_better"}
 
     ``low``/``high``: the interval at level 1 - alpha of the difference over ``n`` resamples of the
     items, the same resampled items scoring both systems (draws as in :func:`bootstrap_ci`).
     ``p_not_better``: the share of resamples (with a finite difference) where a is not better than b,
-    "better" following the metric's ``higher_is_better``; ties count as not better. An item is dropped
+    "better" following the metric's ``higher_is_better``; ties count as not better. ``p_value``: the
+    two-sided test that goes with the two-sided interval, ``2 * min(share <= 0, share >= 0)`` (at most
+    1): the interval at level 1 - alpha excludes 0 about when ``p_value < alpha``. An item is dropped
     (with a warning) when a, b or the target is NaN or infinite, so both are scored on the same items.
     ``n <= 0`` or fewer than 2 items: NaN interval and p_not_better.
     """
@@ -305,6 +307,7 @@ def paired_bootstrap(
         "low": math.nan,
         "high": math.nan,
         "p_not_better": math.nan,
+        "p_value": math.nan,
         "higher_is_better": bool(higher),
     }
     if n <= 0 or t.size < 2:
@@ -315,7 +318,8 @@ def paired_bootstrap(
         return out
     low, high = np.percentile(draws, [100 * alpha / 2, 100 * (1 - alpha / 2)])
     not_better = draws <= 0 if higher else draws >= 0
-    out.update(low=float(low), high=float(high), p_not_better=float(np.mean(not_better)))
+    two_sided = min(1.0, 2 * min(float(np.mean(draws <= 0)), float(np.mean(draws >= 0))))
+    out.update(low=float(low), high=float(high), p_not_better=float(np.mean(not_better)), p_value=two_sided)
     return out
 
 
@@ -361,10 +365,28 @@ def compute_metrics(
     return out
 
 
+#: metrics that are undefined when the predictions or the truth do not vary (a table reports them as null)
+CORRELATIONS = ("lcc", "srcc", "ktau")
+
+
+def undefined_reason(name: str, p: np.ndarray, t: np.ndarray) -> str | None:
+    """Why metric ``name`` is undefined on these pairs (a correlation of a constant), or None."""
+    if name not in CORRELATIONS or p.size < 2:
+        return None
+    which = [w for w, a in (("truth", t), ("predictions", p)) if np.ptp(a) == 0]
+    if which:
+        return f"undefined: the {' and the '.join(which)} are constant (zero variance)"
+    return None
+
+
 def _table(fns: dict[str, Metric], p: np.ndarray, t: np.ndarray, bootstrap: int, alpha: float, seed: int):
+    """{name: {value, low, high}}; a correlation of constant values is ``{value: None, ..., reason}``."""
     table = {}
     for name, fn in fns.items():
-        if bootstrap > 0:
+        reason = undefined_reason(name, p, t)
+        if reason is not None:
+            table[name] = {"value": None, "low": None, "high": None, "reason": reason}
+        elif bootstrap > 0:
             value, low, high = bootstrap_ci(fn, p, t, n=bootstrap, alpha=alpha, seed=seed)
             table[name] = {"value": value, "low": low, "high": high}
         else:

@@ -3,7 +3,7 @@ and per-rater target distributions.
 
 A batch is a dict: ``pooled`` {name: (B, D)}, ``sequences`` {name: (B, T_max, D)} or None, ``masks``
 {name: (B, T_max) bool, True at real frames} or None, ``target`` (B, T) (NaN = missing), ``weight``
-(B,) or None, ``target_dist`` (B, T, K) or None, ``index`` (B,) the item's position in the dataset.
+(B,) or None, ``target_dist`` (B, T, K) or None, ``listener`` (B,) listener index or None, ``index`` (B,) the item's position in the dataset.
 """
 
 from __future__ import annotations
@@ -148,9 +148,29 @@ class ScoreDataset(Dataset):
         self.target_dist = (
             torch.as_tensor(np.asarray(target_dist, dtype=np.float32)) if target_dist is not None else None
         )
+        self.listener: torch.Tensor | None = None  # (N,) listener index per row (listener-aware training)
 
     def __len__(self) -> int:
         return len(self.features)
+
+    def __getitems__(self, indices: list[int]) -> dict | list[dict]:
+        """A whole batch by indexing the in-memory tensors once (torch's DataLoader calls this instead
+        of one ``__getitem__`` per item, then ``collate``, which passes the dict through): no
+        per-item dicts and stacks on each step. Datasets with sequences give per-item dicts, which
+        ``collate`` pads."""
+        if self.sequences:
+            return [self[i] for i in indices]
+        idx = torch.as_tensor(indices, dtype=torch.long)
+        return {
+            "index": idx,
+            "pooled": {k: v[idx] for k, v in self.pooled.items()},
+            "sequences": None,
+            "masks": None,
+            "target": self.targets[idx] if self.targets is not None else None,
+            "weight": self.weights[idx] if self.weights is not None else None,
+            "target_dist": self.target_dist[idx] if self.target_dist is not None else None,
+            "listener": self.listener[idx] if self.listener is not None else None,
+        }
 
     def __getitem__(self, i: int) -> dict:
         return {
@@ -160,13 +180,17 @@ class ScoreDataset(Dataset):
             "target": self.targets[i] if self.targets is not None else None,
             "weight": self.weights[i] if self.weights is not None else None,
             "target_dist": self.target_dist[i] if self.target_dist is not None else None,
+            "listener": self.listener[i] if self.listener is not None else None,
         }
 
 
-def collate(batch: list[dict]) -> dict:
-    """Stack pooled features, pad sequences (with masks), stack targets/weights/distributions."""
+def collate(batch: list[dict] | dict) -> dict:
+    """Stack pooled features, pad sequences (with masks), stack targets/weights/distributions. A
+    batch :meth:`ScoreDataset.__getitems__` already built (a dict) passes through."""
     from scorecast.models.layers import pad_sequences
 
+    if isinstance(batch, dict):
+        return batch
     first = batch[0]
     out: dict = {
         "index": torch.tensor([b["index"] for b in batch], dtype=torch.long),
@@ -178,6 +202,6 @@ def collate(batch: list[dict]) -> dict:
         out["sequences"], out["masks"] = {}, {}
         for k in first["sequences"]:
             out["sequences"][k], out["masks"][k] = pad_sequences([b["sequences"][k] for b in batch])
-    for key in ("target", "weight", "target_dist"):
+    for key in ("target", "weight", "target_dist", "listener"):
         out[key] = torch.stack([b[key] for b in batch]) if first[key] is not None else None
     return out

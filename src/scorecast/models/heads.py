@@ -51,6 +51,46 @@ class TrunkHead(Head):
     def num_targets(self) -> int:
         return len(self.targets)
 
+    def mean_layer(self) -> nn.Linear | None:
+        """The output layer whose outputs :meth:`to_range` maps to the mean (None: no calibrated start)."""
+        return None
+
+    @torch.no_grad()
+    def calibrate(self, h: torch.Tensor, target: torch.Tensor, ridge: float = 1e-3) -> bool:
+        """Set :meth:`mean_layer` by ridge least squares so that the head starts at the best linear map of
+        its trunk's outputs on ``h`` (N, in_dim) to ``target`` (N, T) (in the raw space ``to_range``
+        reads: logits for a bounded head). ``ridge`` is relative to the mean feature variance. Returns
+        False where the head has no such layer or no target has two finite values."""
+        layer = self.mean_layer()
+        if layer is None:
+            return False
+        was = self.training
+        self.eval()
+        z = self.trunk(h).double()
+        self.train(was)
+        done = False
+        for j in range(self.num_targets):
+            ok = torch.isfinite(target[:, j])
+            if int(ok.sum()) < 2:
+                continue
+            y = target[ok, j].double()
+            low, high = float(self.low[j]), float(self.high[j])
+            if getattr(self, "bounded", False):
+                u = ((y - low) / (high - low)).clamp(0.02, 0.98)
+                raw = torch.log(u / (1 - u))
+            else:
+                raw = (y - (low + high) / 2) / ((high - low) / 2)
+            x = z[ok]
+            mu, r_mu = x.mean(0), raw.mean()
+            xc = x - mu
+            gram = xc.T @ xc
+            lam = ridge * float(torch.trace(gram)) / max(x.shape[1], 1) + 1e-12
+            w = torch.linalg.solve(gram + lam * torch.eye(x.shape[1], dtype=x.dtype), xc.T @ (raw - r_mu))
+            layer.weight[j] = w.to(layer.weight.dtype)
+            layer.bias[j] = float(r_mu - mu @ w)
+            done = True
+        return done
+
     def to_range(self, z: torch.Tensor, bounded: bool) -> torch.Tensor:
         """(B, T) raw outputs -> target units: ``low + (high-low) * sigmoid(z)`` when bounded, else
         ``centre + half_range * z`` (so a zero-initialised output starts mid-range)."""
@@ -76,6 +116,9 @@ class RegressionHead(TrunkHead):
         super().__init__(in_dim, targets, hidden, dropout)
         self.bounded = bool(bounded)
         self.out = nn.Linear(self.width, self.num_targets)
+
+    def mean_layer(self) -> nn.Linear:
+        return self.out
 
     def forward(self, h: torch.Tensor) -> HeadOutput:
         return HeadOutput(mean=self.to_range(self.out(self.trunk(h)), self.bounded))
@@ -105,6 +148,9 @@ class HeteroscedasticHead(TrunkHead):
         self.out_log_var = nn.Linear(self.width, self.num_targets)
         offset = torch.tensor([2 * math.log((t.high - t.low) / 4) for t in self.targets], dtype=torch.float32)
         self.register_buffer("log_var_offset", offset, persistent=False)
+
+    def mean_layer(self) -> nn.Linear:
+        return self.out_mean
 
     def forward(self, h: torch.Tensor) -> HeadOutput:
         z = self.trunk(h)

@@ -57,7 +57,23 @@ class ScoreModel(nn.Module):
         sequences: dict[str, torch.Tensor] | None = None,
         masks: dict[str, torch.Tensor] | None = None,
     ) -> HeadOutput:
-        return self.head(self.fusion(pooled, sequences, masks))
+        h = self.fusion(pooled, sequences, masks)
+        if getattr(self.head, "reads_features", False):  # a prior head reads its zero-shot score itself
+            return self.head(h, pooled)
+        return self.head(h)
+
+    @torch.no_grad()
+    def calibrate_head(self, pooled, sequences, masks, target: torch.Tensor) -> bool:
+        """Start the head at the best linear map of the (initial) fused features to ``target`` (N, T)
+        on these items (``Head.calibrate``); False where the head cannot."""
+        calibrate = getattr(self.head, "calibrate", None)
+        if calibrate is None:
+            return False
+        was = self.training
+        self.eval()
+        h = self.fusion(pooled, sequences, masks)
+        self.train(was)
+        return bool(calibrate(h, target))
 
 
 def build_model(config: ModelConfig, shapes: dict[str, FeatureShape], targets: Sequence[TargetSpec]) -> ScoreModel:
@@ -69,7 +85,8 @@ def build_model(config: ModelConfig, shapes: dict[str, FeatureShape], targets: S
         if not isinstance(shape, FeatureShape):
             raise ConfigError(f"build_model: feature '{name}': expected a FeatureShape, got {type(shape).__name__}")
     fusion = FUSIONS.build(config.fusion.name, inputs=dict(shapes), **config.fusion.params)
-    head = HEADS.build(config.head.name, in_dim=fusion.out_dim, targets=list(targets), **config.head.params)
+    extra = {"inputs": dict(shapes)} if getattr(HEADS.get(config.head.name), "reads_features", False) else {}
+    head = HEADS.build(config.head.name, in_dim=fusion.out_dim, targets=list(targets), **config.head.params, **extra)
     return ScoreModel(fusion, head)
 
 

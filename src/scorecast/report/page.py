@@ -182,8 +182,12 @@ def _history_metric(data: RunData) -> str | None:
     return monitor if monitor in cols else cols[0]
 
 
-def make_figures(data: RunData, out: Path) -> list[tuple[str, Path, str]]:
-    """Draw every figure the run supports; returns (title, path, caption) in page order."""
+COLOUR_BY = ("group", "fold", "none")
+
+
+def make_figures(data: RunData, out: Path, colour_by: str = "group") -> list[tuple[str, Path, str]]:
+    """Draw every figure the run supports; returns (title, path, caption) in page order. The
+    predicted-vs-true scatter colours items by ``colour_by``: group, fold or none."""
     from scorecast.metrics.functional import system_level
 
     figs: list[tuple[str, Path, str]] = []
@@ -196,6 +200,9 @@ def make_figures(data: RunData, out: Path) -> list[tuple[str, Path, str]]:
             continue
         truth, pred = frame[t].to_numpy(float), frame[f"pred.{t}"].to_numpy(float)
         groups = frame["group"].tolist() if "group" in frame.columns and frame["group"].notna().all() else None
+        colours = groups if colour_by == "group" else None
+        if colour_by == "fold" and "fold" in frame.columns and not data.metrics.get("holdout"):
+            colours = [f"fold {int(f)}" for f in frame["fold"]]
         figs.append(
             (
                 f"{t}: predicted vs true",
@@ -204,7 +211,8 @@ def make_figures(data: RunData, out: Path) -> list[tuple[str, Path, str]]:
                     truth,
                     pred,
                     t,
-                    groups=groups,
+                    groups=colours,
+                    colour_title=colour_by,
                     low=info.low,
                     high=info.high,
                     summary=_summary(data.metrics, t, "utterance"),
@@ -313,6 +321,28 @@ def _metrics_rows(block: dict[str, Any], label: str = "") -> list[list[Any]]:
     return rows
 
 
+def _ceiling_section(m: dict[str, Any]) -> list[str]:
+    """The listeners' split-half agreement (the data's own ceiling) beside the scorer's figures."""
+    rows = []
+    for target, levels in (m.get("targets") or {}).items():
+        c = levels.get("ceiling")
+        if not c:
+            continue
+        for level, key in (("clip", "utterance"), ("system", "system")):
+            for name in ("srcc", "lcc"):
+                if name in (c.get(level) or {}):
+                    model = ((levels.get(key) or {}).get(name) or {}).get("value")
+                    rows.append([target, level, name, c[level][name], model, c.get("listeners"), c.get("splits")])
+    if not rows:
+        return []
+    return [
+        "<h3>Ceiling: the listeners' own agreement</h3>",
+        "<p>Split-half agreement between two random halves of the listeners (Spearman-Brown corrected to the "
+        "full panel), averaged over random splits: about as well as any scorer can agree with this panel's mean.</p>",
+        _table(["target", "level", "metric", "ceiling", "scorer", "listeners", "splits"], rows),
+    ]
+
+
 def _predictions_kind(data: RunData) -> str:
     return "Held-out predictions" if data.metrics.get("holdout") else "Out-of-fold predictions"
 
@@ -326,7 +356,7 @@ def _holdout_source(data: RunData) -> str:
     return f"training.val_fraction {fraction:g} of the data" if fraction is not None else "a held-out part"
 
 
-def _sections(data: RunData, figs: list[tuple[str, Path, str]]) -> list[str]:
+def _sections(data: RunData, figs: list[tuple[str, Path, str]], out: Path | None = None) -> list[str]:
     m = data.metrics
     parts = [
         '<section id="metrics"><h2>Metrics</h2>',
@@ -336,14 +366,19 @@ def _sections(data: RunData, figs: list[tuple[str, Path, str]]) -> list[str]:
             _metrics_rows(m) + _metrics_rows(m.get("test") or {}, "test "),
         ),
     ]
+    parts += _ceiling_section(m)
     folds = m.get("folds") or []
     if folds:
-        keys = [k for k in folds[0] if k in ("fold", "seed", "repeat")]
+        keys = [k for k in folds[0] if k in ("fold", "seed", "repeat", "epochs", "best_epoch", "steps")]
         cols = [(t, name) for t in data.metrics.get("targets", {}) for name in (folds[0].get(t) or {})]
         rows = [[*(f.get(k) for k in keys), *((f.get(t) or {}).get(name) for t, name in cols)] for f in folds]
+        flagged = any("flags" in f for f in folds)
+        if flagged:  # folds whose validation correlation is negative or undefined
+            for row, f in zip(rows, folds):
+                row.append("; ".join(f"{t} {m} {v}" for t, ms in (f.get("flags") or {}).items() for m, v in ms.items()))
         parts += [
             "<h3>Per fold (validation items of each fold)</h3>",
-            _table([*keys, *(f"{t} {name}" for t, name in cols)], rows),
+            _table([*keys, *(f"{t} {name}" for t, name in cols), *(["flags"] if flagged else [])], rows),
         ]
     for target, bins in (m.get("per_bin") or {}).items():
         rows = [[b.get("bin"), b.get("n"), b.get("rmse"), b.get("bias")] for b in bins]
@@ -352,6 +387,9 @@ def _sections(data: RunData, figs: list[tuple[str, Path, str]]) -> list[str]:
             _table(["bin", "n", "RMSE", "bias"], rows),
         ]
     parts.append("</section>")
+    from scorecast.report.checks import check_sections
+
+    parts += check_sections(m, out or data.run_dir / "report")
     parts.append('<section id="figures"><h2>Figures</h2>')
     for title, path, caption in figs:
         b64 = base64.b64encode(path.read_bytes()).decode("ascii")
@@ -378,12 +416,17 @@ def _sections(data: RunData, figs: list[tuple[str, Path, str]]) -> list[str]:
     return parts
 
 
-def write_report(run_dir: str | Path, out_dir: str | Path | None = None) -> Path:
-    """Write the figures and ``index.html`` into ``out_dir`` (default ``RUN/report``); returns the HTML path."""
+def write_report(run_dir: str | Path, out_dir: str | Path | None = None, colour_by: str = "group") -> Path:
+    """Write the figures and ``index.html`` into ``out_dir`` (default ``RUN/report``); returns the HTML path.
+    ``colour_by``: what colours the predicted-vs-true scatter: ``group``, ``fold`` or ``none``."""
+    from scorecast.errors import ConfigError
+
+    if colour_by not in COLOUR_BY:
+        raise ConfigError(f"colour_by: expected one of {', '.join(COLOUR_BY)}, got {colour_by!r}")
     data = load_run(run_dir)
     out = Path(out_dir) if out_dir is not None else data.run_dir / "report"
     out.mkdir(parents=True, exist_ok=True)
-    figs = make_figures(data, out)
+    figs = make_figures(data, out, colour_by)
     name = data.recipe.name if data.recipe is not None else data.run_dir.name
     n = len(data.oof)
     folds = data.oof["fold"].nunique() if "fold" in data.oof.columns and not data.metrics.get("holdout") else None
@@ -402,7 +445,8 @@ def write_report(run_dir: str | Path, out_dir: str | Path | None = None) -> Path
         + f"; targets: {html.escape(', '.join(t.name for t in data.targets))}; written {time.strftime('%Y-%m-%d %H:%M')}.</p>",
     ]
     head += [f"<p class='note'>{html.escape(note)}</p>" for note in data.notes]
-    page = "\n".join(head + _sections(data, figs) + ["</body></html>"])
+    head += [f"<p class='note'>warning: {html.escape(w)}</p>" for w in data.metrics.get("warnings") or []]
+    page = "\n".join(head + _sections(data, figs, out) + ["</body></html>"])
     path = out / "index.html"
     path.write_text(page, encoding="utf-8")
     return path

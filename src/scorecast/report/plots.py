@@ -58,8 +58,10 @@ def scatter_pred_true(
     low: float | None = None,
     high: float | None = None,
     summary: str = "",
+    colour_title: str = "group",
 ) -> Path:
-    """Predicted vs true per item, the identity line, points coloured by group where there are few."""
+    """Predicted vs true per item, the identity line, points coloured by ``groups`` (a group or a fold
+    per item; the legend titled ``colour_title``) where there are few."""
     plt = _plt()
     fig, ax = plt.subplots(figsize=(6.4, 6.0))
     lo, hi = _span(truth, pred, low=low, high=high)
@@ -71,7 +73,7 @@ def scatter_pred_true(
         for k, name in enumerate(names):
             m = g == name
             ax.scatter(truth[m], pred[m], s=22, alpha=0.8, color=cmap(k), label=name, edgecolor="none", zorder=2)
-        ax.legend(fontsize=8, loc="upper left", title="group", title_fontsize=8, framealpha=0.8)
+        ax.legend(fontsize=8, loc="upper left", title=colour_title, title_fontsize=8, framealpha=0.8)
     else:
         ax.scatter(truth, pred, s=16, alpha=0.6, color="tab:blue", edgecolor="none", zorder=2, label="items")
         ax.legend(fontsize=8, loc="upper left")
@@ -265,17 +267,63 @@ def system_scatter(
         label="system (size: items)",
     )
     if len(systems) <= 40:
-        for rank, k in enumerate(np.argsort(truth)):  # alternate above/below so neighbours do not collide
-            ax.annotate(
-                str(systems[k]),
-                (truth[k], pred[k]),
-                textcoords="offset points",
-                xytext=(6, 5) if rank % 2 == 0 else (6, -12),
-                fontsize=8,
-            )
+        place_labels(ax, truth, pred, [str(s) for s in systems])
     ax.set_xlabel(f"true {target}, mean per system")
     ax.set_ylabel(f"predicted {target}, mean per system")
     ax.set_title(f"{target}: system level, {len(systems)} systems" + (f"\n{summary}" if summary else ""), fontsize=10)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8, loc="upper left")
     return _save(fig, path)
+
+
+#: where a label may go around its point, in points, tried in order: beside it, then on rings
+#: further out (those get a thin leader line)
+NEAR_OFFSETS = [(6, 5), (6, -12), (-6, 5), (-6, -12)]
+LABEL_OFFSETS = NEAR_OFFSETS + [
+    (round(r * math.cos(a)), round(r * math.sin(a)) - 4)
+    for r in (20, 32, 46, 62, 80, 100, 125)
+    for a in np.linspace(0, 2 * math.pi, 16, endpoint=False) + math.pi / 16
+]
+
+
+def place_labels(ax, xs: np.ndarray, ys: np.ndarray, labels: Sequence[str], fontsize: float = 8) -> list:
+    """Label each point where its text overlaps no label placed before it nor a marker's centre: the
+    first free spot of :data:`LABEL_OFFSETS` (measured with the renderer, in display pixels); far
+    spots get a thin leader line. Returns the annotations."""
+    fig = ax.figure
+    fig.canvas.draw()  # fixes the axes' transform before measuring
+    renderer = fig.canvas.get_renderer()
+    points = ax.transData.transform(np.column_stack([xs, ys]))
+    placed: list = []
+    out = []
+    for k in np.argsort(ys)[::-1]:
+        note = None
+        for n_try, (dx, dy) in enumerate(LABEL_OFFSETS):
+            far = n_try >= len(NEAR_OFFSETS)
+            note = ax.annotate(
+                labels[k],
+                (xs[k], ys[k]),
+                textcoords="offset points",
+                xytext=(dx, dy),
+                ha="left" if dx >= 0 else "right",
+                fontsize=fontsize,
+                arrowprops={"arrowstyle": "-", "color": "0.5", "lw": 0.5} if far else None,
+            )
+            box = text_extent(note, renderer).expanded(1.04, 1.1)
+            clash = any(box.overlaps(other) for other in placed) or any(
+                box.contains(px, py) for j, (px, py) in enumerate(points) if j != k
+            )
+            if not clash or n_try == len(LABEL_OFFSETS) - 1:
+                break
+            note.remove()
+        placed.append(text_extent(note, renderer))
+        out.append(note)
+    return out
+
+
+def text_extent(note, renderer):
+    """The display box of an annotation's text alone (its leader line left out)."""
+    from matplotlib.text import Text
+
+    note.update_positions(renderer)
+    return Text.get_window_extent(note, renderer)

@@ -29,7 +29,9 @@ from scorecast.errors import DataError
 from scorecast.inference.ensemble import Stacker, combine, ensemble_weights
 from scorecast.inference.frames import prediction_frame
 from scorecast.inference.members import Prediction
+from scorecast.inference.novelty import input_profile
 from scorecast.models.datasets import target_distributions
+from scorecast.runs.baselines import Split
 from scorecast.runs.folder import (
     RunResult,
     evaluate_predictions,
@@ -97,16 +99,37 @@ class _Context:
         self.targets = training_targets(recipe, items)
         self.groups = items.groups()
         self.target_dist = target_distributions(items, recipe.targets)
+        self.ratings = [item.ratings.get(recipe.targets[0].name) for item in items]  # for training.listeners
         self.augmented = augmented
         self.history: list[dict[str, Any]] = []
         self.labels = stratify_labels(self.targets[:, 0], recipe.cv.stratify_bins)
+        # what the run's checks (scorecast.runs.checks) need: every fit's items, each member's tags
+        self.splits: list[Split] = []
+        self.member_tags: list[dict[str, int]] = []
+        self.selector = None
+        if recipe.select is not None:
+            from scorecast.runs.select import Selector
 
-    def fit(self, train_idx: np.ndarray, val_idx: np.ndarray, seed: int, name: str, tags: dict[str, int]):
+            self.selector = Selector(recipe, self.out_dir / "logs")
+
+    def choose(self, train: np.ndarray, seed: int, tags: dict[str, int]) -> Recipe:
+        """The recipe that trains on ``train``: the run's, or the candidate an inner CV on ``train`` alone picks."""
+        if self.selector is None:
+            return self.recipe
+        sub = [self.groups[i] for i in train]
+        return self.selector.choose(
+            self.items.subset(train), self.features.subset(train), self.targets[train], sub, seed, tags
+        )
+
+    def fit(self, train_idx: np.ndarray, val_idx: np.ndarray, seed: int, name: str, tags: dict[str, int], recipe=None):
+        """One member of ``recipe`` (default: the run's; a selected candidate sees only its own features)."""
+        from scorecast.runs.select import own_features
         from scorecast.training.trainer import fit_member
 
+        recipe = recipe or self.recipe
         member = fit_member(
-            self.recipe,
-            self.features,
+            recipe,
+            own_features(self.features, recipe),
             self.targets,
             train_idx,
             val_idx,
@@ -116,13 +139,16 @@ class _Context:
             log_dir=self.out_dir / "logs",
             name=name,
             augmented=_augmented_part(self.augmented, self.n_train_items, train_idx, self.targets),
+            ratings=self.ratings,
         )
         self.history += [{**tags, **row} for row in member.history]
         return member
 
-    def early_stopping_split(self, train: np.ndarray, val: np.ndarray, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    def early_stopping_split(
+        self, train: np.ndarray, val: np.ndarray, seed: int, recipe: Recipe | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
         """Inner (train, early-stopping) indices of a fold's training part."""
-        cfg = self.recipe.training
+        cfg = (recipe or self.recipe).training
         if cfg.early_stopping is None:
             return train, np.arange(0)
         if cfg.val_fraction <= 0:
@@ -158,9 +184,12 @@ def run_cv(
             have_std = True
             column = []
             for fold in (f for f in folds if f.repeat == r):
-                tr, va = ctx.early_stopping_split(fold.train, fold.val, seed + fold.fold)
                 tags = {"fold": fold.fold, "seed": seed, "repeat": r}
-                member = ctx.fit(tr, va, seed + fold.fold, f"seed{seed}-rep{r}-fold{fold.fold}", tags)
+                chosen = ctx.choose(fold.train, seed + fold.fold, tags)
+                tr, va = ctx.early_stopping_split(fold.train, fold.val, seed + fold.fold, chosen)
+                member = ctx.fit(tr, va, seed + fold.fold, f"seed{seed}-rep{r}-fold{fold.fold}", tags, chosen)
+                ctx.splits.append(Split(len(columns), fold.train, fold.val))
+                ctx.member_tags.append(tags)
                 pred = member.predict(features.subset(fold.val))
                 col_mean[fold.val] = pred.mean
                 if pred.std is None:
@@ -168,7 +197,7 @@ def run_cv(
                 else:
                     col_std[fold.val] = pred.std
                 per_target = fold_metrics(recipe, pred.mean, ctx.targets[fold.val])
-                folds_out.append({**tags, "n": int(len(fold.val)), **per_target})
+                folds_out.append({**tags, "n": int(len(fold.val)), **per_target, **member.fit_info})
                 scores.append(mean_metric(per_target, cv.weight_metric))
                 column.append(len(members))
                 members.append(member)
@@ -183,6 +212,7 @@ def run_cv(
         stacker = Stacker.fit(columns, np.stack([c.mean for c in column_oof], axis=1), ctx.targets)
     oof.mean = clip_to_targets(recipe, oof.mean)
     metrics = evaluate_predictions(recipe, oof.mean, ctx.targets, ctx.groups)
+    add_ceiling(metrics, recipe, items)
     metrics["folds"] = folds_out
     metrics["ensemble"] = {
         "kind": cv.ensemble,
@@ -199,7 +229,9 @@ def run_cv(
         groups=ctx.groups,
         fold=first_fold,
     )
-    return _finish(ctx, members, weights, stacker, metrics, oof_frame, encoder_identities, test)
+    return _finish(
+        ctx, members, weights, stacker, metrics, oof_frame, encoder_identities, test, (oof.mean, first_fold, scores)
+    )
 
 
 def run_train(
@@ -232,14 +264,17 @@ def run_train(
             frac = cfg.val_fraction if cfg.early_stopping is not None else 0.0
             tr, va = holdout_split(n, frac, seed, ctx.labels)
         tags = {"fold": 0, "seed": seed, "repeat": 0}
-        member = ctx.fit(tr, va, seed, f"train-seed{seed}", tags)
+        chosen = ctx.choose(tr, seed, tags)
+        member = ctx.fit(tr, va, seed, f"train-seed{seed}", tags, chosen)
         members.append(member)
+        ctx.splits.append(Split(len(ctx.splits), tr, va))
+        ctx.member_tags.append(tags)
         if len(va):
             pred = member.predict(features.subset(va))
             held_mean[va] += pred.mean
             held_count[va] += 1
             per_target = fold_metrics(recipe, pred.mean, ctx.targets[va])
-            folds_out.append({**tags, "n": int(len(va)), **per_target})
+            folds_out.append({**tags, "n": int(len(va)), **per_target, **member.fit_info})
             scores.append(mean_metric(per_target, recipe.cv.weight_metric))
         else:
             scores.append(float("nan"))
@@ -258,6 +293,7 @@ def run_train(
         "stacker": None,
     }
     metrics["holdout"] = True
+    add_ceiling(metrics, recipe, ctx.items.subset(np.flatnonzero(held)))
     idx = np.flatnonzero(held)
     oof_frame = prediction_frame(
         [items.ids[i] for i in idx],
@@ -268,7 +304,12 @@ def run_train(
         groups=[ctx.groups[i] for i in idx],
         fold=np.zeros(len(idx), dtype=int),
     )
-    return _finish(ctx, members, weights, None, metrics, oof_frame, encoder_identities, test)
+    model_full = np.full((n, n_t), np.nan)
+    model_full[held] = mean
+    fold_labels = np.where(held, 0, -1)
+    return _finish(
+        ctx, members, weights, None, metrics, oof_frame, encoder_identities, test, (model_full, fold_labels, scores)
+    )
 
 
 def _with_validation_split(
@@ -303,14 +344,29 @@ def _with_validation_split(
     return merged, FeatureSet.concat([features, val_features])
 
 
+def add_ceiling(metrics: dict[str, Any], recipe: Recipe, items: ItemSet) -> None:
+    """metrics["targets"][t]["ceiling"]: the listeners' split-half agreement (Spearman-Brown corrected,
+    clip and system level) where the items carry per-listener ratings with rater ids."""
+    from scorecast.metrics.ceiling import item_ceilings
+
+    for name, ceiling in item_ceilings(items, recipe.target_names).items():
+        if name in metrics.get("targets", {}):
+            metrics["targets"][name]["ceiling"] = ceiling
+
+
 def clip_to_targets(recipe: Recipe, mean: np.ndarray) -> np.ndarray:
     low = np.array([t.low for t in recipe.targets])
     high = np.array([t.high for t in recipe.targets])
     return np.clip(mean, low, high)
 
 
-def _finish(ctx: _Context, members, weights, stacker, metrics, oof_frame, encoder_identities, test) -> RunResult:
+def _finish(
+    ctx: _Context, members, weights, stacker, metrics, oof_frame, encoder_identities, test, checked
+) -> RunResult:
+    """Score the test data, run the checks (baselines, guards), write the run folder and the bundle.
+    ``checked`` = (the run's predictions (N, T), NaN where unscored; fold label per item; member scores)."""
     from scorecast.inference.bundle import Bundle, save_bundle
+    from scorecast.runs.checks import run_checks
 
     recipe, out = ctx.recipe, ctx.out_dir
     dims = ctx.features.dims()
@@ -331,18 +387,38 @@ def _finish(ctx: _Context, members, weights, stacker, metrics, oof_frame, encode
         )
         if np.isfinite(truth).any():
             metrics["test"] = evaluate_predictions(recipe, pred.mean, truth, test_items.groups())
+    model_mean, fold_labels, scores = checked
+    if ctx.selector is not None:
+        metrics["selection"] = ctx.selector.summary()
+    baselines = run_checks(
+        recipe,
+        ctx.features,
+        ctx.targets,
+        ctx.groups,
+        model_mean,
+        ctx.splits,
+        ctx.member_tags,
+        scores,
+        weights,
+        metrics,
+        fold_labels,
+        lambda x: clip_to_targets(recipe, x),
+    )
     history = history_frame(ctx.history)
     result = RunResult(out, metrics, oof_frame, members, weights, stacker, history, None, predictions)
     if is_global_zero():
         n_train = ctx.n_train_items
         train_items = ctx.items if n_train == len(ctx.items) else ctx.items.subset(range(n_train))
         write_run_folder(out, recipe, train_items, oof_frame, metrics, history, predictions)
+        baselines.to_csv(out / "baselines.csv", index=False)
         data_summary = {"items": n_train, "groups": len({g for g in ctx.groups[:n_train] if g is not None})}
         if n_train < len(ctx.items):
             data_summary["val_items"] = len(ctx.items) - n_train
+        from scorecast.runs.select import features_recipe
+
         result.bundle_path = save_bundle(
             out / "bundle",
-            recipe,
+            features_recipe(recipe),  # a selecting run's scorer needs every candidate's encoders
             members,
             weights,
             dict(encoder_identities or {}),
@@ -350,5 +426,6 @@ def _finish(ctx: _Context, members, weights, stacker, metrics, oof_frame, encode
             metrics=metrics,
             stacker=stacker,
             data_summary=data_summary,
+            input_profile=input_profile(ctx.features.subset(np.arange(n_train))),
         )
     return result

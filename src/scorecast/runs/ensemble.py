@@ -47,6 +47,7 @@ from scorecast.inference.frames import prediction_frame
 from scorecast.inference.members import Prediction
 from scorecast.jsonsafe import clean_json, json_default, json_differences
 from scorecast.runs.folder import RunResult, evaluate_predictions, fold_metrics, mean_metric
+from scorecast.runs.outdir import check_output_dir, staged_output_dir
 
 WEIGHT_KINDS = ("mean", "metric", "stack")
 
@@ -197,8 +198,10 @@ def ensemble_runs(
     weights: str = "mean",
     metric: str = "lcc",
     name: str | None = None,
+    overwrite: bool = False,
 ) -> RunResult:
-    """Combine the scorers of ``run_dirs`` into one run folder ``out_dir`` (see the module docstring)."""
+    """Combine the scorers of ``run_dirs`` into one run folder ``out_dir`` (see the module docstring);
+    an existing ``out_dir`` holding files is refused unless ``overwrite`` (then replaced whole)."""
     from scorecast.metrics.functional import METRICS
     from scorecast.runs.cv import clip_to_targets
 
@@ -206,6 +209,11 @@ def ensemble_runs(
         raise ConfigError(f"ensemble --weights: expected one of {', '.join(WEIGHT_KINDS)}, got '{weights}'")
     if metric not in METRICS:
         raise ConfigError(f"ensemble --metric: expected one of {', '.join(METRICS.names())}, got '{metric}'")
+    if name is not None:
+        try:
+            load_recipe({"name": name})  # the rule a recipe's name follows: one plain path component
+        except ConfigError as exc:
+            raise ConfigError(f"ensemble --name {name!r}: {str(exc).splitlines()[-1].strip()}") from exc
     paths = [Path(p) for p in run_dirs]
     if len(paths) < 2:
         raise ConfigError(f"ensemble: expected at least two run folders, got {len(paths)}")
@@ -218,6 +226,7 @@ def ensemble_runs(
     out = Path(out_dir)
     if out.resolve() in seen:
         raise ConfigError(f"ensemble: the output folder {out} is one of the runs; expected a new folder")
+    check_output_dir(out, overwrite)
 
     runs = [read_run(p) for p in paths]
     check_compatible(runs)
@@ -286,7 +295,12 @@ def ensemble_runs(
         ids, [t.name for t in recipe.targets], oof.mean, oof.std, truth=truth, groups=groups, fold=fold
     )
     _, identities, dims = union_encoders(runs)
-    return _write(out, recipe, runs, oof_frame, metrics, members, member_weights, stacker, identities, dims, run_table)
+    with staged_output_dir(out, overwrite) as staging:
+        result = _write(
+            staging, recipe, runs, oof_frame, metrics, members, member_weights, stacker, identities, dims, run_table
+        )
+    result.out_dir, result.bundle_path = out, out / "bundle"
+    return result
 
 
 def _missing(value: Any) -> bool:
@@ -399,6 +413,7 @@ def _write(
         stacker=stacker,
         data_summary={"items": len(oof_frame), "runs": len(runs)},
         ensemble=ensemble_info,
+        input_profile={k: v for run in runs for k, v in (run.bundle.input_profile or {}).items()} or None,
     )
     return RunResult(
         out, metrics, oof_frame, members, member_weights, stacker, history, bundle_path, None, {"runs": run_table}

@@ -11,6 +11,7 @@
                       "test": {...} (with test_data)}
       history.csv    fold, seed, repeat, epoch, train_loss, val_loss, val_<metric>...
       predictions.csv (with test_data) id, group, <target> (truth, where known), pred.<target>, std.<target>
+      skipped.csv    (written by the CLI) rows and items left out with data.on_error: skip, and why
       bundle/        the trained scorer
 """
 
@@ -165,3 +166,21 @@ def history_frame(rows: list[dict[str, Any]]):
         return pd.DataFrame(columns=["fold", "seed", "repeat", "epoch", "train_loss", "val_loss"])
     lead = [c for c in ("fold", "seed", "repeat", "epoch", "train_loss", "val_loss") if c in frame.columns]
     return frame[lead + [c for c in frame.columns if c not in lead]]
+
+
+SKIPPED_COLUMNS = ["file", "row", "field", "id", "reason"]
+
+
+def write_skipped(out_dir: Path, rows: list[dict[str, Any]], name: str = "skipped.csv") -> Path | None:
+    """Write the rows and items left out (``SkippedRowsWarning.rows``) to ``out_dir/skipped.csv``:
+    file, row, field, id, reason (empty where unknown). Nothing is written when none were left out."""
+    import pandas as pd
+
+    if not rows:
+        return None
+    out_dir.mkdir(parents=True, exist_ok=True)
+    path = out_dir / name
+    pd.DataFrame([{c: r.get(c) for c in SKIPPED_COLUMNS} for r in rows], columns=SKIPPED_COLUMNS).to_csv(
+        path, index=False
+    )
+    return path

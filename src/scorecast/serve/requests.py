@@ -1,16 +1,19 @@
-"""Turning an HTTP request of :mod:`scorecast.serve.app` into items: the JSON and form bodies, the audio
-uploads (sniffed, length-checked, decoded) and the request-body schema shown in the OpenAPI docs.
+"""Turning an HTTP request of :mod:`scorecast.serve.app` into items: the body (read under a size and a
+time limit), the JSON and form bodies as :class:`RawItem` (one per item, with its own refusal where it
+has one), their audio decoded by :mod:`scorecast.serve.uploads` after its memory is reserved, and the
+request-body schema shown in the OpenAPI docs.
 
-Every refusal is an ``HTTPException`` whose status says why (400 bad Content-Length, 413 too large,
-415 not audio, 422 malformed or unknown fields) and whose detail names the item and field.
+Every refusal is an ``HTTPException`` whose status says why (400 bad Content-Length, 408 slow body,
+413 too large, 415 not audio, 422 malformed or unknown fields) and whose detail names the item and field.
 """
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
-import io
 import json
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -21,8 +24,9 @@ from starlette.datastructures import UploadFile
 from starlette.formparsers import FormParser, MultiPartException, MultiPartParser
 
 from scorecast.data.items import Item
+from scorecast.serve.limits import Limits
+from scorecast.serve.uploads import audio_header, decode_blocks, decoded_bytes
 
-READABLE_AUDIO = ("wav", "flac", "ogg", "mp3")
 FORM_TYPES = ("multipart/form-data", "application/x-www-form-urlencoded")
 
 
@@ -42,33 +46,46 @@ class BatchIn(BaseModel):
     items: list[ItemIn]
 
 
-class Limits(BaseModel):
-    max_upload_mb: float = 20.0
-    max_duration_s: float = 60.0
-    timeout_s: float = 30.0
-    max_batch_items: int = 256
-
-    @property
-    def max_upload_bytes(self) -> int:
-        return int(self.max_upload_mb * 1024 * 1024)
-
-
-async def read_body(request: Request, limit: int) -> bytes:
-    """The request body, refused with 413 as soon as it is known to exceed ``limit`` bytes."""
+def declared_length(request: Request, limit: int) -> int | None:
+    """The Content-Length a request declares (400 if not an integer, 413 above ``limit``), or None."""
     declared = request.headers.get("content-length")
-    if declared is not None:
-        try:
-            size = int(declared)
-        except ValueError:
-            raise HTTPException(400, f"Content-Length: expected an integer, got '{declared}'") from None
-        if size > limit:
-            raise HTTPException(413, f"request body of {size} bytes exceeds the limit of {limit} bytes")
+    if declared is None:
+        return None
+    try:
+        size = int(declared)
+    except ValueError:
+        raise HTTPException(400, f"Content-Length: expected an integer, got '{declared}'") from None
+    if size < 0:
+        raise HTTPException(400, f"Content-Length: expected a size >= 0, got {size}")
+    if size > limit:
+        raise HTTPException(413, f"request body of {size} bytes exceeds the limit of {limit} bytes")
+    return size
+
+
+async def read_body(request: Request, limit: int, timeout_s: float | None = None) -> bytes:
+    """The request body, refused with 413 as soon as it is known to exceed ``limit`` bytes, and with
+    408 when it has not all arrived within ``timeout_s`` seconds."""
+    declared_length(request, limit)
     chunks, total = [], 0
-    async for chunk in request.stream():
-        total += len(chunk)
-        if total > limit:
-            raise HTTPException(413, f"request body exceeds the limit of {limit} bytes")
-        chunks.append(chunk)
+
+    async def receive() -> None:
+        nonlocal total
+        async for chunk in request.stream():
+            total += len(chunk)
+            if total > limit:
+                raise HTTPException(413, f"request body exceeds the limit of {limit} bytes")
+            chunks.append(chunk)
+
+    try:
+        async with asyncio.timeout(timeout_s):
+            await receive()
+    except TimeoutError:
+        raise HTTPException(
+            408,
+            f"the upload did not arrive within the server's limit of {timeout_s:g} s "
+            f"({total} bytes received); send the request body promptly",
+            headers={"Connection": "close"},
+        ) from None
     return b"".join(chunks)
 
 
@@ -100,29 +117,51 @@ def validation_text(exc: ValidationError) -> str:
     return "invalid request: " + "; ".join(parts)
 
 
-def json_item(it: ItemIn, index: int, limits: Limits, batch: bool) -> Item:
-    """One JSON item as an :class:`Item` (its base64 audio decoded; id defaults to its position)."""
-    where = f"item {index}" if batch else "request"
-    if it.text is not None and it.texts is not None:
-        raise HTTPException(422, f"{where}: give text fields under 'text' or 'texts', not both")
-    audio = None
-    if it.audio_base64 is not None:
-        try:
-            data = base64.b64decode(it.audio_base64, validate=True)
-        except (binascii.Error, ValueError) as exc:
-            raise HTTPException(
-                422, f"{where}: audio_base64: expected base64 data, got invalid input ({exc})"
-            ) from None
-        audio = decode_audio(data, f"{where} audio_base64", limits.max_duration_s)
-    vectors = {k: np.asarray(v, dtype=np.float32) for k, v in (it.vectors or {}).items()}
-    return Item(id=it.id or str(index), audio=audio, texts=dict(it.text or it.texts or {}), vectors=vectors)
+@dataclass
+class RawItem:
+    """One item of a request before its audio is decoded: what the client sent, and where it sits
+    (``index`` in the request, ``name`` of its audio: the upload's file name or ``audio_base64``).
+    ``error`` holds a refusal that belongs to this item alone (a batch answers it in the item's place)."""
+
+    index: int
+    id: str
+    where: str
+    texts: dict[str, str] = field(default_factory=dict)
+    vectors: dict[str, np.ndarray] = field(default_factory=dict)
+    audio: bytes | None = None
+    name: str | None = None
+    error: HTTPException | None = None
 
 
-async def form_items(
+def json_entries(items: list[ItemIn], batch: bool) -> list[RawItem]:
+    """The items of a JSON body as :class:`RawItem` (base64 audio decoded to bytes, not yet to samples)."""
+    out = []
+    for index, it in enumerate(items):
+        where = f"item {index}" if batch else "request"
+        raw = RawItem(index, it.id or str(index), where, name="audio_base64" if it.audio_base64 is not None else None)
+        out.append(raw)
+        if it.text is not None and it.texts is not None:
+            raw.error = HTTPException(422, f"{where}: give text fields under 'text' or 'texts', not both")
+            continue
+        if it.audio_base64 is not None:
+            try:
+                raw.audio = base64.b64decode(it.audio_base64, validate=True)
+            except (binascii.Error, ValueError) as exc:
+                raw.error = HTTPException(
+                    422, f"{where}: audio_base64: expected base64 data, got invalid input ({exc})"
+                )
+                continue
+        raw.texts = dict(it.text or it.texts or {})
+        raw.vectors = {k: np.asarray(v, dtype=np.float32) for k, v in (it.vectors or {}).items()}
+    return out
+
+
+async def form_entries(
     request: Request, body: bytes, batch: bool, text_fields, limits: Limits, multipart: bool
-) -> list[Item]:
+) -> list[RawItem]:
     """The items of a multipart or urlencoded form: ``audio`` files, text fields (``name`` or
-    ``text.name``) and optional ``id`` fields, the i-th value of each field going with the i-th item."""
+    ``text.name``) and optional ``id`` fields, the i-th value of each field going with the i-th item.
+    Without ``id`` fields an uploaded file's name is the item's id."""
 
     async def once():
         yield body
@@ -163,15 +202,17 @@ async def form_items(
             raise HTTPException(422, f"/score takes one item, got {n}; use /score/batch for several")
         if n > limits.max_batch_items:
             raise HTTPException(413, f"expected at most {limits.max_batch_items} items per batch, got {n}")
+        if not ids:  # an upload's file name is its id (positions where names are missing or clash)
+            names = [getattr(f, "filename", None) or "" for f in files]
+            ids = names if files and all(names) and len(set(names)) == len(names) else [str(i) for i in range(n)]
         items = []
         for i in range(n):
-            where = f"item {i}" if batch else "request"
-            audio = None
+            raw = RawItem(i, ids[i], f"item {i}" if batch else "request")
+            raw.texts = {k: v[i] for k, v in texts.items()}
             if files:
-                data = await files[i].read()
-                name = files[i].filename or "upload"
-                audio = await run_in_threadpool(decode_audio, data, f"{where} audio '{name}'", limits.max_duration_s)
-            items.append(Item(id=ids[i] if ids else str(i), audio=audio, texts={k: v[i] for k, v in texts.items()}))
+                raw.audio = await files[i].read()
+                raw.name = files[i].filename or "upload"
+            items.append(raw)
         return items
     finally:
         await form.close()
@@ -188,35 +229,23 @@ def _counts(files, texts, ids) -> str:
     return ", ".join(parts)
 
 
-def decode_audio(data: bytes, where: str, max_duration_s: float) -> tuple[np.ndarray, int]:
-    """Uploaded bytes -> (waveform (C, T) float32, sample rate), after sniffing and a duration check.
-
-    415 for bytes that are not WAV/FLAC/Ogg/MP3 (judged from the first bytes); 413 for audio longer
-    than ``max_duration_s`` (judged from the header, before decoding); 422 for audio that does not decode.
-    """
-    import soundfile as sf
-
-    from scorecast.data.audio import sniff_audio_format
-
-    kind = sniff_audio_format(data[:16])
-    if kind not in READABLE_AUDIO:
-        got = f"{kind.upper()} audio, which is not supported" if kind else "bytes that are not audio"
-        raise HTTPException(415, f"{where}: expected WAV, FLAC, Ogg or MP3 audio, got {got}")
-    try:
-        info = sf.info(io.BytesIO(data))
-        if info.samplerate > 0 and info.frames / info.samplerate > max_duration_s:
-            seconds = info.frames / info.samplerate
-            raise HTTPException(413, f"{where}: {seconds:.1f} s of audio exceeds the limit of {max_duration_s:g} s")
-        wave, sr = sf.read(io.BytesIO(data), dtype="float32", always_2d=True)
-    except (sf.LibsndfileError, RuntimeError, ValueError) as exc:
-        raise HTTPException(422, f"{where}: looks like {kind.upper()} but cannot be decoded ({exc})") from None
-    if wave.shape[0] / sr > max_duration_s:  # headers of some formats under-report
-        raise HTTPException(
-            413, f"{where}: {wave.shape[0] / sr:.1f} s of audio exceeds the limit of {max_duration_s:g} s"
-        )
-    if wave.shape[0] == 0:
-        raise HTTPException(422, f"{where}: holds zero samples; expected audio")
-    return np.ascontiguousarray(wave.T), int(sr)
+async def build_item(raw: RawItem, limits: Limits, hold: Any, target_rate: int | None = None) -> Item:
+    """A :class:`RawItem` as an :class:`Item`: its audio checked from the header, the decoded size
+    reserved in the server's memory budget (``hold``, :class:`scorecast.serve.limits.Hold`), then
+    decoded in blocks (mixed down, and resampled to ``target_rate`` where the upload's rate is higher)."""
+    if raw.error is not None:
+        raise raw.error
+    audio, flags = None, []
+    if raw.audio is not None:
+        where = f"{raw.where} audio '{raw.name}'"
+        header = audio_header(raw.audio, where, limits)
+        await hold.add(decoded_bytes(header, target_rate), where)
+        wave, sr, flags = await run_in_threadpool(decode_blocks, raw.audio, header, where, limits, target_rate)
+        audio = (wave, sr)
+    meta: dict[str, Any] = {"index": raw.index, "upload": raw.name}
+    if flags:
+        meta["flags"] = flags
+    return Item(id=raw.id, audio=audio, texts=dict(raw.texts), vectors=dict(raw.vectors), meta=meta)
 
 
 def openapi_body(batch: bool) -> dict[str, Any]:

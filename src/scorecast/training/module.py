@@ -87,9 +87,11 @@ class ScoreModule(L.LightningModule):
         targets: list[TargetSpec],
         monitor: str | None = None,
         val_groups: np.ndarray | None = None,
+        listeners: nn.Module | None = None,
     ) -> None:
         super().__init__()
         self.model = model
+        self.listeners = listeners  # training.listeners: per-listener bias/scale (training rows only)
         self.loss = loss
         self.cfg = training
         self.targets = list(targets)
@@ -121,6 +123,11 @@ class ScoreModule(L.LightningModule):
 
     def _loss(self, out, batch: dict) -> torch.Tensor:
         extra = {"target_dist": batch["target_dist"]} if batch.get("target_dist") is not None else None
+        if self.listeners is not None and batch.get("listener") is not None:
+            out = type(out)(out)
+            out["mean"] = self.listeners(out["mean"], batch["listener"])
+            total, _parts = self.loss(out, batch["target"], batch.get("weight"), extra)
+            return total + self.listeners.penalty()
         total, _parts = self.loss(out, batch["target"], batch.get("weight"), extra)
         return total
 

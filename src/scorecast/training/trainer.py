@@ -11,6 +11,7 @@ from __future__ import annotations
 import copy
 import importlib.util
 import logging
+import math
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -24,6 +25,7 @@ from scorecast.config import Recipe, TrainingConfig
 from scorecast.data.features import FeatureSet
 from scorecast.errors import ConfigError
 from scorecast.inference.members import EstimatorMember, Member, NeuralMember
+from scorecast.training.progress import progress_callbacks
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +49,23 @@ def torch_threads(n: int | None) -> Iterator[None]:
     finally:
         if torch.get_num_threads() != old:
             torch.set_num_threads(old)
+
+
+SMALL_STEP = 50_000_000
+"""Parameters x batch size below which a training step is too small for a thread pool to pay."""
+
+
+def auto_threads(cfg: TrainingConfig, n_params: int, batch_size: int, has_sequences: bool) -> int | None:
+    """torch threads for one fit: ``training.threads`` where set; else 1 for a small head on pooled
+    features (``n_params * batch_size`` under :data:`SMALL_STEP`), where a pool only adds CPU time
+    (and on a busy machine wall time: its threads spin under contention); else None (torch's default:
+    one per core) for big models, sequence fusions and GPU training."""
+    if cfg.threads is not None:
+        return cfg.threads
+    gpu = cfg.accelerator in ("gpu", "cuda") or (cfg.accelerator == "auto" and torch.cuda.is_available())
+    if gpu or has_sequences or n_params * batch_size >= SMALL_STEP:
+        return None
+    return 1
 
 
 def choose_precision(cfg: TrainingConfig) -> str:
@@ -121,6 +140,8 @@ def build_trainer(
     monitor: str | None,
     best_weights: type[BestWeights] = BestWeights,
     log_every_n_steps: int = 1,
+    patience: int | None = None,
+    min_steps: int | None = None,
 ):
     """A ``lightning.Trainer`` from the training config; returns ``(trainer, best_weights | None)``.
 
@@ -128,6 +149,8 @@ def build_trainer(
     (``scorecast.adapt.finetune``) both come through here (via :func:`fit_module`). ``best_weights`` is
     the callback class that keeps the best weights on ``monitor`` (fine-tuning copies only the
     trainable part); ``log_every_n_steps`` only matters to loggers (nothing is logged per step by default).
+    ``patience`` (epochs) and ``min_steps`` replace the configured patience and add a warm-up
+    (:func:`stopping_schedule` counts both in optimizer steps).
     """
     import lightning as L
     from lightning.pytorch.callbacks import EarlyStopping, RichProgressBar, StochasticWeightAveraging
@@ -142,7 +165,12 @@ def build_trainer(
         callbacks.append(best)
         if cfg.early_stopping is not None:
             callbacks.append(
-                EarlyStopping(monitor=monitor, mode=mode, patience=cfg.early_stopping.patience, check_finite=False)
+                EarlyStopping(
+                    monitor=monitor,
+                    mode=mode,
+                    patience=cfg.early_stopping.patience if patience is None else patience,
+                    check_finite=False,
+                )
             )
     if cfg.swa.enabled:
         if cfg.early_stopping is not None:
@@ -152,11 +180,13 @@ def build_trainer(
         )
     if cfg.progress:
         callbacks.append(RichProgressBar())
-    for logger_name in _QUIET_LOGGERS if not cfg.progress else ():
+    callbacks += progress_callbacks(name, cfg.max_epochs, monitor)  # a line per member under member_progress
+    for logger_name in _QUIET_LOGGERS:  # Lightning's GPU/TPU/tip lines say nothing a user needs
         logging.getLogger(logger_name).setLevel(logging.WARNING)
     gpu = cfg.accelerator in ("gpu", "cuda") or (cfg.accelerator == "auto" and torch.cuda.is_available())
     trainer = L.Trainer(
         max_epochs=cfg.max_epochs,
+        min_steps=min_steps,
         accelerator=cfg.accelerator,
         devices=cfg.devices,
         strategy=cfg.strategy,
@@ -175,6 +205,22 @@ def build_trainer(
         default_root_dir=str(log_dir),
     )
     return trainer, best
+
+
+def stopping_schedule(cfg: TrainingConfig, batches_per_epoch: int) -> dict[str, int]:
+    """Early stopping counted in optimizer steps: ``steps_per_epoch``, ``patience_epochs`` (the
+    configured patience, raised to cover ``min_patience_steps``) and ``min_steps`` (the warm-up, capped
+    at the run's length)."""
+    steps = max(1, math.ceil(batches_per_epoch / max(1, cfg.accumulate_grad_batches)))
+    es = cfg.early_stopping
+    if es is None:
+        return {"steps_per_epoch": steps, "patience_epochs": 0, "min_steps": 0}
+    patience = max(es.patience, math.ceil(es.min_patience_steps / steps))
+    return {
+        "steps_per_epoch": steps,
+        "patience_epochs": int(patience),
+        "min_steps": int(min(es.warmup_steps, steps * cfg.max_epochs)),
+    }
 
 
 # Lightning notes that say nothing to a scorecast user (small data sets, CPU, frozen parts on purpose).
@@ -198,18 +244,23 @@ def fit_module(
     name: str,
     best_weights: type[BestWeights] = BestWeights,
     log_every_n_steps: int = 1,
-) -> None:
+    patience: int | None = None,
+    min_steps: int | None = None,
+):
     """Fit a LightningModule (its ``monitor`` attribute, or None) with :func:`build_trainer`; the best
     weights are restored at the end, and the process's deterministic-algorithms setting (which
-    Lightning switches on for the whole process) is given back afterwards."""
+    Lightning switches on for the whole process) is given back afterwards. Returns ``(trainer,
+    best_weights | None)``; ``patience`` and ``min_steps`` as in :func:`build_trainer`."""
     deterministic_before = torch.are_deterministic_algorithms_enabled()
-    trainer, _best = build_trainer(
+    trainer, best = build_trainer(
         cfg,
         log_dir=log_dir,
         name=name,
         monitor=module.monitor,
         best_weights=best_weights,
         log_every_n_steps=log_every_n_steps,
+        patience=patience,
+        min_steps=min_steps,
     )
     with warnings.catch_warnings():
         for message in _IGNORED_WARNINGS:
@@ -218,6 +269,7 @@ def fit_module(
             trainer.fit(module, train_loader, val_loader)
         finally:
             torch.use_deterministic_algorithms(deterministic_before)
+    return trainer, best
 
 
 def resolve_monitor(cfg: TrainingConfig, has_val: bool) -> str | None:
@@ -239,14 +291,16 @@ def fit_member(
     log_dir: str | Path | None = None,
     name: str = "member",
     augmented: tuple[FeatureSet, np.ndarray] | None = None,
+    ratings: list | None = None,
 ) -> Member:
     """Train one member on ``train_idx`` (early stopping on ``val_idx``) of ``features`` / ``targets`` (N, T),
     on ``training.threads`` torch threads (restored afterwards).
 
     ``groups`` (N,) feed negatives (partners from other groups) and system-level validation metrics;
     ``target_dist`` (N, T, K) per-rater histograms; ``augmented`` = (features, targets) of extra
-    training copies (already restricted to the training items). The returned member carries its
-    learning curve in ``member.history``.
+    training copies (already restricted to the training items); ``ratings`` (N,) each item's per-listener
+    ``Ratings`` of the first target (or None), for ``training.listeners``. The returned member carries its
+    learning curve in ``member.history`` (and, listener-aware, the listeners' biases in ``member.listeners``).
     """
     from scorecast.models.datasets import FeatureScaler
     from scorecast.models.estimators import ESTIMATORS, is_estimator
@@ -274,12 +328,40 @@ def fit_member(
                 estimators.append(est.fit(x[ok], train_y[ok, j]))
             return EstimatorMember(recipe.model.head.name, estimators, recipe.targets, dims, scaler)
         return _fit_neural(
-            recipe, features, targets, train_idx, val_idx, scaler, groups, target_dist, seed, log_dir, name, augmented
+            recipe,
+            features,
+            targets,
+            train_idx,
+            val_idx,
+            scaler,
+            groups,
+            target_dist,
+            seed,
+            log_dir,
+            name,
+            augmented,
+            ratings,
+        )
+
+
+def _calibrate_head(model, train_fs: FeatureSet, train_y: np.ndarray, seed: int, most: int = 4096) -> None:
+    """``training.calibrate_head``: the head starts at the least-squares map of the initial fused features
+    of (up to ``most`` of) the training items to their targets."""
+    from scorecast.models.scorer import feature_batch
+
+    idx = np.arange(len(train_fs))
+    if len(idx) > most:
+        idx = np.sort(np.random.default_rng(seed).choice(len(idx), most, replace=False))
+    pooled, sequences, masks = feature_batch(train_fs, idx, model.uses_sequences)
+    if not model.calibrate_head(pooled, sequences, masks, torch.as_tensor(train_y[idx], dtype=torch.float64)):
+        log.info(
+            "training.calibrate_head: head '%s' has no mean layer to calibrate; left as initialised",
+            type(model.head).__name__,
         )
 
 
 def _fit_neural(
-    recipe, features, targets, train_idx, val_idx, scaler, groups, target_dist, seed, log_dir, name, augmented
+    recipe, features, targets, train_idx, val_idx, scaler, groups, target_dist, seed, log_dir, name, augmented, ratings
 ):
     import lightning as L
     from torch.utils.data import DataLoader
@@ -297,6 +379,15 @@ def _fit_neural(
     parts_fs = [features.subset(train_idx)]
     parts_y = [targets[train_idx]]
     parts_dist = [target_dist[train_idx]] if target_dist is not None else None
+    rows = None
+    if cfg.listeners is not None:  # one training row per listener's rating (see training.listeners)
+        from scorecast.training.listeners import check_listener_recipe, expand_ratings
+
+        check_listener_recipe(recipe)
+        rows = expand_ratings(train_idx, targets, ratings if ratings is not None else [None] * len(features))
+        parts_fs = [features.subset(rows.items)]
+        parts_y = [rows.values[:, None]]
+        parts_dist = [target_dist[rows.items]] if target_dist is not None else None
 
     def no_dist(m: int) -> None:  # rows without histograms: the kl loss smooths their score instead
         if parts_dist is not None:
@@ -307,7 +398,7 @@ def _fit_neural(
         parts_y.append(np.asarray(augmented[1], dtype=np.float64).reshape(len(augmented[0]), -1))
         no_dist(len(augmented[0]))
     negs = make_negatives(
-        parts_fs[0],
+        features.subset(train_idx),
         cfg.negatives,
         recipe.targets,
         groups=list(grp[train_idx]) if grp is not None else None,
@@ -321,6 +412,9 @@ def _fit_neural(
     train_y = np.concatenate(parts_y)
     weights = sample_weights(train_y[:, 0], recipe.targets[0], cfg.sample_weights)
     train_ds = ScoreDataset(train_fs, train_y, weights, np.concatenate(parts_dist) if parts_dist else None)
+    if rows is not None:  # rows past the ratings (augmented copies, negatives) are the mean listener's
+        train_ds.listener = torch.full((len(train_ds),), -1, dtype=torch.long)
+        train_ds.listener[: len(rows.listener)] = torch.as_tensor(rows.listener)
     has_val = len(val_idx) > 0
     val_ds = (
         ScoreDataset(
@@ -343,16 +437,50 @@ def _fit_neural(
 
     shapes = feature_shapes(features)
     model = build_model(recipe.model, shapes, recipe.targets)
+    if hasattr(model.head, "calibrate_prior"):  # a prior head: calibrate its zero-shot score on the training fold
+        model.head.calibrate_prior(scaler.transform(features.subset(train_idx)).pooled, targets[train_idx])
     loss = build_loss(recipe.losses, recipe.targets)
     loss.check_head(model.provides, recipe.model.head.name)
+    if cfg.calibrate_head:
+        _calibrate_head(model, train_fs, train_y, seed)
     monitor = resolve_monitor(cfg, has_val)
     val_groups = grp[val_idx] if grp is not None and has_val and all(g is not None for g in grp[val_idx]) else None
     if monitor is not None:
         check_monitor(monitor, recipe.targets, val_groups is not None)
-    module = ScoreModule(model, loss, cfg, recipe.targets, monitor=monitor, val_groups=val_groups)
+    listener_layer = None
+    if rows is not None:
+        from scorecast.training.listeners import ListenerLayer
+
+        listener_layer = ListenerLayer(len(rows.names), recipe.targets[0], cfg.listeners)
+    module = ScoreModule(
+        model, loss, cfg, recipe.targets, monitor=monitor, val_groups=val_groups, listeners=listener_layer
+    )
+    n_params = sum(p.numel() for p in model.parameters())
+    threads = auto_threads(cfg, n_params, bs, any(s.has_sequence for s in shapes.values()))
     log_root = Path(log_dir) if log_dir is not None else Path.cwd() / "lightning_logs"
-    fit_module(cfg, module, train_loader, val_loader, log_dir=log_root, name=name)
+    schedule = stopping_schedule(cfg, len(train_loader))
+    with torch_threads(threads):
+        used = torch.get_num_threads()
+        trainer, best = fit_module(
+            cfg,
+            module,
+            train_loader,
+            val_loader,
+            log_dir=log_root,
+            name=name,
+            patience=schedule["patience_epochs"],
+            min_steps=schedule["min_steps"] if monitor is not None else None,
+        )
     seq = [n for n, s in shapes.items() if s.has_sequence]
     member = NeuralMember(copy.deepcopy(module.model), recipe.model, recipe.targets, features.dims(), seq, scaler)
-    member.history = list(module.history)
+    # the thread count each epoch ran on goes into history.csv of the run folder
+    member.history = [{**row, "threads": used} for row in module.history]
+    member.fit_info = {
+        **schedule,
+        "epochs": len(module.history),
+        "steps": int(trainer.global_step),
+        **({"best_epoch": best.best_epoch} if best is not None and best.best_epoch is not None else {}),
+    }
+    if listener_layer is not None:
+        member.listeners = listener_layer.table(rows.names)
     return member

@@ -16,6 +16,7 @@ Registered readers (options are constructor keyword arguments; see each class):
 ``da5401``                DA5401 metric matching JSON/JSONL records + metric-name embeddings
 ``stsb``                  STS Benchmark tab-separated files
 ``mushra``                codec MUSHRA ratings (per-listener lists)
+``yourtts``               YourTTS naturalness / speaker-similarity ratings (long format; audio pairs)
 ========================  =====================================================================
 
 Bad input raises :class:`~scorecast.errors.DataError` naming file, row and field. With
@@ -58,9 +59,14 @@ class Reader:
             detail = f"; {len(errors.skipped)} rows left out, the first: {errors.skipped[0]}" if errors.skipped else ""
             raise DataError(f"no items read (reader '{self.registry_name}'){detail}", file=path)
         if errors.skipped:
+            from scorecast.errors import SkippedRowsWarning
+
             warnings.warn(
-                f"{path}: left out {len(errors.skipped)} row(s), listed in ItemSet.skipped; "
-                f"the first: {errors.skipped[0]}",
+                SkippedRowsWarning(
+                    f"{path}: left out {len(errors.skipped)} row(s) (all in ItemSet.skipped; the CLI writes "
+                    f"skipped.csv); the first: {errors.skipped[0]}",
+                    errors.rows,
+                ),
                 stacklevel=2,
             )
         present = [t for t in self.target_names if any(t in item.targets for item in items)]
@@ -103,4 +109,4 @@ def as_field_map(name: str, value: object) -> dict[str, str]:
 
 
 # Register the readers (each module adds itself to READERS on import).
-from scorecast.data.readers import audiomos, da5401, mushra, shl, stsb, table, xacle  # noqa: E402, F401
+from scorecast.data.readers import audiomos, da5401, mushra, shl, stsb, table, xacle, yourtts  # noqa: E402, F401

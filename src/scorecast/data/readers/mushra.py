@@ -9,6 +9,10 @@ the table). The published CSV names ``stim_01/prop_13.wav`` while the folder may
 ``prop_13.flac``: where the named file is missing, the same stem with ``.flac``, ``.wav``, ``.ogg``
 (then ``.mp3``) is used. Rows with an empty ``file`` (the hidden anchor, no audio) are left out
 and listed in ``ItemSet.skipped`` unless ``include_no_audio`` (then ``audio=None``).
+
+``reference`` (e.g. ``ref.flac``): the name of the unprocessed signal in each stimulus's folder; it is
+attached as the named audio field ``reference`` (``item.audios["reference"]``, read by encoders with
+input ``audio.reference``) for full-reference scoring. A folder without it is an error naming the row.
 """
 
 from __future__ import annotations
@@ -39,11 +43,13 @@ class MushraReader(Reader):
         include_no_audio: bool = False,
         check_audio: bool = True,
         format: str | None = None,
+        reference: str | None = None,
     ) -> None:
         self.audio_dir = audio_dir
         self.include_no_audio = bool(include_no_audio)
         self.check_audio = bool(check_audio)
         self.format = format
+        self.reference = reference
 
     def _read(self, path: Path, errors: RowErrors) -> list[Item]:
         table = load_table(path, errors=errors, format=self.format)
@@ -91,6 +97,14 @@ class MushraReader(Reader):
                                 "file",
                             )
                         audio = named
+                audios = {}
+                if self.reference is not None and audio is not None:
+                    ref = find_with_extensions(str(Path(audio).parent / self.reference), FALLBACK_EXTENSIONS)
+                    if ref is None:
+                        raise view.error(
+                            f"reference {self.reference!r} not found beside {audio} (option reference)", "file"
+                        )
+                    audios["reference"] = ref
             except DataError as exc:
                 errors.handle(exc)
                 continue
@@ -98,6 +112,7 @@ class MushraReader(Reader):
                 Item(
                     id=item_id,
                     audio=audio,
+                    audios=audios,
                     targets={"score": ratings.mean},
                     ratings={"score": ratings},
                     group=condition,

@@ -4,6 +4,7 @@ Options (recipe ``data.options`` or constructor keywords)::
 
     id: clip                      # id column (default "id"); null: the row number
     audio: path                   # audio path column, resolved relative to the table (or audio_dir)
+    audio: {generated: gen, reference: ref} | [a, b]   # named audio fields (item.audios; input audio.<field>)
     text: caption | [a, b] | {field: column}
     vectors: emb | {field: column}   # cells holding lists of numbers ("[0.1, 0.2]" or "0.1 0.2")
     targets: mos | [a, b] | {column: target_name}
@@ -12,6 +13,8 @@ Options (recipe ``data.options`` or constructor keywords)::
     rater: listener               # long format: one row per (item, rater); scores in `targets`
     group: system
     meta: [col, ...]              # copied into item.meta
+    labelled: false               # a table to score: targets, ratings, group, meta and rater columns
+                                  # are read where present (``scorecast predict`` reads this way)
 
 Mapping directions: ``text``/``vectors`` map a field name to its column; ``targets``/``ratings`` map
 a column to its target name (a plain string keeps the column name as the target name; for ``ratings``
@@ -45,7 +48,7 @@ class TableReader(Reader):
     def __init__(
         self,
         id: str | None = "id",
-        audio: str | None = None,
+        audio: str | list[str] | dict[str, str] | None = None,
         text: str | list[str] | dict[str, str] | None = None,
         vectors: str | list[str] | dict[str, str] | None = None,
         targets: str | list[str] | dict[str, str] | None = None,
@@ -63,6 +66,9 @@ class TableReader(Reader):
         sep: str | None = None,
     ) -> None:
         self.id_col = id
+        self.audio_fields = as_field_map("audio", audio) if isinstance(audio, (list, dict)) else {}
+        if self.audio_fields:
+            audio = None
         self.audio_col = audio
         self.texts = as_field_map("text", text)
         self.vectors = as_field_map("vectors", vectors)
@@ -110,6 +116,16 @@ class TableReader(Reader):
                 if self.check_audio and not file_exists(audio):
                     raise view.error(f"audio file does not exist: {audio}", self.audio_col)
                 rec["audio"] = audio
+        rec["audios"] = {}
+        for name, col in self.audio_fields.items():
+            if view.missing(col):
+                if self.require_audio:
+                    raise view.error(f"empty audio path for audio field '{name}': expected a path", col)
+                continue
+            path = resolve_path(view.text(col), base)
+            if self.check_audio and not file_exists(path):
+                raise view.error(f"audio file does not exist: {path} (audio field '{name}')", col)
+            rec["audios"][name] = path
         rec["texts"] = {f: view.text(c, self.allow_empty_text) for f, c in self.texts.items()}
         rec["vectors"] = {f: view.vector(c) for f, c in self.vectors.items()}
         rec["group"] = None if not self.group_col or view.missing(self.group_col) else view.ident(self.group_col)
@@ -147,8 +163,28 @@ class TableReader(Reader):
 
     def _read(self, path: Path, errors: RowErrors) -> list[Item]:
         table = load_table(path, errors=errors, format=self.format, sep=self.sep)
+        if not self.labelled:  # a table to score needs ids and inputs only
+            return self._without_absent(table.columns)._read_table(path, table, errors)
+        return self._read_table(path, table, errors)
+
+    def _without_absent(self, columns) -> TableReader:
+        """A copy that skips the group, meta and rater columns the table lacks (``labelled: false``)."""
+        import copy
+
+        reader = copy.copy(self)
+        present = set(columns)
+        for attr in ("group_col", "raters_col", "rater_col"):
+            if getattr(reader, attr) not in present:
+                setattr(reader, attr, None)
+        reader.meta_cols = [c for c in self.meta_cols if c in present]
+        if reader.raters_col is None and self.raters_col is not None:
+            reader.ratings = {}
+        return reader
+
+    def _read_table(self, path: Path, table, errors: RowErrors) -> list[Item]:
         needed = [c for c in (self.id_col, self.audio_col, self.group_col, self.raters_col, self.rater_col) if c]
-        needed += list(self.texts.values()) + list(self.vectors.values()) + self.meta_cols
+        needed += list(self.audio_fields.values()) + list(self.texts.values()) + list(self.vectors.values())
+        needed += self.meta_cols
         needed += [c for c in list(self.targets) + list(self.ratings) if self.labelled or c in table.columns]
         table.require(list(dict.fromkeys(needed)), f"reader 'table' ({path.name})")
         base = Path(self.audio_dir).resolve() if self.audio_dir else base_dir_of(path)
@@ -181,7 +217,7 @@ class TableReader(Reader):
             try:
                 head = first.get(rec["id"])
                 if head is not None:
-                    for key in ("audio", "texts", "group"):
+                    for key in ("audio", "audios", "texts", "group"):
                         if rec[key] != head[key]:
                             raise DataError(
                                 f"item {rec['id']!r}: {key} differs from its first row {head['row']} "
@@ -207,6 +243,7 @@ def _item(rec: dict[str, Any], targets: dict[str, float], ratings: dict[str, Rat
     return Item(
         id=rec["id"],
         audio=rec["audio"],
+        audios=rec["audios"],
         texts=rec["texts"],
         vectors=rec["vectors"],
         targets=targets,

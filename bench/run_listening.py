@@ -1,0 +1,420 @@
+"""Listening tests with per-listener ratings: scorecast's recipes against zero-shot anchors measured in
+the same run on the same clips, with the listeners' own ceiling. Writes bench/results/listening.json
+and the ``listening-tests`` section of bench/RESULTS.md (bench/run_accuracy.py keeps the sections other scripts write).
+
+* ``codec-mushra``: recipes/codec-mushra.yaml (signal-grouped CV; clip and condition level).
+* ``yourtts-naturalness``: recipes/yourtts-naturalness.yaml (speaker-grouped CV; clip and system level).
+* ``yourtts-similarity``: recipes/yourtts-similarity.yaml (audio pairs; speaker-grouped CV).
+
+Anchors (no training): DistillMOS's MOS, DNSMOS P.808 and P.835 OVRL of the (generated) clip, and for
+the pairs the cosine of the two clips' eGeMAPS vectors (z-scored over the set). Each recipe variant's
+out-of-fold predictions are scored with 95 % bootstrap intervals; the paired bootstrap of
+(scorecast - best anchor) uses the same resampled clips (systems at system level) for both.
+
+``--select`` adds a row whose variant is chosen per outer fold by an inner CV on that fold's training
+items only (clip SRCC of the inner out-of-fold predictions): the honest figure of "pick the best
+variant", since the outer figures never see the choice.
+
+    .venv/bin/python bench/run_listening.py [--sets codec-mushra,...] [--variants default,ridge]
+        [--seeds 0,1] [--select] [--data DIR] [--cache DIR]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+import time
+import warnings
+from pathlib import Path
+from typing import Any
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import numpy as np  # noqa: E402
+
+import accuracy_lib as lib  # noqa: E402
+
+REPO = lib.REPO
+SETS = {
+    "codec-mushra": {
+        "recipe": "codec-mushra.yaml",
+        "data": "codec-mushra",
+        "title": "Codec MUSHRA (listener-aware, prior, full reference)",
+        "level": "condition",
+        "goals": {"clip": 0.45, "system": 0.95},
+    },
+    "yourtts-naturalness": {
+        "recipe": "yourtts-naturalness.yaml",
+        "data": "yourtts-mos-pt",
+        "title": "YourTTS naturalness MOS (Portuguese)",
+        "level": "system",
+        "goals": {"clip": 0.60, "system": 0.90},
+    },
+    "yourtts-similarity": {
+        "recipe": "yourtts-similarity.yaml",
+        "data": "yourtts-mos-pt",
+        "title": "YourTTS speaker similarity of audio pairs (Portuguese)",
+        "level": "system",
+        "goals": {"clip": 0.55},
+    },
+}
+
+
+def anchors(features) -> dict[str, np.ndarray]:
+    """Zero-shot scores on the same clips (the features the recipe already computes)."""
+    from scorecast.encoders.dnsmos import SCORE_NAMES
+
+    out = {}
+    for name, arr in features.pooled.items():
+        if name.startswith("distillmos"):
+            out[f"DistillMOS MOS of {name} (zero-shot)"] = arr[:, 0]
+        if name.startswith("dnsmos"):
+            out[f"DNSMOS P.808 of {name} (zero-shot)"] = arr[:, SCORE_NAMES.index("p808")]
+            out[f"DNSMOS OVRL of {name} (zero-shot)"] = arr[:, SCORE_NAMES.index("ovrl")]
+    if "egemaps_gen" in features.pooled and "egemaps_ref" in features.pooled:
+        both = np.concatenate([features.pooled["egemaps_gen"], features.pooled["egemaps_ref"]])
+        mu, sd = both.mean(0), both.std(0) + 1e-8
+        a, b = (features.pooled["egemaps_gen"] - mu) / sd, (features.pooled["egemaps_ref"] - mu) / sd
+        cos = (a * b).sum(1) / (np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1))
+        out["cosine of the two clips' eGeMAPS (zero-shot)"] = cos
+    return out
+
+
+def cached_items(recipe, items, cache):
+    """The items every encoder of ``recipe`` already has in the cache (``--cached-only``)."""
+    from scorecast.encoders.pipeline import plan_encoding
+
+    keep = set(range(len(items)))
+    for spec in recipe.encoders:
+        plan = plan_encoding(items, spec, cache)
+        keep -= {pos for pos, key in plan.refs if key in plan.todo}
+    return items.subset(sorted(keep))
+
+
+def system_means(values: np.ndarray, groups: list[str]) -> tuple[list[str], np.ndarray]:
+    systems = sorted(set(groups))
+    g = np.asarray(groups)
+    return systems, np.array([np.mean(values[g == s]) for s in systems])
+
+
+def score_row(name, kind, preds, truth, groups, n_boot, **extra) -> dict[str, Any]:
+    sc = lib.scores(preds, truth, ("srcc", "lcc", "rmse"), n_boot, groups=groups)
+    return lib.row(name, kind, {"clip": sc["utterance"], "system": sc.get("system", {})}, **extra)
+
+
+def paired(preds, anchor, truth, groups, n_boot) -> dict[str, Any]:
+    """(scorecast - anchor) SRCC, paired bootstrap over clips and over systems."""
+    out = {"clip": lib.paired_difference("srcc", preds, anchor, truth, n_boot)}
+    _, sp = system_means(np.asarray(preds, float), groups)
+    _, sa = system_means(np.asarray(anchor, float), groups)
+    _, st = system_means(np.asarray(truth, float), groups)
+    out["system"] = lib.paired_difference("srcc", sp, sa, st, n_boot)
+    return out
+
+
+def run_variant(recipe, items, features, work: Path, threads):
+    from scorecast.data.features import FeatureSet
+    from scorecast.runs.cv import run_cv
+
+    names = [spec.feature_name for spec in recipe.encoders]  # a variant may read fewer features
+    missing = [n for n in names if n not in features.pooled]
+    if missing:
+        raise SystemExit(f"{recipe.name}: features {missing} are not among the base recipe's {list(features.pooled)}")
+    features = FeatureSet(list(features.ids), {n: features.pooled[n] for n in names}, {})
+
+    with warnings.catch_warnings(), lib.torch_threads(threads):
+        warnings.simplefilter("ignore", UserWarning)
+        return run_cv(recipe, items, features, work)
+
+
+def nested_select(spec, data_dir, variants, items, features, overrides, work: Path, threads, log):
+    """Out-of-fold predictions where each outer fold's variant is picked by an inner CV (3 folds, grouped
+    as the recipe) on that fold's training items; returns (predictions, choices per fold)."""
+    from scorecast.runs.cv import training_targets
+    from scorecast.training.splits import make_folds
+
+    base = lib.load(spec["recipe"], data_dir, None, overrides=overrides)
+    y = training_targets(base, items)
+    preds = np.full(len(items), np.nan)
+    choices = []
+    for fold in make_folds(base.cv, items, y, seed=base.cv.seeds[0] * 1000):
+        if fold.repeat != 0:
+            continue
+        inner_items, inner_fs = items.subset(fold.train.tolist()), features.subset(fold.train)
+        best = None
+        for v in variants:
+            inner = {**overrides, "cv.folds": 3}
+            recipe = lib.load(spec["recipe"], data_dir, None if v == "default" else v, overrides=inner)
+            res = run_variant(recipe, inner_items, inner_fs, work / f"sel-{fold.fold}-{v}", threads)
+            srcc = float(res.metrics["targets"]["score"]["utterance"]["srcc"]["value"])
+            if best is None or srcc > best[1]:
+                best = (v, srcc, res)
+        v, srcc, res = best
+        from scorecast.inference.bundle import load_bundle
+
+        bundle = load_bundle(res.bundle_path)
+        preds[fold.val] = bundle.predict_features(features.subset(fold.val)).mean[:, 0]
+        choices.append({"fold": fold.fold, "variant": v, "inner_srcc": srcc})
+        log(f"  select fold {fold.fold}: {v} (inner clip SRCC {srcc:.3f})")
+    return preds, choices
+
+
+def run_set(key: str, args, cache, work: Path, log) -> dict[str, Any]:
+    spec = SETS[key]
+    data_dir = args.data / spec["data"]
+    overrides = {"cv.seeds": args.seeds} if args.seeds else {}
+    base = lib.load(spec["recipe"], data_dir, None, overrides=overrides)
+    variants = args.variants or ["default", *base.variants]
+    union = {}  # every encoder any variant run here reads, once
+    for v in dict.fromkeys([*variants, *(args.select_among or [])]):
+        r = base if v == "default" else lib.load(spec["recipe"], data_dir, v, overrides=overrides)
+        union.update({e.feature_name: e for e in r.encoders})
+    everything = base.model_copy(update={"encoders": list(union.values())})
+    t = time.perf_counter()
+    items = lib.read_subset(base.data, None)
+    n_read = len(items)
+    if args.cached_only:
+        items = cached_items(everything, items, cache)
+    items, features = lib.featurize(everything, items, cache)
+    encode_s = time.perf_counter() - t
+    truth = items.targets("score")
+    groups = [str(g) for g in items.groups()]
+    rows = []
+    zs = anchors(features)
+    for name, raw in zs.items():
+        rows.append(score_row(name, "anchor", raw, truth, groups, args.bootstrap, description="no training"))
+    best_clip = max(rows, key=lambda r: abs(r["metrics"]["clip"]["srcc"]["value"]))
+    best_sys = max(rows, key=lambda r: abs(r["metrics"]["system"]["srcc"]["value"]))
+    ceiling = None
+    for v in variants:
+        recipe = lib.load(spec["recipe"], data_dir, None if v == "default" else v, overrides=overrides)
+        t = time.perf_counter()
+        res = run_variant(recipe, items, features, work / f"{key}-{v}", args.train_threads)
+        seconds = time.perf_counter() - t
+        pred = res.oof["pred.score"].to_numpy()
+        ceiling = ceiling or res.metrics["targets"]["score"].get("ceiling")
+        row = score_row(
+            f"{recipe.name}" if v == "default" else f"{base.name} [{v}]",
+            "scorecast",
+            pred,
+            truth,
+            groups,
+            args.bootstrap,
+            seconds=seconds,
+            seeds=list(recipe.cv.seeds),
+            variant=v,
+            vs_best_anchor=paired(pred, zs[best_clip["name"]], truth, groups, args.bootstrap),
+            vs_best_system_anchor=paired(pred, zs[best_sys["name"]], truth, groups, args.bootstrap),
+        )
+        rows.append(row)
+        m = row["metrics"]
+        log(
+            f"{key} {v}: clip SRCC {m['clip']['srcc']['value']:.3f}, system {m['system']['srcc']['value']:.3f} ({seconds:.0f} s)"
+        )
+    if args.select:
+        t = time.perf_counter()
+        among = args.select_among or variants
+        pred, choices = nested_select(spec, data_dir, among, items, features, overrides, work, args.train_threads, log)
+        rows.append(
+            score_row(
+                f"{base.name} [nested choice of {', '.join(among)}]",
+                "scorecast",
+                pred,
+                truth,
+                groups,
+                args.bootstrap,
+                seconds=time.perf_counter() - t,
+                variant="select",
+                choices=choices,
+                vs_best_anchor=paired(pred, zs[best_clip["name"]], truth, groups, args.bootstrap),
+                vs_best_system_anchor=paired(pred, zs[best_sys["name"]], truth, groups, args.bootstrap),
+            )
+        )
+    default = next((r for r in rows if r.get("variant") == "default"), None)
+    goals = {}
+    if default is not None:
+        clip = default["metrics"]["clip"]["srcc"]["value"]
+        goals["clip"] = {
+            "goal": spec["goals"]["clip"],
+            "value": clip,
+            "met": clip >= spec["goals"]["clip"],
+            "above_best_anchor": default["vs_best_anchor"]["clip"]["low"] > 0,
+        }
+        if "system" in spec["goals"]:
+            s = default["metrics"]["system"]["srcc"]["value"]
+            goals["system"] = {
+                "goal": spec["goals"]["system"],
+                "value": s,
+                "met": s >= spec["goals"]["system"],
+                "above_best_anchor": default["vs_best_system_anchor"]["system"]["low"] > 0,
+            }
+    return {
+        "title": spec["title"],
+        "recipe": f"recipes/{spec['recipe']}",
+        "n_items": len(items),
+        "n_read": n_read,
+        "n_systems": len(set(groups)),
+        "level": spec["level"],
+        "cv": f"{base.cv.folds}-fold {base.cv.kind} by {base.cv.group_by or 'group'}",
+        "best_anchor": {"clip": best_clip["name"], "system": best_sys["name"]},
+        "ceiling": ceiling,
+        "rows": rows,
+        "goals": goals,
+        "encode_seconds": encode_s,
+    }
+
+
+def subset_note(res: dict[str, Any]) -> str:
+    n, total = res["n_items"], res.get("n_read", res["n_items"])
+    if n == total:
+        return ""
+    return (
+        f" (**a subset**: the {n} of {total} rated clips whose features were in the cache when this ran, --cached-only)"
+    )
+
+
+def render(report: dict[str, Any]) -> str:
+    meta = report["meta"]
+    lines = [
+        "## Listening tests: per-listener ratings, priors, pairs (bench/run_listening.py)",
+        "",
+        f"Written by `{meta['command']}` on {meta['date']} (commit `{(meta['git']['commit'] or 'unknown')[:12]}`"
+        f"{', with uncommitted changes' if meta['git']['dirty'] else ''}). Figures: value [95 % bootstrap interval, {meta['bootstrap']} "
+        "resamples]; anchors are zero-shot scores on the very same clips; Δ = paired bootstrap of (row - best "
+        "anchor) SRCC on the same resampled clips (systems for the system column).",
+    ]
+    for res in report["sets"].values():
+        lvl = res["level"]
+        lines += ["", f"### {res['title']}", ""]
+        if res.get("run"):
+            r = res["run"]
+            lines += [
+                f"Run: `{r['command']}` on {r['date']}, {r['seconds']:.0f} s, load average {r['load_average'][0]:.1f}.",
+                "",
+            ]
+        c = res.get("ceiling") or {}
+        ceil = ""
+        if c:
+            ceil = (
+                f" Ceiling (split-half of the {c['listeners']} listeners, Spearman-Brown corrected, {c['splits']} "
+                f"splits): clip SRCC {c['clip']['srcc']:.3f}, {lvl} SRCC {c.get('system', {}).get('srcc', float('nan')):.3f}."
+            )
+        lines += [
+            f"{res['n_items']} clips{subset_note(res)}, {res['n_systems']} {lvl}s; {res['cv']}; `{res['recipe']}`.{ceil}",
+            "",
+            f"| system | kind | clip SRCC | clip LCC | {lvl} SRCC | Δ clip SRCC vs best anchor | Δ {lvl} SRCC vs best anchor | time (s) |",
+            "|---|---|---:|---:|---:|---:|---:|---:|",
+        ]
+        for r in res["rows"]:
+            m = r["metrics"]
+            d1 = lib.fmt_entry((r.get("vs_best_anchor") or {}).get("clip"))
+            d2 = lib.fmt_entry((r.get("vs_best_system_anchor") or {}).get("system"))
+            secs = f"{r['seconds']:.0f}" if isinstance(r.get("seconds"), (int, float)) else "–"
+            lines.append(
+                f"| {r['name']} | {r['kind']} | {lib.fmt_entry(m['clip'].get('srcc'))} | {lib.fmt_entry(m['clip'].get('lcc'))} "
+                f"| {lib.fmt_entry(m['system'].get('srcc'))} | {d1} | {d2} | {secs} |"
+            )
+        for r in res["rows"]:
+            if r.get("choices"):
+                lines += [
+                    "",
+                    "Nested choice per outer fold: "
+                    + ", ".join(f"fold {c['fold']}: {c['variant']}" for c in r["choices"])
+                    + ".",
+                ]
+        g = res.get("goals") or {}
+        if g:
+            parts = []
+            for level, e in g.items():
+                parts.append(
+                    f"{level} SRCC {e['value']:.3f} (goal ≥ {e['goal']:.2f}: {'met' if e['met'] else 'not met'}; "
+                    f"interval of Δ vs the best anchor {'above 0' if e['above_best_anchor'] else 'not above 0'})"
+                )
+            lines += ["", "Default recipe: " + "; ".join(parts) + "."]
+    return "\n".join(lines) + "\n"
+
+
+def merge_reports(paths: list[Path], args) -> dict[str, Any]:
+    """One report from several runs' JSON files (each keeps its own meta, shown per set)."""
+    report: dict[str, Any] = {"sets": {}, "runs": []}
+    for path in paths:
+        part = json.loads(path.read_text())
+        for key, res in part["sets"].items():
+            res["run"] = part["meta"]
+            report["sets"][key] = res
+        report["runs"].append(part["meta"])
+    report["meta"] = report["runs"][-1]
+    args.json.parent.mkdir(parents=True, exist_ok=True)
+    args.json.write_text(json.dumps(report, indent=2) + "\n")
+    lib.replace_section(args.md, "listening-tests", render(report))
+    print(f"wrote {args.json} and the listening-tests section of {args.md}", flush=True)
+    return report
+
+
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--data", type=Path, default=Path(os.environ.get("SCORECAST_DATA", REPO.parent / "shared" / "data")))
+    p.add_argument("--cache", type=Path, default=None)
+    p.add_argument("--sets", default=",".join(SETS))
+    p.add_argument("--variants", default=None, help="comma-separated (default: the recipe and all its variants)")
+    p.add_argument("--seeds", default=None, help="override cv.seeds, e.g. 0,1")
+    p.add_argument("--select", action="store_true", help="add the nested-CV choice among the variants")
+    p.add_argument("--select-among", default=None, help="comma-separated candidates for --select (default: --variants)")
+    p.add_argument("--bootstrap", type=int, default=1000)
+    p.add_argument("--cached-only", action="store_true", help="score only the clips whose features are cached")
+    p.add_argument("--train-threads", type=int, default=1)
+    p.add_argument("--json", type=Path, default=REPO / "bench" / "results" / "listening.json")
+    p.add_argument("--md", type=Path, default=REPO / "bench" / "RESULTS.md")
+    p.add_argument(
+        "--merge",
+        default=None,
+        help="comma-separated listening JSON files of earlier runs (one set each): write their sets together "
+        "to --json and the RESULTS.md section, running nothing",
+    )
+    args = p.parse_args(argv)
+    if args.merge:
+        return merge_reports([Path(x) for x in args.merge.split(",")], args)
+    args.seeds = [int(x) for x in args.seeds.split(",")] if args.seeds else None
+    args.variants = [v.strip() for v in args.variants.split(",")] if args.variants else None
+    args.select_among = [v.strip() for v in args.select_among.split(",")] if args.select_among else None
+    if not args.data.is_dir():
+        raise SystemExit(f"data folder not found: {args.data} (pass --data or set SCORECAST_DATA); skipped")
+    from scorecast.cache.store import EmbeddingCache
+
+    start = time.perf_counter()
+    report: dict[str, Any] = {"sets": {}}
+    with tempfile.TemporaryDirectory(prefix="scorecast-listening-") as work:
+        for key in [s.strip() for s in args.sets.split(",") if s.strip()]:
+            if key not in SETS:
+                raise SystemExit(f"--sets: unknown set {key!r}; expected some of {list(SETS)}")
+            report["sets"][key] = run_set(
+                key, args, EmbeddingCache(args.cache), Path(work), lambda m: print(m, flush=True)
+            )
+    report["meta"] = {
+        "date": lib.now_iso(),
+        "machine": lib.machine_info(),
+        "git": lib.git_commit(),
+        "load_average": os.getloadavg(),
+        "bootstrap": args.bootstrap,
+        "seconds": time.perf_counter() - start,
+        "command": "python bench/run_listening.py " + " ".join(argv if argv is not None else sys.argv[1:]),
+    }
+    for res in report["sets"].values():
+        res["run"] = dict(report["meta"])
+    from scorecast.jsonsafe import clean_json
+
+    report = clean_json(report)
+    args.json.parent.mkdir(parents=True, exist_ok=True)
+    args.json.write_text(json.dumps(report, indent=2) + "\n")
+    lib.replace_section(args.md, "listening-tests", render(report))
+    print(f"wrote {args.json} and the listening-tests section of {args.md}", flush=True)
+    return report
+
+
+if __name__ == "__main__":
+    main()
