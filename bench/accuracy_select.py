@@ -8,6 +8,9 @@ the winner is trained on those training items and predicts the outer fold. The o
 predictions of the chosen candidates (averaged over the seeds, clipped) are the honest figure of
 "choose by inner CV", and the choice on all items (the same inner CV on every item) is the default
 the recipe should carry. Candidates are estimator heads (ridge, SVR): cheap enough for K x 5 x 5 fits.
+The winner is fit on ALL of the outer fold's training items, while ``scorecast cv`` (the per-variant
+rows) holds out the recipe's early-stopping part of each training fold even for an estimator head,
+so a nested row can beat the row of the very candidate it chose every time.
 """
 
 from __future__ import annotations
