@@ -269,7 +269,7 @@ def cv_rows(
     from scorecast.runs.cv import run_cv
 
     rows, first, timing = [], None, {"encode": 0.0}
-    for variant in s.variants(tuple(variants)):
+    for variant in s.variants(installed_variants(s, recipe_file, data_dir, tuple(variants))):
         recipe = lib.load(recipe_file, data_dir, variant, overrides=s.overrides())
         t = time.perf_counter()
         items = s.keep(recipe, lib.read_subset(recipe.data, s.limit(limit_key)))
@@ -445,12 +445,31 @@ def run_codec(s: Settings) -> dict[str, Any]:
     }
 
 
+def installed_variants(s: Settings, recipe_file: str, data_dir: Path, variants: tuple) -> tuple:
+    """``variants`` without those whose encoders or ASR need a packaged model that is not installed
+    (scorecast[models]); each one left out is logged."""
+    from scorecast.encoders.model_store import PACKAGED_MODELS
+
+    kept = []
+    for variant in variants:
+        recipe = lib.load(recipe_file, data_dir, variant)
+        models = [e.params.get("model") for e in recipe.encoders] + [
+            recipe.asr.params.get("model") if recipe.asr else None
+        ]
+        missing = [m for m in models if m in PACKAGED_MODELS and not PACKAGED_MODELS.get(m).installed()]
+        if missing:
+            s.log(f"{recipe_file} [{variant}]: left out, packaged model {missing[0]} not installed (make models)")
+        else:
+            kept.append(variant)
+    return tuple(kept)
+
+
 def nested_row(s: Settings, recipe_file: str, candidates: tuple, limit_key: str) -> dict[str, Any]:
     """The figure of choosing among ``candidates`` by inner CV (bench/accuracy_select.py)."""
     from accuracy_select import nested_selection
 
     prepared = {}
-    for variant in s.variants(candidates):
+    for variant in s.variants(installed_variants(s, recipe_file, s.data / "shl-grammar", tuple(candidates))):
         recipe = lib.load(recipe_file, s.data / "shl-grammar", variant, overrides=s.overrides())
         items = s.keep(recipe, lib.read_subset(recipe.data, s.limit(limit_key)))
         prepared[variant] = (recipe, *lib.featurize(recipe, items, s.cache))
