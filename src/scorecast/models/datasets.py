@@ -202,6 +202,6 @@ def collate(batch: list[dict] | dict) -> dict:
         out["sequences"], out["masks"] = {}, {}
         for k in first["sequences"]:
             out["sequences"][k], out["masks"][k] = pad_sequences([b["sequences"][k] for b in batch])
-    for key in ("target", "weight", "target_dist", "listener"):
-        out[key] = torch.stack([b[key] for b in batch]) if first[key] is not None else None
+    for key in ("target", "weight", "target_dist", "listener"):  # other datasets' items may lack "listener"
+        out[key] = torch.stack([b[key] for b in batch]) if first.get(key) is not None else None
     return out
