@@ -107,10 +107,28 @@ def read_subset(data_config, limit: int | None, seed: int = 0):
     return items
 
 
+def transcribed_only(recipe, items, cache):
+    """The items whose audio the recipe's ASR already transcribed (in the cache's transcript store);
+    all items where the recipe has no ASR step. For runs that cannot wait for every clip."""
+    if recipe.asr is None:
+        return items
+    from scorecast.data.audio import audio_input_hash
+    from scorecast.encoders.asr import TranscriptStore
+    from scorecast.encoders.base import ENCODERS
+
+    params = dict(recipe.asr.params) | ({"backend": recipe.asr.backend} if recipe.asr.backend else {})
+    asr = ENCODERS.build("asr", **params)
+    known = TranscriptStore(cache.root, asr.identity(), asr.identity_hash).load()
+    return items.subset([i for i, item in enumerate(items) if audio_input_hash(item.audio) in known])
+
+
 def featurize(recipe, items, cache):
-    """(items, features) of the items every encoder could encode, aligned (as ``scorecast cv`` does)."""
+    """(items, features) of the items every encoder could encode, aligned (as ``scorecast cv`` does);
+    the recipe's ASR step first, where it has one (transcripts cached by audio content)."""
+    from scorecast.encoders.asr import transcribe_if_needed
     from scorecast.encoders.pipeline import build_features
 
+    transcribe_if_needed(recipe, items, cache)
     features = build_features(items, recipe.encoders, cache, progress=False)
     if list(features.ids) != list(items.ids):
         pos = {item_id: i for i, item_id in enumerate(items.ids)}
@@ -206,16 +224,22 @@ def render_markdown(report: dict[str, Any]) -> str:
         f"{' in --quick mode (tiny subsets; not results)' if meta['quick'] else ''}.",
         f"Machine: {m['cores']} CPU cores ({m['cpu']}), {m['platform']}, Python {m['python']}, torch {m['torch']}"
         f"{', GPU ' + m['gpu'] if m['gpu'] else ', no GPU'}. Commit `{commit[:12]}`{dirty}.",
-        f"Total run time {meta['seconds']:.0f} s ("
-        + ", ".join(f"{k} {v:.0f} s" for k, v in meta["set_seconds"].items())
-        + f"); embeddings came from the cache where present; training on {meta['train_threads'] or 'default'} torch "
-        f"thread(s); load average at the end {meta['load_average'][0]:.1f} (other work shares the machine).",
+        (
+            f"Total run time {meta['seconds']:.0f} s ("
+            + ", ".join(f"{k} {v:.0f} s" for k, v in meta["set_seconds"].items())
+            + f"); embeddings came from the cache where present; training on {meta['train_threads'] or 'default'} "
+            f"torch thread(s); load average at the end {meta['load_average'][0]:.1f} (other work shares the machine)."
+            if meta["set_seconds"]
+            else "This file was assembled from earlier runs (`--merge`): each section names the run it comes from."
+        ),
         f"Every figure: value [95 % percentile bootstrap interval, {meta['bootstrap']} resamples of the scored items].",
         "`kind`: *anchor* = measured in this run without scorecast training; *scorecast* = a recipe in `recipes/`;"
         " *reference* = a figure from the literature, not measured here.",
     ]
     for key, res in report["sets"].items():
         lines += ["", f"## {res['title']}", "", res["protocol"], ""]
+        if res.get("from_run"):
+            lines[-1:] = ["", f"(This section comes from an earlier run: {res['from_run']}.)", ""]
         lines += table(res["rows"], res["columns"])
         if key == "stsb":
             g = res["best_minus_anchor"]

@@ -45,7 +45,7 @@ import numpy as np  # noqa: E402
 import accuracy_lib as lib  # noqa: E402
 
 REPO = lib.REPO
-SETS = ("stsb", "shl-transcripts", "shl-audio", "codec-mushra")
+SETS = ("stsb", "shl-transcripts", "shl-audio", "codec-mushra", "shl-asr", "stsb-mpnet")
 
 #: The only typed figures: a result from the literature, shown as a reference, never as a measurement.
 SHL_PUBLISHED = {
@@ -58,7 +58,15 @@ SHL_PUBLISHED = {
 
 #: --quick: small random subsets, few epochs, one seed, few resamples (checks the machinery only)
 QUICK = {
-    "limits": {"stsb-train": 100, "stsb-dev": 40, "stsb-test": 40, "shl": 40, "shl-audio": 40, "mushra": 48},
+    "limits": {
+        "stsb-train": 100,
+        "stsb-dev": 40,
+        "stsb-test": 40,
+        "shl": 40,
+        "shl-audio": 40,
+        "mushra": 48,
+        "shl-asr": 40,
+    },
     "overrides": {"training.max_epochs": 2, "cv.seeds": [0], "cv.folds": 3},
     "variants": 2,  # the recipe itself and its last variant
     "bootstrap": 50,
@@ -75,6 +83,11 @@ class Settings:
     seeds: list[int] | None
     train_threads: int | None = 1
     log: Any = print
+    transcribed_only: bool = False
+
+    def keep(self, recipe, items):
+        """--transcribed-only: the items the recipe's ASR has transcribed already."""
+        return lib.transcribed_only(recipe, items, self.cache) if self.transcribed_only else items
 
     def limit(self, key: str) -> int | None:
         return QUICK["limits"][key] if self.quick else None
@@ -256,10 +269,10 @@ def cv_rows(
     from scorecast.runs.cv import run_cv
 
     rows, first, timing = [], None, {"encode": 0.0}
-    for variant in s.variants(tuple(variants)):
+    for variant in s.variants(installed_variants(s, recipe_file, data_dir, tuple(variants))):
         recipe = lib.load(recipe_file, data_dir, variant, overrides=s.overrides())
         t = time.perf_counter()
-        items = lib.read_subset(recipe.data, s.limit(limit_key))
+        items = s.keep(recipe, lib.read_subset(recipe.data, s.limit(limit_key)))
         items, features = lib.featurize(recipe, items, s.cache)
         timing["encode"] += time.perf_counter() - t
         first = first or (recipe, items, features)
@@ -338,10 +351,13 @@ def run_shl_transcripts(s: Settings) -> dict[str, Any]:
         s,
         "shl-grammar-transcripts.yaml",
         s.data / "shl-grammar",
-        (None, "regression", "ridge", "svr", "stats", "svr-stats"),
+        (None, "regression", "ridge", "svr", "stats", "svr-stats", "ling", "svr-ling", "ridge-ling", "mpnet-svr-ling"),
         "shl",
     )
-    rows = [mean_anchor(s, recipe, items)] + rows + [published_row()]
+    nested = nested_row(
+        s, "shl-grammar-transcripts.yaml", ("svr", "svr-stats", "svr-ling", "ridge-ling", "mpnet-svr-ling"), "shl"
+    )
+    rows = [mean_anchor(s, recipe, items)] + rows + [nested, published_row()]
     return {
         "title": "SHL grammar from the given ASR transcripts",
         "protocol": (
@@ -429,8 +445,167 @@ def run_codec(s: Settings) -> dict[str, Any]:
     }
 
 
+def installed_variants(s: Settings, recipe_file: str, data_dir: Path, variants: tuple) -> tuple:
+    """``variants`` without those whose encoders or ASR need a packaged model that is not installed
+    (scorecast[models]); each one left out is logged."""
+    from scorecast.encoders.model_store import PACKAGED_MODELS
+
+    kept = []
+    for variant in variants:
+        recipe = lib.load(recipe_file, data_dir, variant)
+        models = [e.params.get("model") for e in recipe.encoders] + [
+            recipe.asr.params.get("model") if recipe.asr else None
+        ]
+        missing = [m for m in models if m in PACKAGED_MODELS and not PACKAGED_MODELS.get(m).installed()]
+        if missing:
+            s.log(f"{recipe_file} [{variant}]: left out, packaged model {missing[0]} not installed (make models)")
+        else:
+            kept.append(variant)
+    return tuple(kept)
+
+
+def nested_row(s: Settings, recipe_file: str, candidates: tuple, limit_key: str) -> dict[str, Any]:
+    """The figure of choosing among ``candidates`` by inner CV (bench/accuracy_select.py)."""
+    from accuracy_select import nested_selection
+
+    prepared = {}
+    for variant in s.variants(installed_variants(s, recipe_file, s.data / "shl-grammar", tuple(candidates))):
+        recipe = lib.load(recipe_file, s.data / "shl-grammar", variant, overrides=s.overrides())
+        items = s.keep(recipe, lib.read_subset(recipe.data, s.limit(limit_key)))
+        prepared[variant] = (recipe, *lib.featurize(recipe, items, s.cache))
+    t = time.perf_counter()
+    with warnings.catch_warnings(), lib.torch_threads(s.train_threads):
+        warnings.simplefilter("ignore", UserWarning)
+        out = nested_selection(prepared, s.work, log=s.log)
+    sc = lib.scores(out["pred"], out["target"], ("lcc", "rmse", "srcc"), s.bootstrap)
+    choices = ", ".join(f"{k} x{v}" for k, v in out["choices"].items())
+    inner = ", ".join(f"{k} {v:.3f}" for k, v in out["default_scores"].items())
+    s.log(f"{recipe_file}: nested choice: {choices}; on all items: {out['default']} ({inner})")
+    return lib.row(
+        f"{variant_label(recipe_file, None)}: choose among [{', '.join(prepared)}] by inner CV (nested)",
+        "scorecast",
+        {"cv": sc["utterance"]},
+        seconds=time.perf_counter() - t,
+        description=(
+            f"per outer fold the candidate with the best inner 5-fold CV Pearson (fold seed 7) on that fold's "
+            f"training items; chosen: {choices}; the same inner CV on all items picks {out['default']} ({inner})"
+        ),
+        choices=out["choices"],
+        default=out["default"],
+        default_scores=out["default_scores"],
+    )
+
+
+def run_shl_asr(s: Settings) -> dict[str, Any]:
+    """recipes/grammar.yaml: from the audio alone (scorecast's Whisper ASR), the 252 clips."""
+    rows, (recipe, items, _), timing = cv_rows(
+        s, "grammar.yaml", s.data / "shl-grammar", (None, "svr", "svr-text", "svr-transcripts"), "shl-asr"
+    )
+    nested = nested_row(s, "grammar.yaml", ("svr", "svr-text"), "shl-asr")
+    rows = [mean_anchor(s, recipe, items)] + rows + [nested, published_row()]
+    return {
+        "title": "SHL grammar from the audio alone (scorecast's own Whisper ASR; recipes/grammar.yaml)",
+        "protocol": (
+            f"{recipe.cv.folds}-fold {recipe.cv.kind} CV on the {len(items)} clips whose audio the source kept. "
+            "Transcripts and word timing come from scorecast's faster-whisper ASR (cached by audio content); "
+            "[svr-transcripts] uses the given transcripts for the text features instead."
+            + (
+                f" ONLY the {len(items)} clips that were transcribed when this run started (--transcribed-only)."
+                if s.transcribed_only
+                else ""
+            )
+        ),
+        "n": {"cv": len(items)},
+        "columns": SHL_COLUMNS,
+        "rows": rows,
+        "encode_seconds": timing["encode"],
+    }
+
+
+def run_stsb_mpnet(s: Settings) -> dict[str, Any]:
+    """STS-B test with the packaged all-mpnet-base-v2 beside MiniLM: zero-shot cosine and the
+    recipe's trained siamese head (train -> early stopping on dev -> test), in the same run."""
+    from scorecast.config import DataConfig
+    from scorecast.runs.cv import clip_to_targets, training_targets
+    from scorecast.training.trainer import fit_member
+
+    root = s.data / "stsb"
+    rows = []
+    for variant, model in ((None, "MiniLM"), ("mpnet", "all-mpnet-base-v2")):
+        recipe = lib.load("stsb.yaml", root, variant, overrides=s.overrides())
+        configs = {"train": recipe.data, "dev": DataConfig(reader="stsb", path=str(root / "sts-dev.csv"))}
+        configs["test"] = recipe.test_data
+        split = lib.featurize_splits(
+            recipe, {k: lib.read_subset(c, s.limit(f"stsb-{k}")) for k, c in configs.items()}, s.cache
+        )
+        truth = {k: training_targets(recipe, items)[:, 0] for k, (items, _) in split.items()}
+        left, right = (e.feature_name for e in recipe.encoders)
+        cos = {}
+        for k in ("dev", "test"):
+            a, b = (split[k][1].pooled[f].astype(np.float64) for f in (left, right))
+            cos[k] = (a * b).sum(1) / (np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1))
+        rows.append(
+            lib.row(
+                f"cosine of the frozen {model} embeddings (zero-shot)",
+                "anchor",
+                {k: lib.scores(cos[k], truth[k], ["srcc", "lcc"], s.bootstrap)["utterance"] for k in ("test", "dev")},
+            )
+        )
+        from scorecast.data.features import FeatureSet
+
+        fit_fs = FeatureSet.concat([split["train"][1], split["dev"][1]])
+        fit_y = np.concatenate([training_targets(recipe, split[k][0]) for k in ("train", "dev")])
+        n_train = len(split["train"][1])
+        t = time.perf_counter()
+        with lib.torch_threads(s.train_threads):
+            member = fit_member(
+                recipe,
+                fit_fs,
+                fit_y,
+                np.arange(n_train),
+                np.arange(n_train, len(fit_fs)),
+                seed=0,
+                log_dir=s.work / "stsb-mpnet-logs",
+                name=f"stsb-{model}",
+            )
+        preds = {k: clip_to_targets(recipe, member.predict(split[k][1]).mean)[:, 0] for k in ("dev", "test")}
+        metrics = {
+            k: lib.scores(preds[k], truth[k], ["srcc", "lcc", "rmse"], s.bootstrap)["utterance"]
+            for k in ("test", "dev")
+        }
+        rows.append(
+            lib.row(
+                variant_label("stsb.yaml", variant),
+                "scorecast",
+                metrics,
+                seconds=time.perf_counter() - t,
+                seeds=[0],
+                description=describe(recipe) + f" ({model})",
+            )
+        )
+        s.log(
+            f"stsb-mpnet: {model}: cosine test srcc {rows[-2]['metrics']['test']['srcc']['value']:.4f}, "
+            f"trained {metrics['test']['srcc']['value']:.4f}"
+        )
+    return {
+        "title": "STS-B with the packaged all-mpnet-base-v2 (test split)",
+        "protocol": (
+            "Each text model's own embeddings of the same pairs: zero-shot cosine, and the stsb recipe's siamese head "
+            "trained on train with early stopping on dev (one seed), scored once on test."
+        ),
+        "columns": [
+            ("test Spearman", "test", "srcc"),
+            ("test Pearson", "test", "lcc"),
+            ("dev Spearman", "dev", "srcc"),
+        ],
+        "rows": rows,
+    }
+
+
 RUNNERS = {
     "stsb": run_stsb,
+    "shl-asr": run_shl_asr,
+    "stsb-mpnet": run_stsb_mpnet,
     "shl-transcripts": run_shl_transcripts,
     "shl-audio": run_shl_audio,
     "codec-mushra": run_codec,
@@ -463,7 +638,39 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         default=1,
         help="torch threads while training (default 1: far faster for small heads on 2 busy cores; 0 = torch's choice)",
     )
+    p.add_argument(
+        "--transcribed-only",
+        action="store_true",
+        help="sets with an ASR step: only the clips already in the transcript store (says so in the protocol)",
+    )
+    p.add_argument(
+        "--merge",
+        type=Path,
+        nargs="*",
+        default=[],
+        help="keep the sets of these earlier accuracy JSON files (each marked with its own run) unless run now",
+    )
     return p.parse_args(argv)
+
+
+def merged_sets(files: list[Path], fresh: dict[str, Any]) -> dict[str, Any]:
+    """Sets of earlier runs (later files win), each marked ``from_run``, then the sets run now."""
+    out: dict[str, Any] = {}
+    for path in files:
+        old = json.loads(path.read_text())
+        meta = old["meta"]
+        for name, res in old["sets"].items():
+            res.setdefault(
+                "from_run",
+                f"{meta['date']}, commit {(meta['git']['commit'] or 'unknown')[:12]}"
+                f"{' (dirty)' if meta['git']['dirty'] else ''}, load {meta['load_average'][0]:.1f}, "
+                f"`{meta.get('command', 'python bench/run_accuracy.py')}`",
+            )
+            out[name] = res
+    for name, res in fresh.items():
+        out.pop(name, None)
+        out[name] = res
+    return out
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
@@ -491,6 +698,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             seeds,
             train_threads=args.train_threads or None,
             log=lambda msg: print(msg, flush=True),
+            transcribed_only=args.transcribed_only,
         )
         for name in sets:
             t = time.perf_counter()
@@ -513,6 +721,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     }
     from scorecast.jsonsafe import clean_json
 
+    report["sets"] = merged_sets(list(args.merge), report["sets"])
     report = clean_json(report)
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps(report, indent=2) + "\n")

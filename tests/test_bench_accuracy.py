@@ -92,10 +92,14 @@ def test_quick_run_writes_results(shared_data, tmp_path):
     assert stsb["best_minus_anchor"]["srcc"]["low"] <= stsb["best_minus_anchor"]["srcc"]["high"]
 
     shl = report["sets"]["shl-transcripts"]
-    assert [r["kind"] for r in shl["rows"]] == ["anchor", "scorecast", "scorecast", "reference"]
+    # anchor, the recipe and its last variant, the nested choice among estimator variants, the reference
+    assert [r["kind"] for r in shl["rows"]] == ["anchor", "scorecast", "scorecast", "scorecast", "reference"]
     assert shl["rows"][-1]["metrics"]["cv"]["lcc"]["value"] == run_accuracy.SHL_PUBLISHED["lcc"]
-    for r in shl["rows"][1:-1]:
+    for r in shl["rows"][1:-2]:
         assert r["n"] == 40 and r["folds"] == 3 and r["metrics"]["cv"]["rmse"]["value"] > 0
+    nested = shl["rows"][-2]
+    assert "by inner CV (nested)" in nested["name"] and sum(nested["choices"].values()) == 3  # one per outer fold
+    assert nested["default"] in nested["default_scores"] and nested["metrics"]["cv"]["rmse"]["value"] > 0
 
     text = md.read_text()
     assert "--quick mode" in text and "## STS-B" in text and "## SHL grammar from the given ASR transcripts" in text

@@ -7,15 +7,19 @@ methods, so this import stays light.
 
 from scorecast.encoders import (  # noqa: F401  (imported for registration)
     asr,
+    asr_faster_whisper,
     distillmos_encoder,
     dnsmos,
+    fluency,
     hf_audio,
     hf_text,
+    linguistic,
     lookup,
     music,
     opensmile_features,
     sentence,
     text_stats,
+    whisper_encoder,
 )
 from scorecast.encoders.base import ENCODERS, Encoded, Encoder
 

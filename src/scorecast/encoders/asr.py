@@ -9,6 +9,8 @@ Backends::
                   task (transcribe), max_new_tokens (128), batch_size (8), device.
     pocketsphinx  the English model pocketsphinx 5 ships: needs nothing else, poor on unusual
                   speech (and on synthetic audio).
+    faster-whisper  CTranslate2 Whisper (packaged whisper-base / whisper-tiny.en or a local
+                  folder); beam search, VAD, word timestamps (asr_faster_whisper.py).
 
 ``backend`` defaults to whisper when ``model`` is given, else pocketsphinx.
 
@@ -44,11 +46,16 @@ CHUNK_S = 30.0
 
 
 class ASRBackend:
+    timed = False  # True: transcribe_timed also gives each word's timing (a JSON text)
+
     def identity(self) -> dict[str, Any]:
         raise NotImplementedError
 
     def transcribe(self, waves: list[np.ndarray]) -> list[str]:
         raise NotImplementedError
+
+    def transcribe_timed(self, waves: list[np.ndarray]) -> list[tuple[str, str | None]]:
+        return [(text, None) for text in self.transcribe(waves)]
 
 
 ASR_BACKENDS: Registry[type[ASRBackend]] = Registry("asr backend")
@@ -177,13 +184,21 @@ class ASREncoder(Encoder):
         return {"name": "asr", "sample_rate": SR, **self.backend.identity()}
 
     def transcribe_batch(self, waves: list[Any]) -> list[str]:
+        return self.backend.transcribe(self._checked(waves))
+
+    def transcribe_batch_timed(self, waves: list[Any]) -> list[tuple[str, str | None]]:
+        """(transcript, timing JSON or None) per waveform; timing where the backend is ``timed``."""
+        return self.backend.transcribe_timed(self._checked(waves))
+
+    @staticmethod
+    def _checked(waves: list[Any]) -> list[np.ndarray]:
         checked = []
         for i, w in enumerate(waves):
             arr = np.asarray(w, dtype=np.float32)
             if arr.ndim != 1 or arr.size == 0:
                 raise DataError(f"asr: expected a non-empty mono waveform for input {i}, got shape {arr.shape}")
             checked.append(arr)
-        return self.backend.transcribe(checked)
+        return checked
 
     def encode_batch(self, inputs: list[Any]) -> list[Encoded]:
         raise ConfigError(
@@ -193,7 +208,8 @@ class ASREncoder(Encoder):
 
 
 class TranscriptStore:
-    """Append-only JSON-lines transcripts of one ASR identity: {"audio": sha256, "text": ...}."""
+    """Append-only JSON-lines transcripts of one ASR identity: {"audio": sha256, "text": ...,
+    "timing": ... (timed backends)}."""
 
     def __init__(self, root: str | os.PathLike, identity: dict[str, Any], identity_hash: str) -> None:
         self.folder = Path(root).expanduser() / "transcripts"
@@ -206,20 +222,25 @@ class TranscriptStore:
             os.replace(tmp, meta)
 
     def load(self) -> dict[str, str]:
-        out: dict[str, str] = {}
+        return {key: text for key, (text, _) in self.load_timed().items()}
+
+    def load_timed(self) -> dict[str, tuple[str, str | None]]:
+        out: dict[str, tuple[str, str | None]] = {}
         if not self.path.exists():
             return out
         with self.path.open("rb") as fh:
             for line in fh:
                 try:
                     rec = json.loads(line)
-                    out[str(rec["audio"])] = str(rec["text"])
-                except (ValueError, KeyError, TypeError):
+                    timing = rec.get("timing")
+                    out[str(rec["audio"])] = (str(rec["text"]), None if timing is None else str(timing))
+                except (ValueError, KeyError, TypeError, AttributeError):
                     continue  # a line cut short by a killed run: that audio is transcribed again
         return out
 
-    def append(self, audio_hash: str, text: str) -> None:
-        line = (json.dumps({"audio": audio_hash, "text": text}, ensure_ascii=False) + "\n").encode()
+    def append(self, audio_hash: str, text: str, timing: str | None = None) -> None:
+        rec = {"audio": audio_hash, "text": text} | ({"timing": timing} if timing is not None else {})
+        line = (json.dumps(rec, ensure_ascii=False) + "\n").encode()
         fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
         try:
             os.write(fd, line)
@@ -231,7 +252,7 @@ def transcribe_items(
     items, spec_params: dict[str, Any] | None = None, cache: Any = None, batch_size: int = 8
 ) -> dict[str, str]:
     """Transcribe every item's audio into ``item.texts[as_field]`` (``as_field`` is a param,
-    default ``transcript``); returns {item id: transcript}. ``cache`` is a cache root folder or an
+    default ``transcript``; a timed backend also fills ``<as_field>_timing``); returns {item id: transcript}. ``cache`` is a cache root folder or an
     object with a ``root`` (the EmbeddingCache); transcripts found there are not recomputed."""
     from scorecast.data.audio import audio_input_hash, prepare_audio
 
@@ -248,30 +269,40 @@ def transcribe_items(
     if cache is not None and root is None:
         raise ConfigError(f"transcribe_items cache: expected a folder or an EmbeddingCache, got {type(cache).__name__}")
     store = TranscriptStore(root, asr.identity(), asr.identity_hash) if root is not None else None
-    known = store.load() if store else {}
+    known = store.load_timed() if store else {}
     hashes = {item.id: audio_input_hash(item.audio) for item in items}
     todo = list({hashes[item.id]: item for item in items if hashes[item.id] not in known}.values())  # each audio once
     for s in range(0, len(todo), batch_size):
         part = todo[s : s + batch_size]
         waves = [prepare_audio(item.audio, sample_rate=SR) for item in part]
-        for item, text in zip(part, asr.transcribe_batch(waves)):
-            known[hashes[item.id]] = text
+        for item, (text, timing) in zip(part, asr.transcribe_batch_timed(waves)):
+            known[hashes[item.id]] = (text, timing)
             if store:
-                store.append(hashes[item.id], text)
+                store.append(hashes[item.id], text, timing)
     result = {}
     for item in items:
-        item.texts[as_field] = known[hashes[item.id]]
-        result[item.id] = item.texts[as_field]
+        text, timing = known[hashes[item.id]]
+        item.texts[as_field] = text
+        if timing is not None:
+            item.texts[f"{as_field}_timing"] = timing
+        result[item.id] = text
     return result
 
 
 def transcribe_if_needed(recipe: Any, items: Any, cache: Any = None) -> int:
-    """Run the recipe's ASR step (if any) on the items lacking its text field; returns how many
-    were transcribed. Transcripts are cached by audio content, so reruns transcribe nothing."""
+    """Run the recipe's ASR step (if any) on the items lacking its text field (or its word timing,
+    where an encoder reads ``text.<field>_timing``); returns how many were transcribed. Transcripts are cached by audio content, so reruns transcribe nothing."""
     if recipe.asr is None:
         return 0
     asr = recipe.asr
-    todo = [item for item in items if asr.overwrite or not str(item.texts.get(asr.field) or "").strip()]
+    needs_timing = any(spec.input == f"text.{asr.field}_timing" for spec in recipe.encoders)
+
+    def missing(item) -> bool:
+        if not str(item.texts.get(asr.field) or "").strip():
+            return True
+        return needs_timing and f"{asr.field}_timing" not in item.texts
+
+    todo = [item for item in items if asr.overwrite or missing(item)]
     if not todo:
         return 0
     params = dict(asr.params)

