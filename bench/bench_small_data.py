@@ -40,6 +40,17 @@ REPO = lib.REPO
 SECTION = "small-data"
 
 
+def _run_meta(start: float) -> dict:
+    """When, where and how long: the meta block every report of this script starts with."""
+    return {
+        "date": lib.now_iso(),
+        "machine": lib.machine_info(),
+        "git": lib.git_commit(),
+        "seconds": time.perf_counter() - start,
+        "load_average": list(os.getloadavg()),
+    }
+
+
 def cosine(features, left: str, right: str) -> np.ndarray:
     a, b = features.pooled[left].astype(np.float64), features.pooled[right].astype(np.float64)
     return (a * b).sum(1) / (np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1))
@@ -140,11 +151,7 @@ def main() -> None:
                     )
     report = {
         "meta": {
-            "date": lib.now_iso(),
-            "machine": lib.machine_info(),
-            "git": lib.git_commit(),
-            "seconds": time.perf_counter() - start,
-            "load_average": list(os.getloadavg()),
+            **_run_meta(start),
             "bootstrap": n_boot,
             "quick": args.quick,
             "sizes": sizes,
@@ -202,11 +209,7 @@ def cv_cuts(args, base, split, picks: dict[int, np.ndarray], start: float) -> No
             )
     report = {
         "meta": {
-            "date": lib.now_iso(),
-            "machine": lib.machine_info(),
-            "git": lib.git_commit(),
-            "seconds": time.perf_counter() - start,
-            "load_average": list(os.getloadavg()),
+            **_run_meta(start),
         },
         "rows": rows,
     }

@@ -190,32 +190,19 @@ def content_hash(item: Item, spec: EncoderSpec) -> tuple[str, Any]:
             raise DataError(f"item '{item.id}' has no audio; encoder '{spec.name}' reads input 'audio'", field="audio")
         return audio_input_hash(item.audio), item.audio
     kind, name = spec.input.split(".", 1)
-    if kind == "audio":
-        path = item.audios.get(name)
-        if path is None:
-            have = ", ".join(sorted(item.audios)) or "none"
-            raise DataError(
-                f"item '{item.id}' has no audio field '{name}' (it has: {have}); encoder '{spec.name}' reads it",
-                field=spec.input,
-            )
-        return audio_input_hash(path), path
-    if kind == "text":
-        text = item.texts.get(name)
-        if text is None:
-            have = ", ".join(sorted(item.texts)) or "none"
-            raise DataError(
-                f"item '{item.id}' has no text field '{name}' (it has: {have}); encoder '{spec.name}' reads it",
-                field=spec.input,
-            )
-        return text_hash(text), text
-    vector = item.vectors.get(name)
-    if vector is None:
-        have = ", ".join(sorted(item.vectors)) or "none"
+    fields, hash_fn = {
+        "audio": (item.audios, audio_input_hash),
+        "text": (item.texts, text_hash),
+        "vector": (item.vectors, vector_hash),
+    }[kind]
+    value = fields.get(name)
+    if value is None:
+        have = ", ".join(sorted(fields)) or "none"
         raise DataError(
-            f"item '{item.id}' has no vector field '{name}' (it has: {have}); encoder '{spec.name}' reads it",
+            f"item '{item.id}' has no {kind} field '{name}' (it has: {have}); encoder '{spec.name}' reads it",
             field=spec.input,
         )
-    return vector_hash(vector), np.asarray(vector, dtype=np.float32)
+    return hash_fn(value), (np.asarray(value, dtype=np.float32) if kind == "vector" else value)
 
 
 def in_shard(key: str, shard: tuple[int, int] | None) -> bool:
