@@ -116,10 +116,15 @@ def main() -> None:
     parser.add_argument("--strategy", default="ddp")
     parser.add_argument("--log-dir", default=None)
     args = parser.parse_args()
-    result = run(args.devices, args.strategy, args.log_dir)
-    if result is not None:
-        with open(args.out, "w") as f:
-            json.dump(result, f)
+    from scorecast.runs.folder import close_distributed
+
+    try:
+        result = run(args.devices, args.strategy, args.log_dir)
+        if result is not None:
+            with open(args.out, "w") as f:
+                json.dump(result, f)
+    finally:
+        close_distributed()
 
 
 if __name__ == "__main__":

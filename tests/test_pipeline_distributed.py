@@ -40,6 +40,8 @@ SCRIPT = textwrap.dedent(
            "pooled": res.pooled.tolist()}
     with open(f"{sys.argv[4]}.{res.rank}", "w") as fh:
         json.dump(out, fh)
+    from scorecast.runs.folder import close_distributed
+    close_distributed()
     """
 )
 

@@ -58,3 +58,25 @@ def test_ddp_two_processes_match_one(tmp_path):
     assert single["world_size"] == 1
     assert ddp["lcc"] > 0.75 and single["lcc"] > 0.75, (ddp, single)
     assert abs(ddp["lcc"] - single["lcc"]) < 0.1, (ddp, single)
+
+
+def test_close_distributed_is_a_no_op_without_a_group(monkeypatch):
+    import torch.distributed as dist
+
+    from scorecast.runs.folder import close_distributed
+
+    assert not dist.is_initialized()
+    close_distributed()  # nothing to close, nothing raised
+    monkeypatch.delitem(sys.modules, "torch")
+    close_distributed()  # a run that never imported torch imports nothing
+
+
+def test_close_distributed_destroys_an_open_group(tmp_path):
+    import torch.distributed as dist
+
+    from scorecast.runs.folder import close_distributed
+
+    dist.init_process_group("gloo", init_method=f"file://{tmp_path / 'store'}", rank=0, world_size=1)
+    assert dist.is_initialized()
+    close_distributed()
+    assert not dist.is_initialized()

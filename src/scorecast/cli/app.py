@@ -112,6 +112,10 @@ def main() -> None:
         # escaped: messages quote values such as [8, -1] or 'text=[a, b]', which are not markup
         Console(stderr=True).print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, markup=True)
         sys.exit(2)
+    finally:
+        from scorecast.runs.folder import close_distributed
+
+        close_distributed()
 
 
 if __name__ == "__main__":

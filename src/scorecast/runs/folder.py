@@ -17,6 +17,8 @@
 
 from __future__ import annotations
 
+import sys
+
 import json
 import math
 import warnings
@@ -55,6 +57,21 @@ def is_global_zero() -> bool:
     from lightning.fabric.utilities.rank_zero import rank_zero_only
 
     return int(getattr(rank_zero_only, "rank", 0) or 0) == 0
+
+
+def close_distributed() -> None:
+    """End a DDP process group that Lightning left open: all ranks meet, then the group is destroyed.
+
+    Left open, gloo's worker threads can still be alive while the interpreter exits, and the process
+    aborts ("terminate called without an active exception", exit -6) after its work is done. Imports
+    nothing: a run that never touched torch has no group to close."""
+    torch = sys.modules.get("torch")
+    if torch is None:
+        return
+    dist = torch.distributed
+    if dist.is_available() and dist.is_initialized():
+        dist.barrier()
+        dist.destroy_process_group()
 
 
 def per_bin_edges(target: TargetSpec) -> np.ndarray:
