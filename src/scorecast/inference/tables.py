@@ -11,7 +11,7 @@ from typing import Any
 
 from scorecast.config import parse_assignments
 from scorecast.errors import ConfigError
-from scorecast.inference.frames import prediction_frame
+from scorecast.inference.frames import prediction_columns, write_columns
 from scorecast.inference.sources import find_audio, is_audio_path, items_from_sources
 
 OUTPUT_FORMATS = {".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl", ".parquet": "parquet", ".pq": "parquet"}
@@ -90,14 +90,11 @@ def table_reader_hint(inputs) -> str:
 
 
 def write_frame(frame, path: Path) -> Path:
+    """Write a table (a DataFrame, or columns as from :func:`prediction_columns`) as its extension says."""
     fmt = output_format(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    if fmt == "csv":
-        frame.to_csv(path, index=False)
-    elif fmt == "jsonl":
-        frame.to_json(path, orient="records", lines=True, force_ascii=False)
-    else:
-        frame.to_parquet(path, index=False)
+    cols = frame if isinstance(frame, dict) else {name: frame[name].tolist() for name in frame.columns}
+    write_columns(cols, path, fmt)
     return path
 
 
@@ -168,7 +165,7 @@ def run_predict(
         usable, read_skipped = items_from_sources(predictor.inputs, find_audio(sources), texts or []), []
     ids, prediction, skipped = predictor.predict_report(usable, on_error=on_error)
     skipped = read_skipped + [f"item '{k}': {v}" for k, v in skipped.items()]
-    frame = prediction_frame(
+    frame = prediction_columns(
         ids, loaded.target_names, prediction.mean, prediction.std, pred_prefix="", flags=prediction.flags
     )
     write_frame(frame, out)
@@ -178,7 +175,7 @@ def run_predict(
         rounded = recipe.output.round_scores if round_scores is None else round_scores
         written = writer.write(submission_out, ids, preds, loaded.targets, rounded)
     return {
-        "rows": len(frame),
+        "rows": len(ids),
         "out": out,
         "submission": written,
         "skipped": skipped,
