@@ -193,7 +193,8 @@ def learning_curves(path: Path, history, metric: str | None, monitor: str | None
         fontsize=10,
     )
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=7, ncol=2)
+    if ax.get_legend_handles_labels()[0]:  # no labelled curve when the history has no loss column
+        ax.legend(fontsize=7, ncol=2)
     if metric:
         ax = axes[0][1]
         ax.set_xlabel("epoch")
