@@ -251,7 +251,9 @@ def run_set(key: str, args, cache, work: Path, log) -> dict[str, Any]:
         )
     if reused:
         if reused["ids_sha"] != ids_sha:
-            raise SystemExit(f"--reuse: {reused['path']} scored other clips than this run ({reused['n_items']} vs {len(items)})")
+            raise SystemExit(
+                f"--reuse: {reused['path']} scored other clips than this run ({reused['n_items']} vs {len(items)})"
+            )
         rows += reused["rows"]
     default = next((r for r in rows if r.get("variant") == "default"), None)
     goals = {}
@@ -354,7 +356,10 @@ def render(report: dict[str, Any]) -> str:
             )
         reused = sorted({r["reused_from"] for r in res["rows"] if r.get("reused_from")})
         if reused:
-            lines += ["", "(†) measured on the very same clips by the earlier run `" + "`, `".join(reused) + "` (--reuse)."]
+            lines += [
+                "",
+                "(†) measured on the very same clips by the earlier run `" + "`, `".join(reused) + "` (--reuse).",
+            ]
         for r in res["rows"]:
             if r.get("choices"):
                 lines += [
