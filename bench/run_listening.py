@@ -79,13 +79,14 @@ def anchors(features) -> dict[str, np.ndarray]:
             out[f"DNSMOS P.808 of {name} (zero-shot)"] = arr[:, SCORE_NAMES.index("p808")]
             out[f"DNSMOS OVRL of {name} (zero-shot)"] = arr[:, SCORE_NAMES.index("ovrl")]
     for prefix, label in PAIR_ANCHORS.items():
-        gen, ref = features.pooled.get(f"{prefix}_gen"), features.pooled.get(f"{prefix}_ref")
+        gen = features.pooled.get(f"{prefix}_gen", features.pooled.get(prefix))  # pairs, or stimulus vs reference
+        ref = features.pooled.get(f"{prefix}_ref")
         if gen is not None and ref is not None:
             out[f"cosine of the two clips' {label} (zero-shot)"] = pair_cosine(gen, ref)
     return out
 
 
-#: pair features (``<prefix>_gen`` / ``<prefix>_ref``) whose cosine is a zero-shot anchor
+#: pair features (``<prefix>_gen`` or ``<prefix>``, and ``<prefix>_ref``) whose cosine is a zero-shot anchor
 PAIR_ANCHORS = {"egemaps": "eGeMAPS", "whisper": "Whisper-base encoder states"}
 
 

@@ -110,3 +110,14 @@ def test_reuse_takes_named_variants_and_the_nested_choice_only(tmp_path):
     text = run_listening.render({"meta": {**meta, "bootstrap": 10}, "sets": {"s": res}})
     assert "| recipe [a] (†) |" in text and "| recipe |" in text
     assert "(†) measured on the very same clips by the earlier run" in text
+
+
+def test_a_stimulus_and_its_reference_make_a_pair_anchor_too():
+    rng = np.random.default_rng(2)
+    pooled = {"whisper": rng.normal(size=(8, 5)), "whisper_ref": rng.normal(size=(8, 5))}
+    out = run_listening.anchors(SimpleNamespace(pooled=pooled))
+    np.testing.assert_allclose(
+        out["cosine of the two clips' Whisper-base encoder states (zero-shot)"],
+        naive_cosine(pooled["whisper"], pooled["whisper_ref"]),
+        atol=1e-9,
+    )
