@@ -177,6 +177,13 @@ def nested_select(spec, data_dir, variants, items, features, overrides, work: Pa
     return preds, choices
 
 
+def strength(level: dict[str, Any]) -> float:
+    """|SRCC| of an anchor at one level; 0 where it is undefined (a constant anchor, e.g. the cosine of a
+    reference with itself at every reference row)."""
+    value = (level.get("srcc") or {}).get("value")
+    return 0.0 if value is None or not np.isfinite(value) else abs(float(value))
+
+
 def run_set(key: str, args, cache, work: Path, log) -> dict[str, Any]:
     spec = SETS[key]
     data_dir = args.data / spec["data"]
@@ -203,8 +210,8 @@ def run_set(key: str, args, cache, work: Path, log) -> dict[str, Any]:
     zs = anchors(features)
     for name, raw in zs.items():
         rows.append(score_row(name, "anchor", raw, truth, groups, args.bootstrap, description="no training"))
-    best_clip = max(rows, key=lambda r: abs(r["metrics"]["clip"]["srcc"]["value"]))
-    best_sys = max(rows, key=lambda r: abs(r["metrics"]["system"]["srcc"]["value"]))
+    best_clip = max(rows, key=lambda r: strength(r["metrics"]["clip"]))
+    best_sys = max(rows, key=lambda r: strength(r["metrics"]["system"]))
     ceiling = None
     for v in variants:
         recipe = lib.load(spec["recipe"], data_dir, None if v == "default" else v, overrides=overrides)

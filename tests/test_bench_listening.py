@@ -121,3 +121,10 @@ def test_a_stimulus_and_its_reference_make_a_pair_anchor_too():
         naive_cosine(pooled["whisper"], pooled["whisper_ref"]),
         atol=1e-9,
     )
+
+
+def test_an_undefined_anchor_correlation_counts_as_zero_strength():
+    assert run_listening.strength({"srcc": {"value": None}}) == 0.0
+    assert run_listening.strength({"srcc": {"value": float("nan")}}) == 0.0
+    assert run_listening.strength({}) == 0.0
+    assert run_listening.strength({"srcc": {"value": -0.4}}) == pytest.approx(0.4)
