@@ -17,7 +17,11 @@ items only (clip SRCC of the inner out-of-fold predictions): the honest figure o
 variant", since the outer figures never see the choice.
 
     .venv/bin/python bench/run_listening.py [--sets codec-mushra,...] [--variants default,ridge]
-        [--seeds 0,1] [--select] [--data DIR] [--cache DIR]
+        [--seeds 0,1] [--select] [--data DIR] [--cache DIR] [--reuse EARLIER.json]
+
+``--reuse``: a recipe's default is what the nested choice picks, so it is known only after a run of the
+named candidates; a second run then trains the default alone and copies the earlier run's variant and
+nested-choice rows (marked (†), refused unless the clip list is identical).
 """
 
 from __future__ import annotations
