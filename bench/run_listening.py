@@ -7,7 +7,8 @@ and the ``listening-tests`` section of bench/RESULTS.md (bench/run_accuracy.py k
 * ``yourtts-similarity``: recipes/yourtts-similarity.yaml (audio pairs; speaker-grouped CV).
 
 Anchors (no training): DistillMOS's MOS, DNSMOS P.808 and P.835 OVRL of the (generated) clip, and for
-the pairs the cosine of the two clips' eGeMAPS vectors (z-scored over the set). Each recipe variant's
+the pairs the cosine of the two clips' eGeMAPS vectors and, where a variant reads them, of their
+Whisper-base encoder states (each z-scored over the set). Each recipe variant's
 out-of-fold predictions are scored with 95 % bootstrap intervals; the paired bootstrap of
 (scorecast - best anchor) uses the same resampled clips (systems at system level) for both.
 
@@ -16,12 +17,17 @@ items only (clip SRCC of the inner out-of-fold predictions): the honest figure o
 variant", since the outer figures never see the choice.
 
     .venv/bin/python bench/run_listening.py [--sets codec-mushra,...] [--variants default,ridge]
-        [--seeds 0,1] [--select] [--data DIR] [--cache DIR]
+        [--seeds 0,1] [--select] [--data DIR] [--cache DIR] [--reuse EARLIER.json]
+
+``--reuse``: a recipe's default is what the nested choice picks, so it is known only after a run of the
+named candidates; a second run then trains the default alone and copies the earlier run's variant and
+nested-choice rows (marked (†), refused unless the clip list is identical).
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import sys
@@ -76,13 +82,24 @@ def anchors(features) -> dict[str, np.ndarray]:
         if name.startswith("dnsmos"):
             out[f"DNSMOS P.808 of {name} (zero-shot)"] = arr[:, SCORE_NAMES.index("p808")]
             out[f"DNSMOS OVRL of {name} (zero-shot)"] = arr[:, SCORE_NAMES.index("ovrl")]
-    if "egemaps_gen" in features.pooled and "egemaps_ref" in features.pooled:
-        both = np.concatenate([features.pooled["egemaps_gen"], features.pooled["egemaps_ref"]])
-        mu, sd = both.mean(0), both.std(0) + 1e-8
-        a, b = (features.pooled["egemaps_gen"] - mu) / sd, (features.pooled["egemaps_ref"] - mu) / sd
-        cos = (a * b).sum(1) / (np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1))
-        out["cosine of the two clips' eGeMAPS (zero-shot)"] = cos
+    for prefix, label in PAIR_ANCHORS.items():
+        gen = features.pooled.get(f"{prefix}_gen", features.pooled.get(prefix))  # pairs, or stimulus vs reference
+        ref = features.pooled.get(f"{prefix}_ref")
+        if gen is not None and ref is not None:
+            out[f"cosine of the two clips' {label} (zero-shot)"] = pair_cosine(gen, ref)
     return out
+
+
+#: pair features (``<prefix>_gen`` or ``<prefix>``, and ``<prefix>_ref``) whose cosine is a zero-shot anchor
+PAIR_ANCHORS = {"egemaps": "eGeMAPS", "whisper": "Whisper-base encoder states"}
+
+
+def pair_cosine(gen: np.ndarray, ref: np.ndarray) -> np.ndarray:
+    """Row-wise cosine of two clips' vectors, each feature z-scored over both sides of the whole set."""
+    both = np.concatenate([gen, ref])
+    mu, sd = both.mean(0), both.std(0) + 1e-8
+    a, b = (gen - mu) / sd, (ref - mu) / sd
+    return (a * b).sum(1) / (np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1) + 1e-12)
 
 
 def cached_items(recipe, items, cache):
@@ -164,14 +181,22 @@ def nested_select(spec, data_dir, variants, items, features, overrides, work: Pa
     return preds, choices
 
 
+def strength(level: dict[str, Any]) -> float:
+    """|SRCC| of an anchor at one level; 0 where it is undefined (a constant anchor, e.g. the cosine of a
+    reference with itself at every reference row)."""
+    value = (level.get("srcc") or {}).get("value")
+    return 0.0 if value is None or not np.isfinite(value) else abs(float(value))
+
+
 def run_set(key: str, args, cache, work: Path, log) -> dict[str, Any]:
     spec = SETS[key]
     data_dir = args.data / spec["data"]
     overrides = {"cv.seeds": args.seeds} if args.seeds else {}
     base = lib.load(spec["recipe"], data_dir, None, overrides=overrides)
     variants = args.variants or ["default", *base.variants]
+    reused = reused_rows(args.reuse, key) if args.reuse else None
     union = {}  # every encoder any variant run here reads, once
-    for v in dict.fromkeys([*variants, *(args.select_among or [])]):
+    for v in dict.fromkeys([*variants, *(args.select_among or []), *(reused["variants"] if reused else [])]):
         r = base if v == "default" else lib.load(spec["recipe"], data_dir, v, overrides=overrides)
         union.update({e.feature_name: e for e in r.encoders})
     everything = base.model_copy(update={"encoders": list(union.values())})
@@ -184,12 +209,13 @@ def run_set(key: str, args, cache, work: Path, log) -> dict[str, Any]:
     encode_s = time.perf_counter() - t
     truth = items.targets("score")
     groups = [str(g) for g in items.groups()]
+    ids_sha = hashlib.sha256("\n".join(map(str, items.ids)).encode()).hexdigest()
     rows = []
     zs = anchors(features)
     for name, raw in zs.items():
         rows.append(score_row(name, "anchor", raw, truth, groups, args.bootstrap, description="no training"))
-    best_clip = max(rows, key=lambda r: abs(r["metrics"]["clip"]["srcc"]["value"]))
-    best_sys = max(rows, key=lambda r: abs(r["metrics"]["system"]["srcc"]["value"]))
+    best_clip = max(rows, key=lambda r: strength(r["metrics"]["clip"]))
+    best_sys = max(rows, key=lambda r: strength(r["metrics"]["system"]))
     ceiling = None
     for v in variants:
         recipe = lib.load(spec["recipe"], data_dir, None if v == "default" else v, overrides=overrides)
@@ -235,6 +261,12 @@ def run_set(key: str, args, cache, work: Path, log) -> dict[str, Any]:
                 vs_best_system_anchor=paired(pred, zs[best_sys["name"]], truth, groups, args.bootstrap),
             )
         )
+    if reused:
+        if reused["ids_sha"] != ids_sha:
+            raise SystemExit(
+                f"--reuse: {reused['path']} scored other clips than this run ({reused['n_items']} vs {len(items)})"
+            )
+        rows += reused["rows"]
     default = next((r for r in rows if r.get("variant") == "default"), None)
     goals = {}
     if default is not None:
@@ -263,10 +295,24 @@ def run_set(key: str, args, cache, work: Path, log) -> dict[str, Any]:
         "cv": f"{base.cv.folds}-fold {base.cv.kind} by {base.cv.group_by or 'group'}",
         "best_anchor": {"clip": best_clip["name"], "system": best_sys["name"]},
         "ceiling": ceiling,
+        "ids_sha": ids_sha,
         "rows": rows,
         "goals": goals,
         "encode_seconds": encode_s,
     }
+
+
+def reused_rows(path: Path, key: str) -> dict[str, Any]:
+    """The named-variant and nested-choice rows of set ``key`` in an earlier run's JSON (``--reuse``), each
+    marked with the run that measured it; the caller checks that run scored the very same clips."""
+    part = json.loads(Path(path).read_text())
+    res = part["sets"].get(key)
+    if res is None or "ids_sha" not in res:
+        raise SystemExit(f"--reuse: {path} holds no set {key!r} with its clip list (ids_sha)")
+    rows = [dict(r, reused_from=part["meta"]["command"]) for r in res["rows"] if r["kind"] == "scorecast"]
+    rows = [r for r in rows if r.get("variant") != "default"]
+    named = [r["variant"] for r in rows if r.get("variant") not in (None, "select")]
+    return {"path": str(path), "ids_sha": res["ids_sha"], "n_items": res["n_items"], "rows": rows, "variants": named}
 
 
 def subset_note(res: dict[str, Any]) -> str:
@@ -315,10 +361,17 @@ def render(report: dict[str, Any]) -> str:
             d1 = lib.fmt_entry((r.get("vs_best_anchor") or {}).get("clip"))
             d2 = lib.fmt_entry((r.get("vs_best_system_anchor") or {}).get("system"))
             secs = f"{r['seconds']:.0f}" if isinstance(r.get("seconds"), (int, float)) else "–"
+            mark = " (†)" if r.get("reused_from") else ""
             lines.append(
-                f"| {r['name']} | {r['kind']} | {lib.fmt_entry(m['clip'].get('srcc'))} | {lib.fmt_entry(m['clip'].get('lcc'))} "
+                f"| {r['name']}{mark} | {r['kind']} | {lib.fmt_entry(m['clip'].get('srcc'))} | {lib.fmt_entry(m['clip'].get('lcc'))} "
                 f"| {lib.fmt_entry(m['system'].get('srcc'))} | {d1} | {d2} | {secs} |"
             )
+        reused = sorted({r["reused_from"] for r in res["rows"] if r.get("reused_from")})
+        if reused:
+            lines += [
+                "",
+                "(†) measured on the very same clips by the earlier run `" + "`, `".join(reused) + "` (--reuse).",
+            ]
         for r in res["rows"]:
             if r.get("choices"):
                 lines += [
@@ -368,6 +421,13 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     p.add_argument("--bootstrap", type=int, default=1000)
     p.add_argument("--cached-only", action="store_true", help="score only the clips whose features are cached")
     p.add_argument("--train-threads", type=int, default=1)
+    p.add_argument(
+        "--reuse",
+        type=Path,
+        default=None,
+        help="an earlier run's listening JSON on the very same clips: copy its named-variant and nested-choice "
+        "rows (marked) instead of training them again; the default row is always trained here",
+    )
     p.add_argument("--json", type=Path, default=REPO / "bench" / "results" / "listening.json")
     p.add_argument("--md", type=Path, default=REPO / "bench" / "RESULTS.md")
     p.add_argument(

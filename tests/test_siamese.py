@@ -147,3 +147,59 @@ def test_lr_multipliers_make_parameter_groups():
 def test_lr_multipliers_are_checked(value, match):
     with pytest.raises(ConfigError, match=match):
         load_recipe({"training": {"lr_multipliers": value}})
+
+
+def test_standardize_together_shares_one_set_of_statistics():
+    from scorecast.models.datasets import FeatureScaler
+
+    rng = np.random.default_rng(4)
+    a, b, c = rng.normal(3, 2, (20, 4)), rng.normal(-1, 0.5, (20, 4)), rng.normal(5, 3, (20, 2))
+    fs = FeatureSet([f"i{k}" for k in range(20)], {"a": a, "b": b, "c": c})
+    scaler = FeatureScaler.fit(fs, [["a", "b"]])
+    stacked = np.vstack([a, b])
+    for name in ("a", "b"):
+        np.testing.assert_allclose(scaler.mean[name], stacked.mean(0), rtol=1e-5)
+        np.testing.assert_allclose(scaler.std[name], stacked.std(0), rtol=1e-5)
+    np.testing.assert_allclose(scaler.mean["c"], c.mean(0), rtol=1e-5)  # outside any group: its own
+    np.testing.assert_allclose(scaler.std["c"], c.std(0), rtol=1e-5)
+    with pytest.raises(ConfigError, match="not among the pooled features"):
+        FeatureScaler.fit(fs, [["a", "zz"]])
+    with pytest.raises(ConfigError, match="of one size"):
+        FeatureScaler.fit(fs, [["a", "c"]])
+
+
+@pytest.mark.parametrize("groups", [[["a"]], [["a", "b"], ["b", "c"]]])
+def test_standardize_together_groups_are_checked(groups):
+    with pytest.raises(ConfigError, match="standardize_together"):
+        load_recipe({"targets": [{"name": "score"}], "training": {"standardize_together": groups}})
+
+
+def test_siamese_on_jointly_standardised_pairs_ranks_as_their_joint_z_cosine(tmp_path):
+    """adapter none + standardize_together: the member's scores are an increasing affine map of the cosine of
+    the two sides z-scored with the training items' pooled statistics (a numpy computation)."""
+    rng = np.random.default_rng(5)
+    n = 120
+    a = rng.normal(2, 1.5, (n, 6))
+    b = 0.6 * a + rng.normal(1, 1, (n, 6))  # the second side is shifted: own-statistics scaling would hide it
+    fs = FeatureSet([f"p{k}" for k in range(n)], {"a": a.astype(np.float32), "b": b.astype(np.float32)})
+    both = np.vstack([a[:100], b[:100]])
+    mu, sd = both.mean(0), both.std(0)
+    ref = numpy_cosine((a - mu) / sd, (b - mu) / sd)
+    y = 1 + 4 * (ref - ref.min()) / (ref.max() - ref.min())
+    recipe = load_recipe(
+        {
+            "targets": [{"name": "score", "low": 1, "high": 5}],
+            "model": {"fusion": {"name": "siamese", "params": {"adapter": "none"}}, "head": {"name": "regression"}},
+            "training": {
+                "max_epochs": 2,
+                "batch_size": 32,
+                "calibrate_head": True,
+                "standardize_together": [["a", "b"]],
+                "early_stopping": None,
+            },
+        }
+    )
+    member = fit_member(recipe, fs, y[:, None], np.arange(100), np.arange(100, n), seed=0, log_dir=tmp_path)
+    pred = member.predict(fs).mean[:, 0]
+    slope = np.polyfit(ref, pred, 1)[0]
+    assert slope > 0 and np.corrcoef(ref, pred)[0, 1] > 0.9999

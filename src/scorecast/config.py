@@ -200,6 +200,11 @@ class TrainingConfig(Strict):
     listeners: Listeners | None = None
     augment: Augment = Field(default_factory=Augment)
     standardize_features: bool = True
+    #: groups of pooled features standardised with ONE set of per-dimension statistics, computed over the
+    #: group's features stacked (e.g. ``[[egemaps_gen, egemaps_ref]]``): the two sides of a pair stay on
+    #: one scale, so a ``siamese`` cosine of them is the cosine of jointly z-scored vectors; each own-
+    #: statistics standardisation would remove what the generated clips share and change that cosine
+    standardize_together: list[list[str]] = Field(default_factory=list)
     #: start the head's output layer at the least-squares fit of the initial fused features to the training
     #: targets (a small set then refines a calibrated start instead of first undoing a random, possibly
     #: inverted, one); heads without a mean layer ignore it
@@ -217,6 +222,16 @@ class TrainingConfig(Strict):
         bad = {k: v for k, v in self.lr_multipliers.items() if not v > 0}
         if bad:
             raise ValueError(f"training.lr_multipliers: expected positive numbers, got {bad}")
+        return self
+
+    @model_validator(mode="after")
+    def _check_together(self) -> TrainingConfig:
+        names = [n for group in self.standardize_together for n in group]
+        if any(len(group) < 2 for group in self.standardize_together) or len(set(names)) != len(names):
+            raise ValueError(
+                "training.standardize_together: expected groups of at least two feature names, each name in one "
+                f"group only, got {self.standardize_together}"
+            )
         return self
 
     @model_validator(mode="after")

@@ -8,6 +8,7 @@ A batch is a dict: ``pooled`` {name: (B, D)}, ``sequences`` {name: (B, T_max, D)
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -17,7 +18,7 @@ from torch.utils.data import Dataset
 from scorecast.config import TargetSpec
 from scorecast.data.features import FeatureSet
 from scorecast.data.items import ItemSet
-from scorecast.errors import DataError
+from scorecast.errors import ConfigError, DataError
 
 _EPS = 1e-6
 
@@ -33,10 +34,25 @@ class FeatureScaler:
     seq_std: dict[str, np.ndarray] = field(default_factory=dict)
 
     @classmethod
-    def fit(cls, features: FeatureSet) -> FeatureScaler:
+    def fit(cls, features: FeatureSet, together: Sequence[Sequence[str]] = ()) -> FeatureScaler:
+        """Statistics per pooled feature; the features of each group in ``together`` share one set, computed
+        over the group's arrays stacked (``training.standardize_together``)."""
         scaler = cls()
+        shared = {}
+        for group in together:
+            missing = [n for n in group if n not in features.pooled]
+            if missing:
+                raise ConfigError(
+                    f"training.standardize_together: feature(s) {', '.join(missing)} are not among the pooled "
+                    f"features: {', '.join(features.pooled) or '(none)'}"
+                )
+            dims = {n: features.pooled[n].shape[1] for n in group}
+            if len(set(dims.values())) != 1:
+                raise ConfigError(f"training.standardize_together: expected features of one size, got {dims}")
+            stacked = np.concatenate([np.asarray(features.pooled[n], dtype=np.float64) for n in group])
+            shared.update({n: stacked for n in group})
         for name, arr in features.pooled.items():
-            x = np.asarray(arr, dtype=np.float64)
+            x = shared.get(name, np.asarray(arr, dtype=np.float64))
             scaler.mean[name] = x.mean(axis=0).astype(np.float32)
             scaler.std[name] = np.maximum(x.std(axis=0), _EPS).astype(np.float32)
         for name, seqs in features.sequences.items():

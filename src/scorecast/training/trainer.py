@@ -315,7 +315,9 @@ def fit_member(
         raise ConfigError("fit: no training item has a target value")
     train_fs = features.subset(train_idx)
     train_y = targets[train_idx]
-    scaler = FeatureScaler.fit(train_fs) if cfg.standardize_features else FeatureScaler.identity()
+    scaler = (
+        FeatureScaler.fit(train_fs, cfg.standardize_together) if cfg.standardize_features else FeatureScaler.identity()
+    )
     dims = features.dims()
 
     with torch_threads(cfg.threads):

@@ -1,0 +1,130 @@
+"""bench/run_listening.py: the pair-cosine anchors against a naive computation, and ``--reuse`` (rows of
+an earlier run on the very same clips, marked in the report; refused for a set it does not hold)."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import sys
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+
+from conftest import REPO
+
+
+def _load_bench():
+    bench = REPO / "bench"
+    sys.path.insert(0, str(bench))
+    spec = importlib.util.spec_from_file_location("run_listening", bench / "run_listening.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["run_listening"] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+run_listening = _load_bench()
+
+
+def naive_cosine(gen: np.ndarray, ref: np.ndarray) -> np.ndarray:
+    both = np.vstack([gen, ref])
+    out = []
+    for g, r in zip(gen, ref):
+        a = [(g[j] - both[:, j].mean()) / (both[:, j].std() + 1e-8) for j in range(gen.shape[1])]
+        b = [(r[j] - both[:, j].mean()) / (both[:, j].std() + 1e-8) for j in range(gen.shape[1])]
+        out.append(sum(x * y for x, y in zip(a, b)) / (np.sqrt(sum(x * x for x in a)) * np.sqrt(sum(y * y for y in b))))
+    return np.array(out)
+
+
+def test_pair_cosine_matches_a_naive_loop():
+    rng = np.random.default_rng(0)
+    gen, ref = rng.normal(3, 2, (12, 5)), rng.normal(1, 0.5, (12, 5))
+    np.testing.assert_allclose(run_listening.pair_cosine(gen, ref), naive_cosine(gen, ref), atol=1e-9)
+
+
+def test_anchors_score_each_pair_feature_and_the_mos_column():
+    rng = np.random.default_rng(1)
+    pooled = {
+        "egemaps_gen": rng.normal(size=(10, 4)),
+        "egemaps_ref": rng.normal(size=(10, 4)),
+        "whisper_gen": rng.normal(size=(10, 6)),
+        "whisper_ref": rng.normal(size=(10, 6)),
+        "whisper_other": rng.normal(size=(10, 6)),  # no partner: no anchor
+        "distillmos_gen": rng.normal(size=(10, 3)),
+    }
+    out = run_listening.anchors(SimpleNamespace(pooled=pooled))
+    assert set(out) == {
+        "cosine of the two clips' eGeMAPS (zero-shot)",
+        "cosine of the two clips' Whisper-base encoder states (zero-shot)",
+        "DistillMOS MOS of distillmos_gen (zero-shot)",
+    }
+    np.testing.assert_allclose(
+        out["cosine of the two clips' Whisper-base encoder states (zero-shot)"],
+        naive_cosine(pooled["whisper_gen"], pooled["whisper_ref"]),
+        atol=1e-9,
+    )
+    np.testing.assert_array_equal(out["DistillMOS MOS of distillmos_gen (zero-shot)"], pooled["distillmos_gen"][:, 0])
+
+
+def _row(name, kind, variant=None, **extra):
+    m = {"srcc": {"value": 0.5, "low": 0.4, "high": 0.6}, "lcc": {"value": 0.5, "low": 0.4, "high": 0.6}}
+    return {"name": name, "kind": kind, "variant": variant, "metrics": {"clip": m, "system": m}, **extra}
+
+
+def test_reuse_takes_named_variants_and_the_nested_choice_only(tmp_path):
+    earlier = {
+        "meta": {"command": "python bench/run_listening.py --sets yourtts-similarity"},
+        "sets": {
+            "yourtts-similarity": {
+                "ids_sha": "abc",
+                "n_items": 10,
+                "rows": [
+                    _row("anchor", "anchor"),
+                    _row("recipe", "scorecast", "default"),
+                    _row("recipe [a]", "scorecast", "a"),
+                    _row("recipe [nested]", "scorecast", "select", choices=[{"fold": 0, "variant": "a"}]),
+                ],
+            }
+        },
+    }
+    path = tmp_path / "earlier.json"
+    path.write_text(json.dumps(earlier))
+    got = run_listening.reused_rows(path, "yourtts-similarity")
+    assert [r["name"] for r in got["rows"]] == ["recipe [a]", "recipe [nested]"]  # never the default nor anchors
+    assert got["variants"] == ["a"] and got["ids_sha"] == "abc"
+    assert all(r["reused_from"] == earlier["meta"]["command"] for r in got["rows"])
+    with pytest.raises(SystemExit, match="no set 'codec-mushra'"):
+        run_listening.reused_rows(path, "codec-mushra")
+
+    res = {
+        "title": "T",
+        "level": "system",
+        "n_items": 10,
+        "n_systems": 2,
+        "cv": "4-fold group by speaker",
+        "recipe": "recipes/x.yaml",
+        "rows": [_row("recipe", "scorecast", "default"), *got["rows"]],
+    }
+    meta = {"command": "python bench/run_listening.py", "date": "d", "git": {"commit": "0" * 12, "dirty": False}}
+    text = run_listening.render({"meta": {**meta, "bootstrap": 10}, "sets": {"s": res}})
+    assert "| recipe [a] (†) |" in text and "| recipe |" in text
+    assert "(†) measured on the very same clips by the earlier run" in text
+
+
+def test_a_stimulus_and_its_reference_make_a_pair_anchor_too():
+    rng = np.random.default_rng(2)
+    pooled = {"whisper": rng.normal(size=(8, 5)), "whisper_ref": rng.normal(size=(8, 5))}
+    out = run_listening.anchors(SimpleNamespace(pooled=pooled))
+    np.testing.assert_allclose(
+        out["cosine of the two clips' Whisper-base encoder states (zero-shot)"],
+        naive_cosine(pooled["whisper"], pooled["whisper_ref"]),
+        atol=1e-9,
+    )
+
+
+def test_an_undefined_anchor_correlation_counts_as_zero_strength():
+    assert run_listening.strength({"srcc": {"value": None}}) == 0.0
+    assert run_listening.strength({"srcc": {"value": float("nan")}}) == 0.0
+    assert run_listening.strength({}) == 0.0
+    assert run_listening.strength({"srcc": {"value": -0.4}}) == pytest.approx(0.4)
