@@ -500,7 +500,7 @@ def nested_row(s: Settings, recipe_file: str, candidates: tuple, limit_key: str)
 def run_shl_asr(s: Settings) -> dict[str, Any]:
     """recipes/grammar.yaml: from the audio alone (scorecast's Whisper ASR), the 252 clips."""
     rows, (recipe, items, _), timing = cv_rows(
-        s, "grammar.yaml", s.data / "shl-grammar", (None, "svr", "svr-text", "svr-transcripts"), "shl-asr"
+        s, "grammar.yaml", s.data / "shl-grammar", ("network", "svr", "svr-text", "svr-transcripts"), "shl-asr"
     )
     nested = nested_row(s, "grammar.yaml", ("svr", "svr-text"), "shl-asr")
     rows = [mean_anchor(s, recipe, items)] + rows + [nested, published_row()]
