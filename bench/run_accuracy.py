@@ -352,7 +352,18 @@ def run_shl_transcripts(s: Settings) -> dict[str, Any]:
         "shl-grammar-transcripts.yaml",
         s.data / "shl-grammar",
         # the top level is svr-ling (its own row): `network` is the previous top level
-        ("network", "regression", "ridge", "svr", "stats", "svr-stats", "ling", "svr-ling", "ridge-ling", "mpnet-svr-ling"),
+        (
+            "network",
+            "regression",
+            "ridge",
+            "svr",
+            "stats",
+            "svr-stats",
+            "ling",
+            "svr-ling",
+            "ridge-ling",
+            "mpnet-svr-ling",
+        ),
         "shl",
     )
     nested = nested_row(

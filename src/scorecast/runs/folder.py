@@ -17,10 +17,9 @@
 
 from __future__ import annotations
 
-import sys
-
 import json
 import math
+import sys
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
