@@ -351,7 +351,19 @@ def run_shl_transcripts(s: Settings) -> dict[str, Any]:
         s,
         "shl-grammar-transcripts.yaml",
         s.data / "shl-grammar",
-        (None, "regression", "ridge", "svr", "stats", "svr-stats", "ling", "svr-ling", "ridge-ling", "mpnet-svr-ling"),
+        # the top level is svr-ling (its own row): `network` is the previous top level
+        (
+            "network",
+            "regression",
+            "ridge",
+            "svr",
+            "stats",
+            "svr-stats",
+            "ling",
+            "svr-ling",
+            "ridge-ling",
+            "mpnet-svr-ling",
+        ),
         "shl",
     )
     nested = nested_row(
@@ -499,7 +511,7 @@ def nested_row(s: Settings, recipe_file: str, candidates: tuple, limit_key: str)
 def run_shl_asr(s: Settings) -> dict[str, Any]:
     """recipes/grammar.yaml: from the audio alone (scorecast's Whisper ASR), the 252 clips."""
     rows, (recipe, items, _), timing = cv_rows(
-        s, "grammar.yaml", s.data / "shl-grammar", (None, "svr", "svr-text", "svr-transcripts"), "shl-asr"
+        s, "grammar.yaml", s.data / "shl-grammar", ("network", "svr", "svr-text", "svr-transcripts"), "shl-asr"
     )
     nested = nested_row(s, "grammar.yaml", ("svr", "svr-text"), "shl-asr")
     rows = [mean_anchor(s, recipe, items)] + rows + [nested, published_row()]
