@@ -59,9 +59,14 @@ def test_one_adapter_serves_both_sides():
         (
             {"s1": FeatureShape(16), "s2": FeatureShape(8)},
             {},
-            r"expected 'left' and 'right' of the same size .* got 's1' 16 and 's2' 8",
+            r"expected the two sides of a pair of the same size .* got 's1' 16 and 's2' 8",
         ),
-        ({**PAIR, "meta": FeatureShape(4)}, {}, r"reads no others; got extra inputs meta"),
+        ({**PAIR, "meta": FeatureShape(4)}, {}, r"reads no others; got extra inputs meta \(name them in 'extra'"),
+        ({**PAIR, "c": FeatureShape(4)}, {"more_pairs": [["c"]]}, r"expected 'more_pairs' as \[\[left, right\], ...\]"),
+        ({**PAIR, "c": FeatureShape(4)}, {"more_pairs": [["c", "zz"]]}, r"'more_pairs' input 'zz' is not a feature"),
+        ({**PAIR, "c": FeatureShape(4)}, {"more_pairs": [["c", "s1"]]}, r"expected each feature in one place"),
+        ({**PAIR, "c": FeatureShape(4), "d": FeatureShape(5)}, {"more_pairs": [["c", "d"]]}, r"got 'c' 4 and 'd' 5"),
+        ({**PAIR, "m": FeatureShape(2)}, {"extra": [3]}, r"expected feature names, got \[3\]"),
         ({"s1": FeatureShape(16)}, {}, r"expected at least two input features, got 1: s1"),
         (PAIR, {"adapter": "conv"}, r"unknown adapter 'conv'; expected one of: linear, low-rank, mlp, none"),
         (
@@ -203,3 +208,21 @@ def test_siamese_on_jointly_standardised_pairs_ranks_as_their_joint_z_cosine(tmp
     pred = member.predict(fs).mean[:, 0]
     slope = np.polyfit(ref, pred, 1)[0]
     assert slope > 0 and np.corrcoef(ref, pred)[0, 1] > 0.9999
+
+
+def test_more_pairs_and_extra_give_each_pairs_cosine_then_the_extra_features():
+    rng = np.random.default_rng(3)
+    x = {"s1": rng.normal(size=(6, 16)), "s2": rng.normal(size=(6, 16)), "w1": rng.normal(size=(6, 5))}
+    x["w2"], x["mos"] = rng.normal(size=(6, 5)), rng.normal(size=(6, 2))
+    shapes = {k: FeatureShape(v.shape[1]) for k, v in x.items()}
+    fusion = FUSIONS.build(
+        "siamese", inputs=shapes, adapter="low-rank", rank=2, more_pairs=[["w1", "w2"]], extra=["mos"]
+    )
+    assert fusion.out_dim == 1 + 1 + 2 and len(fusion.more_adapters) == 1
+    out = fusion({k: torch.tensor(v, dtype=torch.float32) for k, v in x.items()}).detach().numpy()
+    np.testing.assert_allclose(out[:, 0], numpy_cosine(x["s1"], x["s2"]), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(out[:, 1], numpy_cosine(x["w1"], x["w2"]), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(out[:, 2:], x["mos"], rtol=1e-6)
+    # a single pair keeps its old parameter names: bundles saved before more_pairs still load
+    single = FUSIONS.build("siamese", inputs={"s1": shapes["s1"], "s2": shapes["s2"]}, adapter="linear")
+    assert set(single.state_dict()) == {"adapter.delta.weight"}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import torch
 from torch import nn
@@ -10,7 +11,7 @@ from torch.nn import functional as F
 
 from scorecast.errors import ConfigError
 from scorecast.models.base import FUSIONS, FeatureShape, Fusion
-from scorecast.models.layers import check_dropout, check_positive_int, get_pooled, resolve_pair
+from scorecast.models.layers import check_dropout, check_positive_int, get_pooled, resolve_input, resolve_pair
 
 ADAPTERS = ("linear", "low-rank", "mlp", "none")
 OUTPUTS = ("cosine", "product", "difference")
@@ -58,6 +59,11 @@ class SiameseFusion(Fusion):
     Params: ``left``, ``right`` (feature names; default the first two inputs), ``adapter``
     (linear | low-rank | mlp | none; default linear), ``rank`` (64, low-rank), ``hidden`` (512, mlp),
     ``outputs`` (default ``[cosine]``), ``dropout`` on the inputs while training (0.0).
+
+    ``more_pairs`` (``[[c, d], ...]``): further pairs, each of one encoder on both sides, each with its
+    own adapter of the same kind; their outputs follow the first pair's, in order (two encoders'
+    cosines of one pair of clips, say). ``extra`` (feature names): features of one side only, passed
+    through unchanged after the pairs' outputs (a zero-shot MOS of the generated clip, say).
     """
 
     uses_sequences: tuple[str, ...] = ()
@@ -72,22 +78,30 @@ class SiameseFusion(Fusion):
         hidden: int = 512,
         outputs: Sequence[str] = ("cosine",),
         dropout: float = 0.0,
+        more_pairs: Sequence[Sequence[str]] = (),
+        extra: Sequence[str] = (),
     ) -> None:
         super().__init__(inputs)
         where = "fusion 'siamese'"
         self.left, self.right = resolve_pair(where, inputs, left, right)
-        others = [n for n in inputs if n not in (self.left, self.right)]
+        self.pairs = [(self.left, self.right), *self._more_pairs(where, inputs, more_pairs)]
+        self.extra = [resolve_input(where, inputs, name, "extra", None) for name in self._names(where, extra)]
+        used = [n for pair in self.pairs for n in pair] + self.extra
+        if len(set(used)) != len(used):
+            raise ConfigError(f"{where}: expected each feature in one place (pairs and extra), got {used}")
+        others = [n for n in inputs if n not in used]
         if others:
             raise ConfigError(
-                f"{where}: scores a pair of features and reads no others; got extra inputs "
-                f"{', '.join(others)} (use 'bilinear' or 'concat' to add them)"
+                f"{where}: scores pairs of features and reads no others; got extra inputs "
+                f"{', '.join(others)} (name them in 'extra', or use 'bilinear' or 'concat')"
             )
+        for a, b in self.pairs:
+            if inputs[a].dim != inputs[b].dim:
+                raise ConfigError(
+                    f"{where}: expected the two sides of a pair of the same size (one encoder on both "
+                    f"sides), got '{a}' {inputs[a].dim} and '{b}' {inputs[b].dim}"
+                )
         dim = inputs[self.left].dim
-        if inputs[self.right].dim != dim:
-            raise ConfigError(
-                f"{where}: expected 'left' and 'right' of the same size (one encoder on both "
-                f"sides), got '{self.left}' {dim} and '{self.right}' {inputs[self.right].dim}"
-            )
         if adapter not in ADAPTERS:
             raise ConfigError(f"{where}: unknown adapter {adapter!r}; expected one of: {', '.join(ADAPTERS)}")
         outputs = [outputs] if isinstance(outputs, str) else list(outputs)
@@ -97,19 +111,47 @@ class SiameseFusion(Fusion):
                 f"{where}: expected 'outputs' to be distinct names from {', '.join(OUTPUTS)}, got {outputs!r}"
             )
         self.outputs = outputs
-        self.adapter = ResidualAdapter(
-            dim, adapter, check_positive_int(rank, "rank", where), check_positive_int(hidden, "hidden", where)
+        rank, hidden = check_positive_int(rank, "rank", where), check_positive_int(hidden, "hidden", where)
+        self.adapter = ResidualAdapter(dim, adapter, rank, hidden)
+        # the first pair keeps the name ``adapter`` (bundles saved before ``more_pairs`` still load)
+        self.more_adapters = nn.ModuleList(
+            ResidualAdapter(inputs[a].dim, adapter, rank, hidden) for a, _ in self.pairs[1:]
         )
         self.dropout = nn.Dropout(check_dropout(dropout, where))
-        self.out_dim = sum(1 if o == "cosine" else dim for o in outputs)
+        self.out_dim = sum(sum(1 if o == "cosine" else inputs[a].dim for o in outputs) for a, _ in self.pairs) + sum(
+            inputs[n].dim for n in self.extra
+        )
 
-    def forward(self, pooled, sequences=None, masks=None) -> torch.Tensor:
+    @staticmethod
+    def _names(where: str, value: Any) -> list[str]:
+        names = [value] if isinstance(value, str) else list(value or [])
+        if not all(isinstance(n, str) for n in names):
+            raise ConfigError(f"{where}: expected feature names, got {value!r}")
+        return names
+
+    @staticmethod
+    def _more_pairs(where: str, inputs: dict, value: Any) -> list[tuple[str, str]]:
+        pairs = []
+        for pair in list(value or []):
+            if isinstance(pair, str) or len(pair) != 2:
+                raise ConfigError(f"{where}: expected 'more_pairs' as [[left, right], ...], got {value!r}")
+            a, b = (resolve_input(where, inputs, n, "more_pairs", None) for n in pair)
+            pairs.append((a, b))
+        return pairs
+
+    def _pair_outputs(self, pooled, pair: tuple[str, str], adapter: ResidualAdapter) -> list[torch.Tensor]:
         where = "fusion 'siamese'"
-        a = F.normalize(self.adapter(self.dropout(get_pooled(where, pooled, self.left))), dim=-1, eps=1e-8)
-        b = F.normalize(self.adapter(self.dropout(get_pooled(where, pooled, self.right))), dim=-1, eps=1e-8)
+        a = F.normalize(adapter(self.dropout(get_pooled(where, pooled, pair[0]))), dim=-1, eps=1e-8)
+        b = F.normalize(adapter(self.dropout(get_pooled(where, pooled, pair[1]))), dim=-1, eps=1e-8)
         parts = {
             "cosine": lambda: (a * b).sum(-1, keepdim=True),
             "product": lambda: a * b,
             "difference": lambda: (a - b).abs(),
         }
-        return torch.cat([parts[o]() for o in self.outputs], dim=-1)
+        return [parts[o]() for o in self.outputs]
+
+    def forward(self, pooled, sequences=None, masks=None) -> torch.Tensor:
+        adapters = [self.adapter, *self.more_adapters]
+        out = [x for pair, adapter in zip(self.pairs, adapters) for x in self._pair_outputs(pooled, pair, adapter)]
+        out += [get_pooled("fusion 'siamese'", pooled, name) for name in self.extra]
+        return torch.cat(out, dim=-1)
