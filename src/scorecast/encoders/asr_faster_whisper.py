@@ -49,6 +49,25 @@ def load_whisper(folder: Path, compute_type: str, cpu_threads: int):
     )
 
 
+class LazyWhisperModel:
+    """The CTranslate2 Whisper model of ``model_dir``, loaded on first use and never pickled (a worker
+    process loads its own). Used by the ASR backend and the ``whisper`` encoder."""
+
+    _model: Any = None
+    model_dir: Path
+    compute_type: str
+    cpu_threads: int
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {**self.__dict__, "_model": None}
+
+    @property
+    def model(self):
+        if self._model is None:
+            self._model = load_whisper(self.model_dir, self.compute_type, self.cpu_threads)
+        return self._model
+
+
 def timing_text(duration: float, words: list[tuple[float, float, str]]) -> str:
     """The ``<field>_timing`` text: duration in seconds and each word's start, end and text."""
     rows = [[round(float(s), 3), round(float(e), 3), str(w).strip()] for s, e, w in words]
@@ -56,7 +75,7 @@ def timing_text(duration: float, words: list[tuple[float, float, str]]) -> str:
 
 
 @ASR_BACKENDS.register("faster-whisper")
-class FasterWhisperASR(ASRBackend):
+class FasterWhisperASR(LazyWhisperModel, ASRBackend):
     def __init__(
         self,
         model: str = "whisper-base",
@@ -101,15 +120,6 @@ class FasterWhisperASR(ASRBackend):
             "word_timestamps": self.word_timestamps,
             "compute_type": self.compute_type,
         } | ({"temperature": self.temperature} if self.temperature is not None else {})
-
-    def __getstate__(self) -> dict[str, Any]:
-        return {**self.__dict__, "_model": None}
-
-    @property
-    def model(self):
-        if self._model is None:
-            self._model = load_whisper(self.model_dir, self.compute_type, self.cpu_threads)
-        return self._model
 
     def transcribe_one(self, wave: np.ndarray) -> tuple[str, str | None]:
         segments, _ = self.model.transcribe(

@@ -35,7 +35,7 @@ from scorecast.encoders._hf_common import (
     sample_windows,
     shrink_sequence,
 )
-from scorecast.encoders.asr_faster_whisper import load_whisper, resolve_whisper_dir
+from scorecast.encoders.asr_faster_whisper import LazyWhisperModel, resolve_whisper_dir
 from scorecast.encoders.base import ENCODERS, Encoded, Encoder
 from scorecast.errors import DataError
 
@@ -62,7 +62,7 @@ def encode_windows(model, windows: list[np.ndarray]) -> list[np.ndarray]:
 
 
 @ENCODERS.register("whisper")
-class WhisperEncoder(Encoder):
+class WhisperEncoder(LazyWhisperModel, Encoder):
     """The CTranslate2 Whisper encoder; pooled (D,) (2D for mean+std) and frames (T, D)."""
 
     modality = "audio"
@@ -101,15 +101,6 @@ class WhisperEncoder(Encoder):
             "window_s": WINDOW / SR,
             "sample_rate": SR,
         }
-
-    def __getstate__(self) -> dict[str, Any]:
-        return {**self.__dict__, "_model": None}
-
-    @property
-    def model(self):
-        if self._model is None:
-            self._model = load_whisper(self.model_dir, self.compute_type, self.cpu_threads)
-        return self._model
 
     def encode_batch(self, inputs: list[Any]) -> list[Encoded]:
         waves = []
