@@ -13,6 +13,7 @@ from typing import Annotated, Any
 import typer
 
 from scorecast.config import parse_assignments
+from scorecast.metrics.text import BASELINE_COLUMNS, baseline_tables, format_interval, format_value
 
 RecipeArg = Annotated[Path, typer.Argument(help="Recipe YAML.")]
 VarOpt = Annotated[
@@ -80,14 +81,16 @@ def print_summary(result, verb: str, seconds: float) -> None:
         for level in ("utterance", "system"):
             n = levels.get("n" if level == "utterance" else "n_systems")
             for name, entry in (levels.get(level) or {}).items():
-                table.add_row(target, level, _count(n), name, _fmt(entry.get("value")), _interval(entry))
+                table.add_row(target, level, _count(n), name, format_value(entry.get("value")), format_interval(entry))
     for target, levels in result.metrics.get("targets", {}).items():  # the listeners' split-half ceiling
         for level, key in (("clip", "utterance"), ("system", "system")):
             for name, value in ((levels.get("ceiling") or {}).get(level) or {}).items():
-                table.add_row(target, f"{key} ceiling", "", name, _fmt(value), "listeners' split-half")
+                table.add_row(target, f"{key} ceiling", "", name, format_value(value), "listeners' split-half")
     for target, levels in (result.metrics.get("test") or {}).get("targets", {}).items():
         for name, entry in (levels.get("utterance") or {}).items():
-            table.add_row(target, "test", _count(levels.get("n")), name, _fmt(entry.get("value")), _interval(entry))
+            table.add_row(
+                target, "test", _count(levels.get("n")), name, format_value(entry.get("value")), format_interval(entry)
+            )
     console.print(table)
     print_selection(console, result.metrics)
     print_baselines(console, result.metrics)
@@ -101,30 +104,18 @@ def print_baselines(console, metrics: dict) -> None:
     """Each baseline's figure beside the model's, on the same items, with the paired difference."""
     from rich.table import Table
 
-    block = metrics.get("baselines") or {}
-    metric = block.get("metric")
-    for target, info in (block.get("targets") or {}).items():
-        model = ((metrics.get("targets") or {}).get(target) or {}).get("utterance", {}).get(metric, {})
+    bootstrap = (metrics.get("baselines") or {}).get("bootstrap")
+    for target, metric, rows in baseline_tables(metrics):
         table = Table(
             title=f"{target}: baselines on the model's folds and items ({metric}; "
-            f"diff = model - baseline, {block.get('bootstrap')} paired resamples)"
+            f"model - baseline by {bootstrap} paired resamples)"
         )
-        for col in ("system", "kind", metric, "95% interval", "diff", "diff 95% interval", "verdict"):
-            table.add_column(col, justify="left" if col in ("system", "kind", "verdict") else "right")
-        table.add_row("model", "scorecast", _fmt(model.get("value")), _interval(model), "", "", "")
-        for name, entry in (info.get("baselines") or {}).items():
-            figure = (entry.get("utterance") or {}).get(metric) or {}
-            diff = ((entry.get("model_vs") or {}).get("utterance") or {}).get(metric) or {}
-            best = " (best)" if name == info.get("best") else ""
-            table.add_row(
-                escape(name) + best,
-                entry.get("kind", ""),
-                _fmt(figure.get("value")),
-                _interval(figure),
-                _fmt(diff.get("value")),
-                _interval(diff),
-                diff.get("verdict", ""),
+        for col in BASELINE_COLUMNS:
+            table.add_column(
+                col.format(metric=metric), justify="left" if col in ("system", "kind", "verdict") else "right"
             )
+        for row in rows:
+            table.add_row(*map(escape, row))
         console.print(table)
 
 
@@ -134,7 +125,7 @@ def print_selection(console, metrics: dict) -> None:
     if not sel:
         return
     for r in sel.get("per_fold") or []:
-        scores = ", ".join(f"{k} {_fmt(v)}" for k, v in r["scores"].items())
+        scores = ", ".join(f"{k} {format_value(v)}" for k, v in r["scores"].items())
         console.print(
             f"select (fold {r.get('fold')}, seed {r.get('seed')}): [bold]{escape(r['chosen'])}[/] "
             f"(inner {sel['metric']}: {escape(scores)})",
@@ -157,7 +148,7 @@ def print_members(console, metrics: dict) -> None:
             str(r.get("fold")),
             str(r.get("seed")),
             str(r.get("repeat")),
-            _fmt(r.get("value")),
+            format_value(r.get("value")),
             f"{r['weight']:.3f}",
             escape(r.get("reason", "")),
         )
@@ -172,17 +163,6 @@ def escape(text: str) -> str:
 
 def _count(n: Any) -> str:
     return "" if n is None else str(n)
-
-
-def _fmt(value: Any) -> str:
-    return "n/a" if value is None or value != value else f"{value:.4f}"
-
-
-def _interval(entry: dict) -> str:
-    low, high = entry.get("low"), entry.get("high")
-    if low is None or high is None or low != low or high != high:
-        return entry.get("reason") or ""
-    return f"[{low:.4f}, {high:.4f}]"
 
 
 def _run(

@@ -3,42 +3,22 @@ baselines beside the model, the ensemble's member weights and why, and the run's
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
-
-def _num(x: Any) -> str:
-    return f"{x:.4f}" if isinstance(x, (int, float)) and math.isfinite(x) else "n/a"
-
-
-def _ci(e: dict[str, Any]) -> str:
-    low, high = e.get("low"), e.get("high")
-    ok = isinstance(low, (int, float)) and isinstance(high, (int, float)) and math.isfinite(low) and math.isfinite(high)
-    return f"[{low:.3f}, {high:.3f}]" if ok else ""
+from scorecast.metrics.text import BASELINE_COLUMNS, baseline_tables, format_value
 
 
 def baseline_lines(metrics: dict[str, Any]) -> list[str]:
-    block = metrics.get("baselines") or {}
-    metric = block.get("metric")
     out: list[str] = []
-    for target, info in (block.get("targets") or {}).items():
-        model = ((metrics.get("targets") or {}).get(target) or {}).get("utterance", {}).get(metric, {})
+    for target, metric, rows in baseline_tables(metrics):
         out += [
             "",
             f"## Baselines: {target} (same folds, same items; {metric})",
             "",
-            "| system | kind | value | 95% interval | model - baseline | 95% interval | verdict |",
+            "| " + " | ".join(c.format(metric="value") for c in BASELINE_COLUMNS) + " |",
             "|---|---|---|---|---|---|---|",
-            f"| model | scorecast | {_num(model.get('value'))} | {_ci(model)} | | | |",
+            *("| " + " | ".join(row) + " |" for row in rows),
         ]
-        for name, e in (info.get("baselines") or {}).items():
-            fig = (e.get("utterance") or {}).get(metric) or {}
-            diff = ((e.get("model_vs") or {}).get("utterance") or {}).get(metric) or {}
-            best = " (best)" if name == info.get("best") else ""
-            out.append(
-                f"| {name}{best} | {e.get('kind', '')} | {_num(fig.get('value'))} | {_ci(fig)} | "
-                f"{_num(diff.get('value'))} | {_ci(diff)} | {diff.get('verdict', '')} |"
-            )
     return out
 
 
@@ -55,7 +35,7 @@ def member_lines(metrics: dict[str, Any]) -> list[str]:
     ]
     for r in rows:
         out.append(
-            f"| {r.get('fold')} | {r.get('seed')} | {r.get('repeat')} | {_num(r.get('value'))} | "
+            f"| {r.get('fold')} | {r.get('seed')} | {r.get('repeat')} | {format_value(r.get('value'))} | "
             f"{r.get('weight', 0.0):.3f} | {r.get('reason', '')} |"
         )
     return out

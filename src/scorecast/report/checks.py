@@ -10,6 +10,8 @@ from typing import Any
 
 import numpy as np
 
+from scorecast.metrics.text import BASELINE_COLUMNS, baseline_tables, format_value
+
 
 def _plt():
     import matplotlib
@@ -68,16 +70,6 @@ def weights_figure(path: Path, rows: list[dict[str, Any]]) -> Path:
     return _save(fig, path)
 
 
-def _fmt(v: Any) -> str:
-    return f"{v:.4f}" if isinstance(v, (int, float)) and math.isfinite(v) else "n/a"
-
-
-def _ci(e: dict[str, Any]) -> str:
-    lo, hi = e.get("low"), e.get("high")
-    ok = isinstance(lo, (int, float)) and isinstance(hi, (int, float)) and math.isfinite(lo) and math.isfinite(hi)
-    return f"[{lo:.4f}, {hi:.4f}]" if ok else ""
-
-
 def _rows_html(header: list[str], rows: list[list[str]]) -> str:
     head = "".join(f"<th>{html.escape(h)}</th>" for h in header)
     body = "".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in row) + "</tr>" for row in rows)
@@ -103,31 +95,14 @@ def check_sections(metrics: dict[str, Any], out: Path) -> list[str]:
         parts.append('<section id="baselines"><h2>Baselines</h2>')
         parts.append(
             "<p>Each baseline is fitted on the training items of every fit the model made and scored on the same "
-            f"items; diff = model - baseline with a paired bootstrap ({block.get('bootstrap')} resamples).</p>"
+            f"items; model - baseline with a paired bootstrap ({block.get('bootstrap')} resamples).</p>"
         )
-        for target, info in block["targets"].items():
+        for target, metric_name, rows in baseline_tables(metrics):
+            info = block["targets"][target]
             entries = info.get("baselines") or {}
             model = ((metrics.get("targets") or {}).get(target) or {}).get("utterance", {}).get(metric, {})
-            rows = [["model", "scorecast", _fmt(model.get("value")), _ci(model), "", "", ""]]
-            for name, e in entries.items():
-                fig = (e.get("utterance") or {}).get(metric) or {}
-                diff = ((e.get("model_vs") or {}).get("utterance") or {}).get(metric) or {}
-                best = " (best)" if name == info.get("best") else ""
-                rows.append(
-                    [
-                        name + best,
-                        e.get("kind", ""),
-                        _fmt(fig.get("value")),
-                        _ci(fig),
-                        _fmt(diff.get("value")),
-                        _ci(diff),
-                        diff.get("verdict", ""),
-                    ]
-                )
-            parts.append(f"<h3>{html.escape(target)} ({html.escape(str(metric))})</h3>")
-            parts.append(
-                _rows_html(["system", "kind", str(metric), "95% interval", "diff", "95% interval", "verdict"], rows)
-            )
+            parts.append(f"<h3>{html.escape(target)} ({html.escape(metric_name)})</h3>")
+            parts.append(_rows_html([c.format(metric=metric_name) for c in BASELINE_COLUMNS], rows))
             if entries:
                 path = baselines_figure(out / f"baselines_{target}.png", target, str(metric), model, entries)
                 parts.append(_img(path, f"{target}: the model (red) and each baseline (blue)"))
@@ -140,7 +115,7 @@ def check_sections(metrics: dict[str, Any], out: Path) -> list[str]:
                 str(r.get("fold")),
                 str(r.get("seed")),
                 str(r.get("repeat")),
-                _fmt(r.get("value")),
+                format_value(r.get("value")),
                 f"{float(r.get('weight', 0.0)):.3f}",
                 str(r.get("reason", "")),
             ]
