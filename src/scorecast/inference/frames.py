@@ -75,7 +75,9 @@ def write_columns(cols: dict[str, Any], path: Path, fmt: str) -> None:
     """Write ``cols`` as ``fmt`` ("csv", "jsonl" or "parquet"); CSV and JSONL without pandas. Floats are
     written in full (shortest repr), NaN as an empty CSV cell and a JSON null."""
     if fmt == "parquet":
-        prediction_frame_from(cols).to_parquet(path, index=False)
+        import pandas as pd
+
+        pd.DataFrame(cols).to_parquet(path, index=False)
         return
     rows = column_rows(cols)
     with open(path, "w", newline="", encoding="utf-8") as fh:
@@ -89,10 +91,3 @@ def write_columns(cols: dict[str, Any], path: Path, fmt: str) -> None:
                 fh.write(json.dumps(dict(zip(names, row)), ensure_ascii=False, allow_nan=False) + "\n")
         else:
             raise ValueError(f"write_columns: expected csv, jsonl or parquet, got {fmt!r}")
-
-
-def prediction_frame_from(cols: dict[str, Any]):
-    """A DataFrame of already built columns."""
-    import pandas as pd
-
-    return pd.DataFrame(cols)
