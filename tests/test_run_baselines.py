@@ -135,6 +135,23 @@ def test_a_model_below_its_best_baseline_is_warned_about():
     assert len(block["warnings"]) == 1 and "does not beat the best baseline 'z (raw)'" in block["warnings"][0]
 
 
+def test_without_bootstrap_only_the_point_difference_decides_the_warning():
+    """evaluate.bootstrap 0 gives no interval: a model clearly ahead is not warned about, one behind is,
+    and the warning says that no interval was computed (it used to read "no clear difference")."""
+    rng = np.random.default_rng(1)
+    n = 200
+    truth = rng.normal(size=(n, 1))
+    good = truth + 0.2 * rng.normal(size=(n, 1))
+    weak = truth + 2.0 * rng.normal(size=(n, 1))
+    recipe = _recipe(evaluate={"bootstrap": 0})
+    for model, other, ahead in ((good, weak, True), (weak, good, False)):
+        base = bl.ZeroShotBaseline("z", "a score", other[:, 0], calibrated=False)
+        block = bl.compare_baselines(recipe, model, truth, [None] * n, {base.name: other}, [base], lambda x: x)
+        assert block["targets"]["score"]["model_beats_best"] is ahead
+        assert len(block["warnings"]) == (0 if ahead else 1)
+    assert "bootstrap is 0: no interval" in block["warnings"][0] and "nan" not in block["warnings"][0]
+
+
 def test_pair_cosine_is_a_zero_shot_score():
     from scorecast.data.features import FeatureSet
 

@@ -271,13 +271,22 @@ def compare_baselines(
         info: dict[str, Any] = {"baselines": entries, "best": best}
         if best is not None:
             diff = entries[best]["model_vs"]["utterance"][primary]
-            info["model_beats_best"] = diff["verdict"] == "better"
-            if diff["verdict"] != "better":
+            tested = ev.bootstrap > 0
+            if tested:
+                info["model_beats_best"] = diff["verdict"] == "better"
+            else:  # no interval to judge by: only the sign of the difference
+                ahead = diff["value"] > 0 if diff["higher_is_better"] else diff["value"] < 0
+                info["model_beats_best"] = bool(ahead)
+            if not info["model_beats_best"]:
                 value = entries[best]["utterance"][primary]["value"]
+                how = (
+                    f"[{diff['low']:+.4f}, {diff['high']:+.4f}] (paired bootstrap, {diff['verdict']})"
+                    if tested
+                    else "(evaluate.bootstrap is 0: no interval, the point difference only)"
+                )
                 msg = (
                     f"target '{spec.name}': the model does not beat the best baseline '{best}' on {primary} "
-                    f"({value:.4f}); model - baseline = {diff['value']:+.4f} [{diff['low']:+.4f}, {diff['high']:+.4f}] "
-                    f"(paired bootstrap, {diff['verdict']})"
+                    f"({value:.4f}); model - baseline = {diff['value']:+.4f} {how}"
                 )
                 block["warnings"].append(msg)
         block["targets"][spec.name] = info
