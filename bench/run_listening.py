@@ -71,9 +71,10 @@ SETS = {
 }
 
 
-def anchors(features) -> dict[str, np.ndarray]:
+def anchors(features, specs=()) -> dict[str, np.ndarray]:
     """Zero-shot scores on the same clips (the features the recipe already computes)."""
     from scorecast.encoders.dnsmos import SCORE_NAMES
+    from scorecast.encoders.pipeline import build_encoder
 
     out = {}
     for name, arr in features.pooled.items():
@@ -87,7 +88,19 @@ def anchors(features) -> dict[str, np.ndarray]:
         ref = features.pooled.get(f"{prefix}_ref")
         if gen is not None and ref is not None:
             out[f"cosine of the two clips' {label} (zero-shot)"] = pair_cosine(gen, ref)
+    for spec in specs:  # raw full-reference measures (higher is better) of the stimulus against its reference
+        if spec.name == "fullref" and spec.feature_name in features.pooled:
+            names = build_encoder(spec).feature_names()
+            for key, label in FULLREF_ANCHORS.items():
+                if key in names:
+                    out[f"{label} of {spec.feature_name} (zero-shot)"] = features.pooled[spec.feature_name][
+                        :, names.index(key)
+                    ]
     return out
+
+
+#: fullref measures (feature name -> label) scored raw as zero-shot anchors
+FULLREF_ANCHORS = {"pesq_wb": "wide-band PESQ", "stoi": "STOI", "estoi": "ESTOI"}
 
 
 #: pair features (``<prefix>_gen`` or ``<prefix>``, and ``<prefix>_ref``) whose cosine is a zero-shot anchor
@@ -149,36 +162,74 @@ def run_variant(recipe, items, features, work: Path, threads):
         return run_cv(recipe, items, features, work)
 
 
-def nested_select(spec, data_dir, variants, items, features, overrides, work: Path, threads, log):
+#: what the inner CV compares (``--select-by``): clip SRCC, or the mean of clip and system (condition) SRCC of
+#: the inner out-of-fold predictions; both are computed on the outer training items only
+CRITERIA = {
+    "clip": lambda clip, system: clip,
+    "clip+system": lambda clip, system: (clip + system) / 2,
+}
+
+
+def inner_scores(spec, data_dir, v, items, features, overrides, work: Path, threads):
+    """(clip SRCC, system SRCC, result) of variant ``v``'s 3-fold CV (grouped as the recipe) on ``items``."""
+    inner = {**overrides, "cv.folds": 3}
+    recipe = lib.load(spec["recipe"], data_dir, None if v == "default" else v, overrides=inner)
+    res = run_variant(recipe, items, features, work, threads)
+    m = res.metrics["targets"]["score"]
+    system = (m.get("system") or {}).get("srcc", {}).get("value", float("nan"))
+    return float(m["utterance"]["srcc"]["value"]), float(system), res
+
+
+def pick(scores: dict[str, tuple[float, float]], criterion: str) -> tuple[str, float]:
+    """The variant with the best finite criterion value (the first listed on ties), and that value."""
+    values = {v: CRITERIA[criterion](*sc) for v, sc in scores.items()}
+    finite = {v: x for v, x in values.items() if np.isfinite(x)} or values
+    best = max(finite, key=finite.get)
+    return best, values[best]
+
+
+def nested_select(spec, data_dir, variants, items, features, overrides, work: Path, threads, log, criteria=("clip",)):
     """Out-of-fold predictions where each outer fold's variant is picked by an inner CV (3 folds, grouped
-    as the recipe) on that fold's training items; returns (predictions, choices per fold)."""
+    as the recipe) on that fold's training items; returns {criterion: (predictions, choices per fold)}."""
+    from scorecast.inference.bundle import load_bundle
     from scorecast.runs.cv import training_targets
     from scorecast.training.splits import make_folds
 
     base = lib.load(spec["recipe"], data_dir, None, overrides=overrides)
     y = training_targets(base, items)
-    preds = np.full(len(items), np.nan)
-    choices = []
+    out = {c: (np.full(len(items), np.nan), []) for c in criteria}
     for fold in make_folds(base.cv, items, y, seed=base.cv.seeds[0] * 1000):
         if fold.repeat != 0:
             continue
         inner_items, inner_fs = items.subset(fold.train.tolist()), features.subset(fold.train)
-        best = None
+        scores, runs = {}, {}
         for v in variants:
-            inner = {**overrides, "cv.folds": 3}
-            recipe = lib.load(spec["recipe"], data_dir, None if v == "default" else v, overrides=inner)
-            res = run_variant(recipe, inner_items, inner_fs, work / f"sel-{fold.fold}-{v}", threads)
-            srcc = float(res.metrics["targets"]["score"]["utterance"]["srcc"]["value"])
-            if best is None or srcc > best[1]:
-                best = (v, srcc, res)
-        v, srcc, res = best
-        from scorecast.inference.bundle import load_bundle
+            clip, system, res = inner_scores(
+                spec, data_dir, v, inner_items, inner_fs, overrides, work / f"sel-{fold.fold}-{v}", threads
+            )
+            scores[v], runs[v] = (clip, system), res
+        for c in criteria:
+            v, value = pick(scores, c)
+            bundle = load_bundle(runs[v].bundle_path)
+            out[c][0][fold.val] = bundle.predict_features(features.subset(fold.val)).mean[:, 0]
+            clip, system = scores[v]
+            out[c][1].append({"fold": fold.fold, "variant": v, "inner_srcc": clip, "inner_system_srcc": system})
+            log(
+                f"  select by {c}, fold {fold.fold}: {v} ({c} {value:.3f}; inner clip SRCC {clip:.3f}, system {system:.3f})"
+            )
+    return out
 
-        bundle = load_bundle(res.bundle_path)
-        preds[fold.val] = bundle.predict_features(features.subset(fold.val)).mean[:, 0]
-        choices.append({"fold": fold.fold, "variant": v, "inner_srcc": srcc})
-        log(f"  select fold {fold.fold}: {v} (inner clip SRCC {srcc:.3f})")
-    return preds, choices
+
+def select_on_all(spec, data_dir, variants, items, features, overrides, work: Path, threads, log, criteria):
+    """The inner CV of every candidate on ALL items (what a recipe's default takes): scores and picks."""
+    scores = {}
+    for v in variants:
+        clip, system, _ = inner_scores(spec, data_dir, v, items, features, overrides, work / f"all-{v}", threads)
+        scores[v] = (clip, system)
+        log(f"  all items, {v}: inner clip SRCC {clip:.3f}, system {system:.3f}")
+    picks = {c: pick(scores, c)[0] for c in criteria}
+    log(f"  all items picks: {picks}")
+    return {"scores": {v: {"clip": a, "system": b} for v, (a, b) in scores.items()}, "picks": picks}
 
 
 def strength(level: dict[str, Any]) -> float:
@@ -211,7 +262,7 @@ def run_set(key: str, args, cache, work: Path, log) -> dict[str, Any]:
     groups = [str(g) for g in items.groups()]
     ids_sha = hashlib.sha256("\n".join(map(str, items.ids)).encode()).hexdigest()
     rows = []
-    zs = anchors(features)
+    zs = anchors(features, everything.encoders)
     for name, raw in zs.items():
         rows.append(score_row(name, "anchor", raw, truth, groups, args.bootstrap, description="no training"))
     best_clip = max(rows, key=lambda r: strength(r["metrics"]["clip"]))
@@ -242,31 +293,43 @@ def run_set(key: str, args, cache, work: Path, log) -> dict[str, Any]:
         log(
             f"{key} {v}: clip SRCC {m['clip']['srcc']['value']:.3f}, system {m['system']['srcc']['value']:.3f} ({seconds:.0f} s)"
         )
+    select_all = None
     if args.select:
         t = time.perf_counter()
         among = args.select_among or variants
-        pred, choices = nested_select(spec, data_dir, among, items, features, overrides, work, args.train_threads, log)
-        rows.append(
-            score_row(
-                f"{base.name} [nested choice of {', '.join(among)}]",
-                "scorecast",
-                pred,
-                truth,
-                groups,
-                args.bootstrap,
-                seconds=time.perf_counter() - t,
-                variant="select",
-                choices=choices,
-                vs_best_anchor=paired(pred, zs[best_clip["name"]], truth, groups, args.bootstrap),
-                vs_best_system_anchor=paired(pred, zs[best_sys["name"]], truth, groups, args.bootstrap),
-            )
+        nested = nested_select(
+            spec, data_dir, among, items, features, overrides, work, args.train_threads, log, args.select_by
         )
+        seconds = (time.perf_counter() - t) / len(nested)
+        for criterion, (pred, choices) in nested.items():
+            by = "" if criterion == "clip" else f" by inner {criterion} SRCC"
+            rows.append(
+                score_row(
+                    f"{base.name} [nested choice of {', '.join(among)}{by}]",
+                    "scorecast",
+                    pred,
+                    truth,
+                    groups,
+                    args.bootstrap,
+                    seconds=seconds,
+                    variant="select",
+                    criterion=criterion,
+                    choices=choices,
+                    vs_best_anchor=paired(pred, zs[best_clip["name"]], truth, groups, args.bootstrap),
+                    vs_best_system_anchor=paired(pred, zs[best_sys["name"]], truth, groups, args.bootstrap),
+                )
+            )
+        if args.select_all:
+            select_all = select_on_all(
+                spec, data_dir, among, items, features, overrides, work, args.train_threads, log, args.select_by
+            )
     if reused:
         if reused["ids_sha"] != ids_sha:
             raise SystemExit(
                 f"--reuse: {reused['path']} scored other clips than this run ({reused['n_items']} vs {len(items)})"
             )
         rows += reused["rows"]
+        select_all = select_all or reused["select_all_items"]
     default = next((r for r in rows if r.get("variant") == "default"), None)
     goals = {}
     if default is not None:
@@ -299,6 +362,7 @@ def run_set(key: str, args, cache, work: Path, log) -> dict[str, Any]:
         "rows": rows,
         "goals": goals,
         "encode_seconds": encode_s,
+        **({"select_all_items": select_all} if select_all else {}),
     }
 
 
@@ -312,7 +376,8 @@ def reused_rows(path: Path, key: str) -> dict[str, Any]:
     rows = [dict(r, reused_from=part["meta"]["command"]) for r in res["rows"] if r["kind"] == "scorecast"]
     rows = [r for r in rows if r.get("variant") != "default"]
     named = [r["variant"] for r in rows if r.get("variant") not in (None, "select")]
-    return {"path": str(path), "ids_sha": res["ids_sha"], "n_items": res["n_items"], "rows": rows, "variants": named}
+    out = {"path": str(path), "ids_sha": res["ids_sha"], "n_items": res["n_items"], "rows": rows, "variants": named}
+    return {**out, "select_all_items": res.get("select_all_items")}
 
 
 def subset_note(res: dict[str, Any]) -> str:
@@ -374,12 +439,14 @@ def render(report: dict[str, Any]) -> str:
             ]
         for r in res["rows"]:
             if r.get("choices"):
+                by = f" (by inner {r['criterion']} SRCC)" if r.get("criterion", "clip") != "clip" else ""
                 lines += [
                     "",
-                    "Nested choice per outer fold: "
+                    f"Nested choice per outer fold{by}: "
                     + ", ".join(f"fold {c['fold']}: {c['variant']}" for c in r["choices"])
                     + ".",
                 ]
+        lines += select_all_lines(res.get("select_all_items"), lvl)
         g = res.get("goals") or {}
         if g:
             parts = []
@@ -390,6 +457,18 @@ def render(report: dict[str, Any]) -> str:
                 )
             lines += ["", "Default recipe: " + "; ".join(parts) + "."]
     return "\n".join(lines) + "\n"
+
+
+def select_all_lines(sel: dict[str, Any] | None, level: str) -> list[str]:
+    """The inner CV of every candidate on all items (``--select-all``): scores and what each criterion picks."""
+    if not sel:
+        return []
+    scores = "; ".join(f"{v} {e['clip']:.3f} / {e['system']:.3f}" for v, e in sel["scores"].items())
+    picks = ", ".join(f"by {c} SRCC: {v}" for c, v in sel["picks"].items())
+    return [
+        "",
+        f"Inner 3-fold CV on all clips (what the recipe's default takes), clip / {level} SRCC: {scores}. Picks: {picks}.",
+    ]
 
 
 def merge_reports(paths: list[Path], args) -> dict[str, Any]:
@@ -418,6 +497,17 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     p.add_argument("--seeds", default=None, help="override cv.seeds, e.g. 0,1")
     p.add_argument("--select", action="store_true", help="add the nested-CV choice among the variants")
     p.add_argument("--select-among", default=None, help="comma-separated candidates for --select (default: --variants)")
+    p.add_argument(
+        "--select-by",
+        default="clip",
+        help=f"comma-separated inner-CV criteria among {', '.join(CRITERIA)}: one nested-choice row each (default clip)",
+    )
+    p.add_argument(
+        "--select-all",
+        action="store_true",
+        help="with --select: also run every candidate's inner CV on ALL items and record what each criterion picks "
+        "(the choice a recipe's default takes)",
+    )
     p.add_argument("--bootstrap", type=int, default=1000)
     p.add_argument("--cached-only", action="store_true", help="score only the clips whose features are cached")
     p.add_argument("--train-threads", type=int, default=1)
@@ -442,6 +532,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     args.seeds = [int(x) for x in args.seeds.split(",")] if args.seeds else None
     args.variants = [v.strip() for v in args.variants.split(",")] if args.variants else None
     args.select_among = [v.strip() for v in args.select_among.split(",")] if args.select_among else None
+    args.select_by = [c.strip() for c in args.select_by.split(",") if c.strip()]
+    if not args.select_by or any(c not in CRITERIA for c in args.select_by):
+        raise SystemExit(f"--select-by: expected some of {', '.join(CRITERIA)}, got {args.select_by}")
     if not args.data.is_dir():
         raise SystemExit(f"data folder not found: {args.data} (pass --data or set SCORECAST_DATA); skipped")
     from scorecast.cache.store import EmbeddingCache

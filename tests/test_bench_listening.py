@@ -128,3 +128,31 @@ def test_an_undefined_anchor_correlation_counts_as_zero_strength():
     assert run_listening.strength({"srcc": {"value": float("nan")}}) == 0.0
     assert run_listening.strength({}) == 0.0
     assert run_listening.strength({"srcc": {"value": -0.4}}) == pytest.approx(0.4)
+
+
+def test_fullref_anchors_are_the_raw_pesq_stoi_and_estoi_columns():
+    from scorecast.config import EncoderSpec
+    from scorecast.encoders.fullref import FullReferenceEncoder
+
+    spec = EncoderSpec(
+        name="fullref", input="audio", alias="fullref", params={"reference": "reference", "sample_rate": 24000}
+    )
+    names = FullReferenceEncoder(reference="reference", sample_rate=24000).feature_names()
+    pooled = {"fullref": np.random.default_rng(2).normal(size=(7, len(names)))}
+    out = run_listening.anchors(SimpleNamespace(pooled=pooled), [spec])
+    assert set(out) == {
+        "wide-band PESQ of fullref (zero-shot)",
+        "STOI of fullref (zero-shot)",
+        "ESTOI of fullref (zero-shot)",
+    }
+    np.testing.assert_array_equal(out["ESTOI of fullref (zero-shot)"], pooled["fullref"][:, names.index("estoi")])
+    np.testing.assert_array_equal(
+        out["wide-band PESQ of fullref (zero-shot)"], pooled["fullref"][:, names.index("pesq_wb")]
+    )
+
+
+def test_selection_criteria_pick_by_clip_or_by_the_mean_of_clip_and_system():
+    scores = {"a": (0.50, 0.70), "b": (0.45, 0.95), "c": (float("nan"), 1.0)}
+    assert run_listening.pick(scores, "clip") == ("a", 0.50)
+    assert run_listening.pick(scores, "clip+system") == ("b", pytest.approx(0.70))
+    assert run_listening.pick({"x": (0.4, 0.4), "y": (0.4, 0.4)}, "clip")[0] == "x"  # ties: the first listed

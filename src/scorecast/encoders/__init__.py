@@ -11,6 +11,7 @@ from scorecast.encoders import (  # noqa: F401  (imported for registration)
     distillmos_encoder,
     dnsmos,
     fluency,
+    fullref,
     hf_audio,
     hf_text,
     linguistic,

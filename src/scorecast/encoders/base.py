@@ -24,6 +24,10 @@ class Encoder:
     #: how two features of this encoder (same params) on two inputs of an item score the pair zero-shot
     #: ("cosine": the cosine similarity of the pooled vectors, as sentence encoders score pairs); None: no pair score
     pair_score: ClassVar[str | None] = None
+    #: the constructor param that names a second audio field the encoder reads beside ``spec.input``
+    #: (a full-reference measure compares a stimulus with its reference); None: one input. With it set,
+    #: ``encode_batch`` receives ``(stimulus, reference)`` waveform pairs and the cache key covers both clips
+    reference_param: ClassVar[str | None] = None
 
     def identity(self) -> dict[str, Any]:
         """A stable JSON-able description: name, model path/package version, revision, layer, pooling,

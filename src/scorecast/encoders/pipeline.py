@@ -42,12 +42,15 @@ from scorecast.data.features import FeatureSet
 from scorecast.data.items import Item, ItemSet
 from scorecast.encoders.base import ENCODERS, Encoded, Encoder, encoder_params
 from scorecast.encoders.pipeline_batches import (  # re-exported: callers import them from here
+    AudioPair,
     OnError,
     by_size,
     chunks,
     encode_batch_checked,
     load_input,
+    pair_hash,
     progress_bar,
+    reference_field,
     to_store,
     usable,
 )
@@ -55,6 +58,7 @@ from scorecast.encoders.sharing import clear_shared_encoders, default_batch_size
 from scorecast.errors import ConfigError, DataError
 
 __all__ = [
+    "AudioPair",
     "EncodePlan",
     "EncodeResult",
     "OnError",
@@ -73,6 +77,7 @@ __all__ = [
     "parse_shard",
     "plan_encoding",
     "progress_bar",
+    "reference_field",
     "resolve_encoder_class",
     "spec_identity",
 ]
@@ -184,7 +189,26 @@ def _accepts(cls: Any, name: str) -> bool:
 
 
 def content_hash(item: Item, spec: EncoderSpec) -> tuple[str, Any]:
-    """(content hash, payload) of the input ``spec.input`` of ``item``; DataError if it is missing."""
+    """(content hash, payload) of the input ``spec.input`` of ``item``; DataError if it is missing.
+
+    For a two-input encoder (``reference_param`` set) the payload is an :class:`AudioPair` of the input
+    and the reference field the spec's params name, and the hash covers both clips' content."""
+    chash, payload = _one_input(item, spec)
+    field = reference_field(spec, resolve_encoder_class(spec.name))
+    if field is None:
+        return chash, payload
+    ref = item.audios.get(field)
+    if ref is None:
+        have = ", ".join(sorted(item.audios)) or "none"
+        raise DataError(
+            f"item '{item.id}' has no audio field '{field}' (it has: {have}); encoder '{spec.name}' compares "
+            f"its input '{spec.input}' with it",
+            field=f"audio.{field}",
+        )
+    return pair_hash(chash, audio_input_hash(ref)), AudioPair(payload, ref)
+
+
+def _one_input(item: Item, spec: EncoderSpec) -> tuple[str, Any]:
     if spec.input == "audio":
         if item.audio is None:
             raise DataError(f"item '{item.id}' has no audio; encoder '{spec.name}' reads input 'audio'", field="audio")
@@ -345,6 +369,9 @@ def _naming_item(plan: EncodePlan, exc: DataError) -> DataError:
         audio = first.meta.get("upload")  # the file name of an upload the server decoded
     if isinstance(first.meta.get("row"), int):
         where += f" (table row {first.meta['row']})"
+    field = reference_field(plan.spec, resolve_encoder_class(plan.spec.name))
+    if field is not None and isinstance(first.audios.get(field), (str, os.PathLike)):
+        where += f" (reference '{field}': {first.audios[field]})"
     named = type(exc)(f"{where}: {exc.message}", file=exc.file or audio, row=exc.row, field=exc.field)
     return named  # the same class (AudioError stays AudioError)
 

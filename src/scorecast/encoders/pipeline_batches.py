@@ -6,9 +6,12 @@ distributed predict loop of :mod:`scorecast.encoders.distributed`.
 
 from __future__ import annotations
 
+import hashlib
 import os
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Any, Literal
 
 import numpy as np
@@ -21,16 +24,59 @@ from scorecast.errors import ConfigError, DataError, ScorecastError
 OnError = Literal["raise", "skip"]
 
 
-def load_input(payload: Any, spec: EncoderSpec, encoder: Encoder) -> Any:
-    """What the encoder receives for one payload: a waveform at its rate, a text, or a vector."""
-    if spec.reads_audio:
-        return prepare_audio(
-            payload,
-            sample_rate=int(encoder.sample_rate),
-            mono=getattr(encoder, "mono", True),
-            normalize_loudness=getattr(encoder, "normalize_loudness", None),
+@dataclass(frozen=True)
+class AudioPair:
+    """The payload of a two-input encoder (one that sets ``Encoder.reference_param``): a stimulus and its
+    reference, each a path or an in-memory ``(waveform, sample_rate)``; :func:`load_input` turns it into a
+    ``(stimulus, reference)`` tuple of waveforms, both at the encoder's rate."""
+
+    stimulus: Any
+    reference: Any
+
+
+def reference_field(spec: EncoderSpec, encoder_class: Any) -> str | None:
+    """The audio field a two-input encoder compares ``spec.input`` with (the value of its
+    ``reference_param`` in ``spec.params``), or None for a one-input encoder; ConfigError where the
+    param is missing or not a field name, or the spec does not read audio."""
+    param = getattr(encoder_class, "reference_param", None)
+    if param is None:
+        return None
+    field = spec.params.get(param)
+    if not isinstance(field, str) or not re.fullmatch(r"[\w\-]+", field):
+        raise ConfigError(
+            f"encoder '{spec.name}' compares two clips: param '{param}' must name the reference's audio field "
+            f"(e.g. {param}: reference, read from item.audios), got {field!r}"
         )
+    if not spec.reads_audio or spec.input == f"audio.{field}":
+        raise ConfigError(
+            f"encoder '{spec.name}' compares two clips: expected input 'audio' or 'audio.<field>' other than "
+            f"its {param} 'audio.{field}', got input '{spec.input}'"
+        )
+    return field
+
+
+def pair_hash(stimulus_hash: str, reference_hash: str) -> str:
+    """The content hash of a (stimulus, reference) pair: both clips' hashes, in order."""
+    return hashlib.sha256(f"pair:{stimulus_hash}:{reference_hash}".encode()).hexdigest()
+
+
+def load_input(payload: Any, spec: EncoderSpec, encoder: Encoder) -> Any:
+    """What the encoder receives for one payload: a waveform at its rate (a tuple of two for an
+    :class:`AudioPair`), a text, or a vector."""
+    if spec.reads_audio:
+        if isinstance(payload, AudioPair):
+            return (_waveform(payload.stimulus, encoder), _waveform(payload.reference, encoder))
+        return _waveform(payload, encoder)
     return payload
+
+
+def _waveform(x: Any, encoder: Encoder) -> Any:
+    return prepare_audio(
+        x,
+        sample_rate=int(encoder.sample_rate),
+        mono=getattr(encoder, "mono", True),
+        normalize_loudness=getattr(encoder, "normalize_loudness", None),
+    )
 
 
 def encode_batch_checked(
@@ -121,6 +167,8 @@ def input_size(payload: Any, spec: EncoderSpec) -> int:
     audio file (0 where unknown: an in-memory waveform, a vector)."""
     if spec.input.startswith("text."):
         return len(payload) if isinstance(payload, str) else 0
+    if isinstance(payload, AudioPair):
+        payload = payload.stimulus
     if spec.input == "audio" and isinstance(payload, (str, os.PathLike)):
         try:
             return os.path.getsize(payload)

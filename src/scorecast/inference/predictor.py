@@ -53,8 +53,15 @@ class InputSpec:
 
     @classmethod
     def from_specs(cls, specs: Sequence[EncoderSpec]) -> InputSpec:
+        from scorecast.encoders.base import ENCODERS
+        from scorecast.encoders.pipeline import reference_field
+
         texts, vectors, audios, audio = [], [], [], False
         for spec in specs:
+            # a full-reference encoder's second clip (an encoder unknown here fails later, where it is built)
+            ref = reference_field(spec, ENCODERS.get(spec.name)) if spec.name in ENCODERS else None
+            if ref is not None and ref not in audios:
+                audios.append(ref)
             if spec.input == "audio":
                 audio = True
                 continue
@@ -248,6 +255,8 @@ class Predictor:
         rng = np.random.default_rng(0)
         for spec in self.specs:
             enc = self.encoders[spec.feature_name]
+            if getattr(enc, "reference_param", None):
+                continue  # compares two clips: signal measures, no model to load
             if spec.reads_audio:
                 sr = int(getattr(enc, "sample_rate", 16000))
                 probe: Any = (0.05 * rng.standard_normal(sr)).astype(np.float32)
