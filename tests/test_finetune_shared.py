@@ -223,3 +223,38 @@ def test_unshared_towers_and_bad_sentence_models(tiny, tmp_path):
         TunableEncoder(
             EncoderSpec(name="sentence", input="text.a", params={"model": str(tmp_path)}), FinetuneSettings(1)
         )
+
+
+def test_cached_frozen_states_train_as_the_whole_forward(tiny, tmp_path):
+    """finetune_cache_frozen: the top block on precomputed states gives the whole model's outputs,
+    and a seeded fine-tuning run gives the same model either way."""
+    from scorecast.adapt.common import FinetuneSettings
+    from scorecast.adapt.finetune import fit_finetune
+    from scorecast.adapt.tunable import TunableEncoder
+
+    spec = EncoderSpec(name="sentence", input="text.a", params={"model": str(tiny["st"])})
+    tower = TunableEncoder(spec, FinetuneSettings(1, cache_frozen=True)).eval()  # its probe check passes
+    texts = [it.texts["a"] for it in tiny["items"].items]
+    with torch.no_grad():
+        whole = tower(tower.prepare(texts))[0]
+        cached = tower(tower.prepare(tower.precompute(texts)))[0]
+    torch.testing.assert_close(cached, whole, atol=1e-5, rtol=1e-5)
+    assert [n for n, p in tower.named_parameters() if p.requires_grad] == [
+        n for n, p in tower.named_parameters() if ".layer.1." in n
+    ]
+
+    def run(cache: bool, out: str) -> np.ndarray:
+        recipe = _pair_recipe(tiny, calibrate_head=True)
+        for spec in recipe.encoders:
+            spec.params["finetune_cache_frozen"] = cache
+        return fit_finetune(recipe, tiny["items"], tmp_path / out).predict(tiny["items"])
+
+    np.testing.assert_allclose(run(True, "cached"), run(False, "whole"), atol=1e-4)
+
+    with pytest.raises(ConfigError, match="finetune_cache_frozen works with text towers only"):
+        from tiny_models import make_tiny_wavlm
+
+        wavlm = make_tiny_wavlm(tmp_path / "wavlm")
+        TunableEncoder(
+            EncoderSpec(name="hf-audio", params={"model": str(wavlm)}), FinetuneSettings(1, cache_frozen=True)
+        )

@@ -14,7 +14,7 @@ it that rate times ``decay`` once more.
 
 Recipe settings: an ``hf-audio`` / ``hf-text`` / ``sentence`` encoder whose params hold
 ``finetune_top_k`` (>= 1, with optional ``finetune_lr``, default 2e-5, ``layer_decay``, default 0.9,
-and ``finetune_share``, default true) is fine-tuned end to end by :mod:`scorecast.adapt.finetune`
+and ``finetune_share``, default true, and ``finetune_cache_frozen``, default false) is fine-tuned end to end by :mod:`scorecast.adapt.finetune`
 (``scorecast adapt RECIPE --method finetune``). Tuned encoders with the same name and the same params
 on different inputs (the ``s1`` / ``s2`` of a sentence pair) share one model (siamese weights)
 unless they set ``finetune_share: false``. :data:`FINETUNE_KEYS` are not encoder constructor
@@ -83,7 +83,7 @@ def read_adaptation(folder: str | Path) -> dict[str, Any] | None:
 
 
 # --------------------------------------------------------------------------------------- layers
-_LAYER_PATHS = (
+LAYER_PATHS = (
     "encoder.layers",  # wav2vec2, HuBERT, WavLM, data2vec-audio, Whisper encoder, BART-like
     "encoder.layer",  # BERT, RoBERTa, XLM-R, ELECTRA, DeBERTa
     "model.encoder.layers",  # Whisper model (encoder side)
@@ -95,7 +95,7 @@ _LAYER_PATHS = (
 
 def transformer_layers(model: Any) -> Any:
     """The ``nn.ModuleList`` of transformer blocks of an HF model (searched at the usual places)."""
-    for path in _LAYER_PATHS:
+    for path in LAYER_PATHS:
         node = model
         for part in path.split("."):
             node = getattr(node, part, None)
@@ -105,7 +105,7 @@ def transformer_layers(model: Any) -> Any:
             return node
     raise ConfigError(
         f"cannot find the transformer layers of {type(model).__name__}: expected a ModuleList at one of "
-        f"{', '.join(_LAYER_PATHS)}"
+        f"{', '.join(LAYER_PATHS)}"
     )
 
 
@@ -172,12 +172,14 @@ DEFAULT_LAYER_DECAY = 0.9
 @dataclass(frozen=True)
 class FinetuneSettings:
     """``finetune_top_k`` blocks trained at ``finetune_lr`` (the top one), times ``layer_decay`` per
-    block further down; ``share``: one model for every tuned encoder with the same name and params."""
+    block further down; ``share``: one model for every tuned encoder with the same name and params;
+    ``cache_frozen``: compute the frozen blocks' states once (text towers, :mod:`scorecast.adapt.frozen_states`)."""
 
     top_k: int
     lr: float = DEFAULT_FINETUNE_LR
     decay: float = DEFAULT_LAYER_DECAY
     share: bool = True
+    cache_frozen: bool = False
 
 
 def finetune_settings(spec: EncoderSpec) -> FinetuneSettings | None:
@@ -204,10 +206,13 @@ def finetune_settings(spec: EncoderSpec) -> FinetuneSettings | None:
         raise ConfigError(f"{where}: finetune_lr: expected > 0, got {lr}")
     if not 0 < decay <= 1:
         raise ConfigError(f"{where}: layer_decay: expected a factor in (0, 1], got {decay}")
-    share = params.get("finetune_share", True)
-    if not isinstance(share, bool):
-        raise ConfigError(f"{where}: finetune_share: expected true or false, got {share!r}")
-    return FinetuneSettings(int(top_k), float(lr), float(decay), share)
+    flags = {k: params.get(k, default) for k, default in (("finetune_share", True), ("finetune_cache_frozen", False))}
+    for name, value in flags.items():
+        if not isinstance(value, bool):
+            raise ConfigError(f"{where}: {name}: expected true or false, got {value!r}")
+    return FinetuneSettings(
+        int(top_k), float(lr), float(decay), flags["finetune_share"], flags["finetune_cache_frozen"]
+    )
 
 
 def without_finetune(spec: EncoderSpec) -> EncoderSpec:

@@ -48,6 +48,7 @@ import torch
 from torch.utils.data import DataLoader
 
 from scorecast.adapt.common import FinetuneSettings, finetune_settings, hash_json, without_finetune
+from scorecast.adapt.frozen_states import item_states
 from scorecast.adapt.module import (  # re-exported: tests and callers import them from here
     FinetuneCollate,
     FinetuneDataset,
@@ -125,11 +126,12 @@ def build_parts(recipe, items, tuned, frozen, targets, train_idx, val_idx, cache
     loss.check_head(model.provides, recipe.model.head.name)
     dist = target_distributions(items, recipe.targets)
     weights = sample_weights(targets[train_idx, 0], recipe.targets[0], cfg.sample_weights)
-    train_ds = FinetuneDataset(items.items, train_idx, encoders, scaled, targets, weights, dist)
+    states = item_states(items, encoders, np.concatenate([train_idx, val_idx]))
+    train_ds = FinetuneDataset(items.items, train_idx, encoders, scaled, targets, weights, dist, states)
     if cfg.calibrate_head:
         calibrate_finetune_head(model, encoders, train_ds, seed)
     has_val = len(val_idx) > 0
-    val_ds = FinetuneDataset(items.items, val_idx, encoders, scaled, targets, None, dist) if has_val else None
+    val_ds = FinetuneDataset(items.items, val_idx, encoders, scaled, targets, None, dist, states) if has_val else None
     collate = FinetuneCollate(encoders)
     bs = max(1, min(cfg.batch_size, len(train_ds)))
     gen = torch.Generator().manual_seed(seed)
@@ -183,6 +185,7 @@ class FinetuneResult:
     param_groups: list[dict[str, Any]] = field(default_factory=list)  # name, lr of each optimiser group
     module: Any = None  # the trained FinetuneModule (CPU, eval): predicts end to end from raw inputs
     frozen: list[EncoderSpec] = field(default_factory=list)
+    val_predictions: np.ndarray | None = None  # (N_val, T) of the best weights on the validation items
 
     def predict(self, items: ItemSet | list[Item], cache: Any = None, batch_size: int = 8) -> np.ndarray:
         """(N, T) scores of ``items`` end to end (raw inputs through the tuned encoders; the frozen
@@ -280,6 +283,10 @@ def fit_finetune(
     new_recipe = adapted_recipe(recipe, encoder_dirs)
     member = parts.member()
     result = FinetuneResult(out, encoder_dirs, new_recipe, member, history, groups, parts.module, frozen)
+    if parts.val_loader is not None:  # through the loader: precomputed frozen states where there are some
+        with torch.no_grad():
+            preds = [parts.module(batch)["mean"].float().numpy() for batch in parts.val_loader]
+        result.val_predictions = np.concatenate(preds).astype(np.float64)
     if is_global_zero():  # under DDP every rank trains the same weights; one writes them
         _write_outputs(result, parts, recipe, items, targets, train_idx, val_idx, seed)
     return result

@@ -25,8 +25,8 @@ log = logging.getLogger(__name__)
 
 
 class FinetuneDataset(Dataset):
-    """Items at ``indices``: raw inputs of the tuned encoders (``encoders``: feature name -> tower),
-    standardised frozen features, targets."""
+    """Items at ``indices``: raw inputs of the tuned encoders (``encoders``: feature name -> tower; or
+    the precomputed ``states`` of their frozen blocks), standardised frozen features, targets."""
 
     def __init__(
         self,
@@ -37,8 +37,10 @@ class FinetuneDataset(Dataset):
         targets: np.ndarray,
         weights: np.ndarray | None = None,
         target_dist: np.ndarray | None = None,
+        states: dict[str, dict[int, Any]] | None = None,
     ) -> None:
         self.items, self.indices, self.encoders = items, np.asarray(indices, dtype=int), encoders
+        self.states = states or {}  # feature -> item index -> its frozen blocks' states (cache_frozen)
         sub = frozen.subset(self.indices) if frozen is not None else None
         self.pooled = {k: torch.from_numpy(np.asarray(v, np.float32)) for k, v in (sub.pooled if sub else {}).items()}
         self.sequences = {
@@ -55,7 +57,8 @@ class FinetuneDataset(Dataset):
         return len(self.indices)
 
     def __getitem__(self, j: int) -> dict:
-        item = self.items[int(self.indices[j])]
+        i = int(self.indices[j])
+        item = self.items[i]
         return {
             "index": j,
             "pooled": {k: v[j] for k, v in self.pooled.items()},
@@ -63,7 +66,10 @@ class FinetuneDataset(Dataset):
             "target": self.targets[j],
             "weight": None if self.weights is None else self.weights[j],
             "target_dist": None if self.target_dist is None else self.target_dist[j],
-            "raw": {name: enc.load_input(item, name) for name, enc in self.encoders.items()},
+            "raw": {
+                name: self.states[name][i] if name in self.states else enc.load_input(item, name)
+                for name, enc in self.encoders.items()
+            },
         }
 
 

@@ -112,8 +112,13 @@ class TunableEncoder(nn.Module):
                 )
             self._load(params)
         self.trained = freeze_all_but_top(self.model, self.layer, settings.top_k)
+        self.first_trained = min(self.trained)
         hidden = int(self.model.config.hidden_size)
         self.out_dim = 2 * hidden if self.pooling == "mean+std" else hidden
+        if settings.cache_frozen:
+            if self.modality != "text":
+                raise ConfigError(f"encoder '{spec.feature_name}': finetune_cache_frozen works with text towers only")
+            self.check_cached_path()
 
     def _init_sentence(self, params: dict[str, Any]) -> None:
         from transformers import AutoModel, AutoTokenizer
@@ -207,19 +212,50 @@ class TunableEncoder(nn.Module):
             raise DataError(f"item '{item.id}' has no text field '{name}'; encoder '{feature}' reads it", field=source)
         return item.texts[name]
 
-    def prepare(self, raw: list[Any]) -> dict[str, Any]:
-        """Raw inputs of a batch -> model inputs (CPU tensors)."""
-        if self.modality == "text":
-            texts = [t.lower() for t in raw] if self.lower else list(raw)
-            enc = self.processor(
-                texts,
-                padding=True,
-                truncation=True,
-                max_length=self.max_length,
-                return_special_tokens_mask=True,
-                return_tensors="pt",
+    def tokenize(self, texts: list[str]) -> dict[str, torch.Tensor]:
+        """Texts -> padded token tensors (with ``special_tokens_mask``), cut at ``max_length`` tokens."""
+        texts = [t.lower() for t in texts] if self.lower else list(texts)
+        enc = self.processor(
+            texts,
+            padding=True,
+            truncation=True,
+            max_length=self.max_length,
+            return_special_tokens_mask=True,
+            return_tensors="pt",
+        )
+        return dict(enc)
+
+    def precompute(self, texts: list[str]) -> list[dict[str, torch.Tensor]]:
+        """The frozen blocks' states of ``texts`` (``finetune_cache_frozen``; see :mod:`.frozen_states`)."""
+        from scorecast.adapt.frozen_states import precompute_states
+
+        return precompute_states(self, texts)
+
+    def check_cached_path(self, atol: float = 1e-4) -> None:
+        """Refuse ``finetune_cache_frozen`` for a model where the split forward differs from the whole one."""
+        texts = ["a short probe", "a somewhat longer probe sentence for the cached path"]
+        was = self.training
+        self.eval()
+        with torch.no_grad():
+            whole = self(self.tokenize(texts))[0]
+            cached = self(self.prepare(self.precompute(texts)))[0]
+        self.train(was)
+        diff = float((whole - cached).abs().max())
+        if not diff <= atol:
+            raise ConfigError(
+                f"encoder '{self.feature_name}': finetune_cache_frozen: the split forward of "
+                f"{type(self.model).__name__} differs from the whole one by {diff:.2g} (expected <= {atol}); "
+                "set finetune_cache_frozen: false"
             )
-            return dict(enc)
+
+    def prepare(self, raw: list[Any]) -> dict[str, Any]:
+        """Raw inputs of a batch (texts, waveforms, or precomputed frozen states) -> model inputs (CPU tensors)."""
+        if self.modality == "text":
+            if raw and isinstance(raw[0], dict):
+                from scorecast.adapt.frozen_states import pad_states
+
+                return pad_states(raw)
+            return self.tokenize(raw)
         if self.batched:
             enc = self.processor(
                 list(raw), sampling_rate=self.sample_rate, padding=True, return_attention_mask=True, return_tensors="pt"
@@ -252,13 +288,18 @@ class TunableEncoder(nn.Module):
         return _pool(hidden, mask, self.pooling), hidden, mask
 
     def _forward_text(self, inputs: dict[str, Any]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        out = self.model(
-            input_ids=inputs["input_ids"],
-            attention_mask=inputs["attention_mask"],
-            **({"token_type_ids": inputs["token_type_ids"]} if "token_type_ids" in inputs else {}),
-            output_hidden_states=True,
-        )
-        hidden = out.hidden_states[self.layer]
+        if "states" in inputs:  # the frozen blocks' states, precomputed: run the top blocks only
+            from scorecast.adapt.frozen_states import run_top
+
+            hidden = run_top(self, inputs)
+        else:
+            out = self.model(
+                input_ids=inputs["input_ids"],
+                attention_mask=inputs["attention_mask"],
+                **({"token_type_ids": inputs["token_type_ids"]} if "token_type_ids" in inputs else {}),
+                output_hidden_states=True,
+            )
+            hidden = out.hidden_states[self.layer]
         real = inputs["attention_mask"].bool()
         content = real & ~inputs["special_tokens_mask"].bool()  # the frozen encoders' token sequences
         pooled = hidden[:, 0] if self.pooling == "cls" else _pool(hidden, real, self.pooling)
