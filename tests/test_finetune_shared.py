@@ -242,6 +242,9 @@ def test_cached_frozen_states_train_as_the_whole_forward(tiny, tmp_path):
     assert [n for n, p in tower.named_parameters() if p.requires_grad] == [
         n for n, p in tower.named_parameters() if ".layer.1." in n
     ]
+    tower.train()
+    tower.precompute(texts[:2])  # leaves the trained block training (dropout on) and the rest in eval
+    assert tower.model.encoder.layer[1].training and not tower.model.encoder.layer[0].training
 
     def run(cache: bool, out: str) -> np.ndarray:
         recipe = _pair_recipe(tiny, calibrate_head=True)

@@ -76,8 +76,8 @@ def precompute_states(tower: Any, texts: list[str], batch_size: int = 64) -> lis
     ``special`` (T,) mask, over the real tokens (no padding)."""
     order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
     out: list[dict[str, torch.Tensor] | None] = [None] * len(texts)
-    was = tower.model.training
-    tower.model.eval()
+    was = tower.training
+    tower.eval()
     with torch.no_grad(), blocks_only(tower.model, 0, tower.first_trained, from_states=False):
         for s in range(0, len(order), batch_size):
             idx = order[s : s + batch_size]
@@ -89,7 +89,7 @@ def precompute_states(tower: Any, texts: list[str], batch_size: int = 64) -> lis
                     "states": hidden[row, :n].float().clone(),
                     "special": enc["special_tokens_mask"][row, :n].bool().clone(),
                 }
-    tower.model.train(was)
+    tower.train(was)  # the tower's own modes: frozen parts in eval, trained blocks as they were
     return out  # type: ignore[return-value]
 
 
