@@ -539,7 +539,9 @@ def run_shl_asr(s: Settings) -> dict[str, Any]:
 
 def run_stsb_mpnet(s: Settings) -> dict[str, Any]:
     """STS-B test with the packaged all-mpnet-base-v2 beside MiniLM: zero-shot cosine and the
-    recipe's trained siamese head (train -> early stopping on dev -> test), in the same run."""
+    recipe's trained siamese head (train -> early stopping on dev -> test), in the same run; then mpnet
+    fine-tuned end to end (bench/accuracy_finetune.py), compared pairwise with the mpnet rows."""
+    from accuracy_finetune import VARIANT, finetune_row
     from scorecast.config import DataConfig
     from scorecast.runs.cv import clip_to_targets, training_targets
     from scorecast.training.trainer import fit_member
@@ -584,6 +586,9 @@ def run_stsb_mpnet(s: Settings) -> dict[str, Any]:
                 name=f"stsb-{model}",
             )
         preds = {k: clip_to_targets(recipe, member.predict(split[k][1]).mean)[:, 0] for k in ("dev", "test")}
+        if variant == "mpnet":  # the fine-tuned row is compared with these two on the same test pairs
+            mpnet = {"items": {k: v[0] for k, v in split.items()}, "truth": truth}
+            mpnet["others"] = {"zero-shot mpnet cosine": cos["test"], "stsb [mpnet]": preds["test"]}
         metrics = {
             k: lib.scores(preds[k], truth[k], ["srcc", "lcc", "rmse"], s.bootstrap)["utterance"]
             for k in ("test", "dev")
@@ -602,11 +607,14 @@ def run_stsb_mpnet(s: Settings) -> dict[str, Any]:
             f"stsb-mpnet: {model}: cosine test srcc {rows[-2]['metrics']['test']['srcc']['value']:.4f}, "
             f"trained {metrics['test']['srcc']['value']:.4f}"
         )
+    rows.append(finetune_row(s, root, mpnet["items"], mpnet["truth"], mpnet["others"]))
     return {
         "title": "STS-B with the packaged all-mpnet-base-v2 (test split)",
         "protocol": (
             "Each text model's own embeddings of the same pairs: zero-shot cosine, and the stsb recipe's siamese head "
-            "trained on train with early stopping on dev (one seed), scored once on test."
+            "trained on train with early stopping on dev (one seed), scored once on test. "
+            f"stsb [{VARIANT}] fine-tunes mpnet itself on train (the best epoch by dev Spearman; its dev column is "
+            "that epoch's), scored once on test."
         ),
         "columns": [
             ("test Spearman", "test", "srcc"),

@@ -25,3 +25,23 @@ def test_packaged_mpnet_matches_sentence_transformers_encode():
     assert got.shape == (3, 768)
     np.testing.assert_allclose(got, ref, atol=1e-4)
     assert encoder.identity()["model"] == "all-mpnet-base-v2"
+
+
+@pytest.mark.parametrize("cache_frozen", [False, True])
+def test_tuned_mpnet_starts_at_the_frozen_embedding(cache_frozen):
+    """Fine-tuning starts exactly from the zero-shot embedding: mean pooling + normalisation as in
+    the model's modules.json, on the same tokens (and through the precomputed frozen blocks' states)."""
+    import torch
+
+    from scorecast.adapt.common import FinetuneSettings
+    from scorecast.adapt.tunable import TunableEncoder
+    from scorecast.config import EncoderSpec
+
+    texts = ["A plane is taking off.", "An air plane is taking off.", "A man is spreading shredded cheese on a pizza."]
+    spec = EncoderSpec(name="sentence", input="text.s", params={"model": "all-mpnet-base-v2"})
+    tuned = TunableEncoder(spec, FinetuneSettings(top_k=2, cache_frozen=cache_frozen)).eval()
+    assert (tuned.pooling, tuned.normalize, tuned.trained) == ("mean", True, [10, 11])
+    with torch.no_grad():
+        pooled = tuned(tuned.prepare(tuned.precompute(texts) if cache_frozen else texts))[0].numpy()
+    frozen = ENCODERS.build("sentence", model="all-mpnet-base-v2").encode_batch(texts)
+    np.testing.assert_allclose(pooled, np.stack([e.pooled for e in frozen]), atol=1e-4)

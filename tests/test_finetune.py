@@ -135,8 +135,9 @@ def test_finetune_changes_only_the_top_layers_and_matches_the_cached_path(tiny, 
 
 
 def test_only_trained_blocks_and_head_get_gradients(tiny):
-    from scorecast.adapt.common import TunableEncoder, finetune_settings
+    from scorecast.adapt.common import finetune_settings
     from scorecast.adapt.finetune import FinetuneCollate, FinetuneDataset, FinetuneModule
+    from scorecast.adapt.tunable import TunableEncoder
     from scorecast.losses.combined import build_loss
     from scorecast.models.base import FeatureShape
     from scorecast.models.scorer import build_model
@@ -177,7 +178,8 @@ def test_only_trained_blocks_and_head_get_gradients(tiny):
 
 @pytest.mark.parametrize("which", ["wavlm", "wavlm_masked"])
 def test_tunable_audio_encoder_pools_as_the_frozen_encoder(tiny, which):
-    from scorecast.adapt.common import FinetuneSettings, TunableEncoder
+    from scorecast.adapt.common import FinetuneSettings
+    from scorecast.adapt.tunable import TunableEncoder
     from scorecast.data.audio import load_audio
     from scorecast.encoders.hf_audio import HFAudioEncoder
 
@@ -194,7 +196,8 @@ def test_tunable_audio_encoder_pools_as_the_frozen_encoder(tiny, which):
 
 @pytest.mark.parametrize("pooling", ["cls", "mean"])
 def test_tunable_text_encoder_pools_as_the_frozen_encoder(tiny, pooling):
-    from scorecast.adapt.common import FinetuneSettings, TunableEncoder
+    from scorecast.adapt.common import FinetuneSettings
+    from scorecast.adapt.tunable import TunableEncoder
     from scorecast.encoders.hf_text import HFTextEncoder
 
     spec = EncoderSpec(name="hf-text", input="text.t", params={"model": str(tiny["bert"]), "pooling": pooling})
@@ -208,8 +211,9 @@ def test_tunable_text_encoder_pools_as_the_frozen_encoder(tiny, pooling):
 
 
 def test_finetune_settings_are_checked(tiny, tmp_path):
-    from scorecast.adapt.common import FinetuneSettings, TunableEncoder, finetune_settings, without_finetune
+    from scorecast.adapt.common import FinetuneSettings, finetune_settings, without_finetune
     from scorecast.adapt.finetune import fit_finetune
+    from scorecast.adapt.tunable import TunableEncoder
 
     def spec(name="hf-audio", **params):
         return EncoderSpec(
@@ -230,8 +234,14 @@ def test_finetune_settings_are_checked(tiny, tmp_path):
         finetune_settings(spec(finetune_top_k=1, layer_decay=1.5))
     with pytest.raises(ConfigError, match="finetune_lr: expected > 0, got -1"):
         finetune_settings(spec(finetune_top_k=1, finetune_lr=-1))
-    with pytest.raises(ConfigError, match="fine-tuning works with encoders hf-audio, hf-text, got 'sentence'"):
-        finetune_settings(EncoderSpec(name="sentence", input="text.t", params={"finetune_top_k": 1}))
+    with pytest.raises(
+        ConfigError, match="fine-tuning works with encoders hf-audio, hf-text, sentence, got 'linguistic'"
+    ):
+        finetune_settings(EncoderSpec(name="linguistic", input="text.t", params={"finetune_top_k": 1}))
+    with pytest.raises(ConfigError, match="finetune_share: expected true or false, got 'yes'"):
+        finetune_settings(spec(finetune_top_k=1, finetune_share="yes"))
+    with pytest.raises(ConfigError, match="finetune_share given without finetune_top_k >= 1"):
+        finetune_settings(spec(finetune_share=False))
     with pytest.raises(
         ConfigError, match=r"finetune_top_k: expected at most 2 \(the blocks up to feature layer 2\), got 3"
     ):

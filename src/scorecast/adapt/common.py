@@ -12,13 +12,14 @@ freezes everything except the top ``k`` blocks under the layer used for features
 :func:`layerwise_param_groups` gives the top block the encoder learning rate and each block below
 it that rate times ``decay`` once more.
 
-Recipe settings: an ``hf-audio`` / ``hf-text`` encoder whose params hold ``finetune_top_k`` (>= 1,
-with optional ``finetune_lr``, default 2e-5, and ``layer_decay``, default 0.9) is fine-tuned end to
-end by :mod:`scorecast.adapt.finetune` (``scorecast adapt RECIPE --method finetune``).
-:data:`FINETUNE_KEYS` are not encoder constructor arguments: :func:`without_finetune` strips them
-before an encoder is built. :class:`TunableEncoder` is the trainable model in front of the head:
-it pools exactly as the frozen encoder does (feature ``layer``, ``pooling``), so the adapted folder,
-encoded through the cache afterwards, gives the features the head was trained on.
+Recipe settings: an ``hf-audio`` / ``hf-text`` / ``sentence`` encoder whose params hold
+``finetune_top_k`` (>= 1, with optional ``finetune_lr``, default 2e-5, ``layer_decay``, default 0.9,
+and ``finetune_share``, default true, and ``finetune_cache_frozen``, default false) is fine-tuned end to end by :mod:`scorecast.adapt.finetune`
+(``scorecast adapt RECIPE --method finetune``). Tuned encoders with the same name and the same params
+on different inputs (the ``s1`` / ``s2`` of a sentence pair) share one model (siamese weights)
+unless they set ``finetune_share: false``. :data:`FINETUNE_KEYS` are not encoder constructor
+arguments: :func:`without_finetune` strips them before an encoder is built. The trainable model in
+front of the head is :class:`scorecast.adapt.tunable.TunableEncoder`.
 """
 
 from __future__ import annotations
@@ -30,12 +31,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import torch
 from torch import nn
 
 from scorecast.config import EncoderSpec
-from scorecast.data.items import Item
-from scorecast.errors import ConfigError, DataError
+from scorecast.errors import ConfigError
 
 ADAPTATION_FILE = "scorecast_adaptation.json"
 
@@ -84,7 +83,7 @@ def read_adaptation(folder: str | Path) -> dict[str, Any] | None:
 
 
 # --------------------------------------------------------------------------------------- layers
-_LAYER_PATHS = (
+LAYER_PATHS = (
     "encoder.layers",  # wav2vec2, HuBERT, WavLM, data2vec-audio, Whisper encoder, BART-like
     "encoder.layer",  # BERT, RoBERTa, XLM-R, ELECTRA, DeBERTa
     "model.encoder.layers",  # Whisper model (encoder side)
@@ -96,7 +95,7 @@ _LAYER_PATHS = (
 
 def transformer_layers(model: Any) -> Any:
     """The ``nn.ModuleList`` of transformer blocks of an HF model (searched at the usual places)."""
-    for path in _LAYER_PATHS:
+    for path in LAYER_PATHS:
         node = model
         for part in path.split("."):
             node = getattr(node, part, None)
@@ -106,7 +105,7 @@ def transformer_layers(model: Any) -> Any:
             return node
     raise ConfigError(
         f"cannot find the transformer layers of {type(model).__name__}: expected a ModuleList at one of "
-        f"{', '.join(_LAYER_PATHS)}"
+        f"{', '.join(LAYER_PATHS)}"
     )
 
 
@@ -165,7 +164,7 @@ def layerwise_param_groups(
 # ----------------------------------------------------------------------------- recipe settings
 from scorecast.encoders.base import FINETUNE_KEYS  # noqa: E402  (re-exported)
 
-FINETUNE_ENCODERS = ("hf-audio", "hf-text")
+FINETUNE_ENCODERS = ("hf-audio", "hf-text", "sentence")
 DEFAULT_FINETUNE_LR = 2e-5
 DEFAULT_LAYER_DECAY = 0.9
 
@@ -173,11 +172,14 @@ DEFAULT_LAYER_DECAY = 0.9
 @dataclass(frozen=True)
 class FinetuneSettings:
     """``finetune_top_k`` blocks trained at ``finetune_lr`` (the top one), times ``layer_decay`` per
-    block further down."""
+    block further down; ``share``: one model for every tuned encoder with the same name and params;
+    ``cache_frozen``: compute the frozen blocks' states once (text towers, :mod:`scorecast.adapt.frozen_states`)."""
 
     top_k: int
     lr: float = DEFAULT_FINETUNE_LR
     decay: float = DEFAULT_LAYER_DECAY
+    share: bool = True
+    cache_frozen: bool = False
 
 
 def finetune_settings(spec: EncoderSpec) -> FinetuneSettings | None:
@@ -204,184 +206,15 @@ def finetune_settings(spec: EncoderSpec) -> FinetuneSettings | None:
         raise ConfigError(f"{where}: finetune_lr: expected > 0, got {lr}")
     if not 0 < decay <= 1:
         raise ConfigError(f"{where}: layer_decay: expected a factor in (0, 1], got {decay}")
-    return FinetuneSettings(int(top_k), float(lr), float(decay))
+    flags = {k: params.get(k, default) for k, default in (("finetune_share", True), ("finetune_cache_frozen", False))}
+    for name, value in flags.items():
+        if not isinstance(value, bool):
+            raise ConfigError(f"{where}: {name}: expected true or false, got {value!r}")
+    return FinetuneSettings(
+        int(top_k), float(lr), float(decay), flags["finetune_share"], flags["finetune_cache_frozen"]
+    )
 
 
 def without_finetune(spec: EncoderSpec) -> EncoderSpec:
     """``spec`` with the fine-tuning keys removed from its params (what the encoder class takes)."""
     return spec.model_copy(update={"params": {k: v for k, v in spec.params.items() if k not in FINETUNE_KEYS}})
-
-
-# ------------------------------------------------------------------------ tunable encoder
-class TunableEncoder(nn.Module):
-    """An ``hf-audio`` / ``hf-text`` model with its top ``k`` blocks trainable.
-
-    ``prepare(raw inputs)`` (in the data loader) -> tensors; ``forward(tensors)`` -> pooled (B, D),
-    sequence (B, T, D), mask (B, T) True at real frames / content tokens.
-    """
-
-    def __init__(self, spec: EncoderSpec, settings: FinetuneSettings) -> None:
-        super().__init__()
-        from scorecast.encoders._hf_common import check_layer, read_config, resolve_model_dir
-
-        params = without_finetune(spec).params
-        self.spec, self.settings = spec, settings
-        self.feature_name = spec.feature_name
-        if "model" not in params:
-            raise ConfigError(f"encoder '{spec.feature_name}': fine-tuning needs params.model (a local model folder)")
-        self.model_dir = resolve_model_dir(params["model"])
-        config = read_config(self.model_dir)
-        self.modality = "audio" if spec.input == "audio" else "text"
-        if (spec.name == "hf-audio") != (self.modality == "audio"):
-            raise ConfigError(f"encoder '{spec.feature_name}': {spec.name} cannot read input '{spec.input}'")
-        if config.get("model_type") in ("whisper", "clap"):
-            raise ConfigError(
-                f"encoder '{spec.feature_name}': fine-tuning supports self-supervised speech models (WavLM, "
-                f"HuBERT, wav2vec 2.0) and BERT-like text models, got model_type '{config.get('model_type')}'"
-            )
-        layer = check_layer(params.get("layer", -1), config.get("num_hidden_layers"))
-        if not isinstance(layer, int):
-            raise ConfigError(
-                f"encoder '{spec.feature_name}': fine-tuning needs one feature layer (an int), got {layer!r}"
-            )
-        self.layer = layer
-        default_pool = "mean" if self.modality == "audio" else "cls"
-        self.pooling = params.get("pooling", default_pool)
-        allowed = ("mean", "max", "mean+std") if self.modality == "audio" else ("cls", "mean", "max")
-        if self.pooling not in allowed:
-            raise ConfigError(
-                f"encoder '{spec.feature_name}': pooling: expected one of {', '.join(allowed)}, got '{self.pooling}'"
-            )
-        self._load(params)
-        self.trained = freeze_all_but_top(self.model, self.layer, settings.top_k)
-        hidden = int(self.model.config.hidden_size)
-        self.out_dim = 2 * hidden if self.pooling == "mean+std" else hidden
-
-    def _load(self, params: dict[str, Any]) -> None:
-        from transformers import AutoFeatureExtractor, AutoModel, AutoTokenizer
-
-        self.model = AutoModel.from_pretrained(self.model_dir, local_files_only=True)
-        if self.modality == "audio":
-            self.processor = AutoFeatureExtractor.from_pretrained(self.model_dir, local_files_only=True)
-            self.sample_rate = int(getattr(self.processor, "sampling_rate", 16000))
-            self.batched = bool(getattr(self.processor, "return_attention_mask", False))
-            window_s = params.get("window_s")
-            self.max_samples = int(round(window_s * self.sample_rate)) if window_s else None
-        else:
-            from scorecast.encoders.hf_text import DEFAULT_MAX_LENGTH, model_token_limit
-
-            self.processor = AutoTokenizer.from_pretrained(self.model_dir, local_files_only=True)
-            limit = model_token_limit(self.model_dir, self.model.config.to_dict())
-            self.max_length = int(params.get("max_length") or min(DEFAULT_MAX_LENGTH, limit))
-
-    # ------------------------------------------------------------------ modes and groups
-    def train(self, mode: bool = True) -> TunableEncoder:
-        """Frozen parts always in eval mode (no dropout, no layer drop); trained blocks follow ``mode``."""
-        super().train(mode)
-        self.model.eval()
-        layers = transformer_layers(self.model)
-        for i in self.trained:
-            layers[i].train(mode)
-        return self
-
-    def param_groups(self, weight_decay: float) -> list[dict[str, Any]]:
-        return layerwise_param_groups(
-            self.model,
-            self.trained,
-            self.settings.lr,
-            self.settings.decay,
-            weight_decay,
-            prefix=f"encoder.{self.feature_name}",
-        )
-
-    # ------------------------------------------------------------------ inputs
-    def load_input(self, item: Item) -> Any:
-        """The raw input of ``item``: a mono waveform at the model's rate (cut to ``window_s``) or a text."""
-        if self.modality == "audio":
-            from scorecast.data.audio import load_audio
-
-            if not item.audio:
-                raise DataError(f"item '{item.id}' has no audio; encoder '{self.feature_name}' reads it", field="audio")
-            wave = load_audio(item.audio, sample_rate=self.sample_rate)
-            return wave[: self.max_samples] if self.max_samples else wave
-        name = self.spec.input.split(".", 1)[1]
-        if name not in item.texts:
-            raise DataError(
-                f"item '{item.id}' has no text field '{name}'; encoder '{self.feature_name}' reads it",
-                field=self.spec.input,
-            )
-        return item.texts[name]
-
-    def prepare(self, raw: list[Any]) -> dict[str, Any]:
-        """Raw inputs of a batch -> model inputs (CPU tensors)."""
-        if self.modality == "text":
-            enc = self.processor(
-                list(raw),
-                padding=True,
-                truncation=True,
-                max_length=self.max_length,
-                return_special_tokens_mask=True,
-                return_tensors="pt",
-            )
-            return dict(enc)
-        if self.batched:
-            enc = self.processor(
-                list(raw), sampling_rate=self.sample_rate, padding=True, return_attention_mask=True, return_tensors="pt"
-            )
-            return {"input_values": enc["input_values"], "attention_mask": enc["attention_mask"]}
-        # models without attention masks (group-norm convs) see each clip alone, as the frozen encoder does
-        return {
-            "clips": [
-                self.processor([w], sampling_rate=self.sample_rate, return_tensors="pt")["input_values"] for w in raw
-            ]
-        }
-
-    # ------------------------------------------------------------------ forward
-    def forward(self, inputs: dict[str, Any]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        if self.modality == "text":
-            out = self.model(
-                input_ids=inputs["input_ids"],
-                attention_mask=inputs["attention_mask"],
-                **({"token_type_ids": inputs["token_type_ids"]} if "token_type_ids" in inputs else {}),
-                output_hidden_states=True,
-            )
-            hidden = out.hidden_states[self.layer]
-            real = inputs["attention_mask"].bool()
-            content = real & ~inputs["special_tokens_mask"].bool()
-            if self.pooling == "cls":
-                return hidden[:, 0], hidden, content
-            return _pool(hidden, real, self.pooling), hidden, content
-        if "clips" in inputs:
-            seqs = [
-                self.model(clip, output_hidden_states=True).hidden_states[self.layer][0] for clip in inputs["clips"]
-            ]
-            from scorecast.models.layers import pad_sequences
-
-            hidden, mask = pad_sequences(seqs)
-            mask = mask.to(hidden.device)
-        else:
-            out = self.model(inputs["input_values"], attention_mask=inputs["attention_mask"], output_hidden_states=True)
-            hidden = out.hidden_states[self.layer]
-            lengths = self.model._get_feat_extract_output_lengths(inputs["attention_mask"].sum(-1))
-            mask = torch.arange(hidden.shape[1], device=hidden.device)[None, :] < lengths[:, None]
-        return _pool(hidden, mask, self.pooling), hidden, mask
-
-    def save(self, folder: Path, record: dict[str, Any]) -> None:
-        """The adapted encoder as a model folder the frozen encoder loads (safetensors weights)."""
-        folder.mkdir(parents=True, exist_ok=True)
-        self.model.save_pretrained(folder)
-        self.processor.save_pretrained(folder)
-        write_adaptation(folder, record)
-
-
-def _pool(hidden: torch.Tensor, mask: torch.Tensor, pooling: str) -> torch.Tensor:
-    """Masked pooling of (B, T, D) over real positions -> (B, D) (mean+std: (B, 2D))."""
-    m = mask.to(hidden.dtype).unsqueeze(-1)
-    n = m.sum(1).clamp_min(1.0)
-    mean = (hidden * m).sum(1) / n
-    if pooling == "mean":
-        return mean
-    if pooling == "max":
-        return hidden.masked_fill(~mask.unsqueeze(-1), float("-inf")).amax(1)
-    var = (((hidden - mean.unsqueeze(1)) ** 2) * m).sum(1) / n
-    return torch.cat([mean, var.clamp_min(0).sqrt()], dim=-1)

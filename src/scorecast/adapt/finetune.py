@@ -1,6 +1,6 @@
 """End-to-end fine-tuning of the top layers of HF audio/text encoders, with the scorecast head.
 
-A recipe asks for it per encoder, in the encoder's params (``hf-audio`` and ``hf-text`` only)::
+A recipe asks for it per encoder, in the encoder's params (``hf-audio``, ``hf-text``, ``sentence``)::
 
     encoders:
       - name: hf-audio
@@ -13,12 +13,17 @@ its first 4 layers as the grammar engine did); the top block learns at ``finetun
 below at that rate times ``layer_decay`` again; the fusion and head learn at ``training.lr``. Tuned
 encoders bypass the cache (raw waveform or text -> encoder -> pooled, as the frozen encoder pools:
 the feature layer, ``pooling``; audio longer than ``window_s`` is cut to its first window, text to
-``max_length`` tokens); the recipe's other encoders are read from the cache as usual.
+``max_length`` tokens); the recipe's other encoders are read from the cache as usual. Tuned encoders
+with the same name and params on different inputs (``s1`` / ``s2`` of a sentence pair) are ONE
+model (siamese weights, :mod:`scorecast.adapt.tunable`), saved once under ``encoders/s1_s2/`` and read
+by both features in the written recipe; ``finetune_share: false`` keeps separate towers.
+``training.calibrate_head`` starts the head at the least-squares map of the initial fused features
+of up to 1024 training items (the tuned encoders' outputs at initialisation).
 
 :func:`fit_finetune` trains (Lightning, early stopping and best weights on the recipe's monitor) and
 writes ``OUT/``::
 
-    encoders/<feature>/   the adapted encoder (save_pretrained: config + model.safetensors, with its
+    encoders/<feature>/   the adapted encoder (a shared one: encoders/<feature>_<feature>/) (save_pretrained: config + model.safetensors, with its
                           feature extractor or tokenizer and scorecast_adaptation.json)
     head.safetensors      the fusion + head weights and the frozen features' standardisation
     head.json             the member description (model config, feature dims) for member_from_state
@@ -42,19 +47,16 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader
 
-from scorecast.adapt.common import (
-    FinetuneSettings,
-    TunableEncoder,
-    finetune_settings,
-    hash_json,
-    without_finetune,
-)
+from scorecast.adapt.common import FinetuneSettings, finetune_settings, hash_json, without_finetune
+from scorecast.adapt.frozen_states import item_states
 from scorecast.adapt.module import (  # re-exported: tests and callers import them from here
     FinetuneCollate,
     FinetuneDataset,
     FinetuneModule,
     TrainableBestWeights,
+    calibrate_finetune_head,
 )
+from scorecast.adapt.tunable import TunableEncoder, build_tunable_encoders, unique_towers
 from scorecast.config import EncoderSpec, Recipe, save_recipe
 from scorecast.data.items import Item, ItemSet
 from scorecast.errors import ConfigError
@@ -100,7 +102,7 @@ def build_parts(recipe, items, tuned, frozen, targets, train_idx, val_idx, cache
     ):
         if on:
             log.warning("fine-tuning: %s is not used when encoders are fine-tuned end to end", what)
-    encoders = {spec.feature_name: TunableEncoder(spec, settings) for spec, settings in tuned}
+    encoders = build_tunable_encoders(tuned)
     features = None
     if frozen:
         from scorecast.cache.store import EmbeddingCache
@@ -124,9 +126,12 @@ def build_parts(recipe, items, tuned, frozen, targets, train_idx, val_idx, cache
     loss.check_head(model.provides, recipe.model.head.name)
     dist = target_distributions(items, recipe.targets)
     weights = sample_weights(targets[train_idx, 0], recipe.targets[0], cfg.sample_weights)
-    train_ds = FinetuneDataset(items.items, train_idx, encoders, scaled, targets, weights, dist)
+    states = item_states(items, encoders, np.concatenate([train_idx, val_idx]))
+    train_ds = FinetuneDataset(items.items, train_idx, encoders, scaled, targets, weights, dist, states)
+    if cfg.calibrate_head:
+        calibrate_finetune_head(model, encoders, train_ds, seed)
     has_val = len(val_idx) > 0
-    val_ds = FinetuneDataset(items.items, val_idx, encoders, scaled, targets, None, dist) if has_val else None
+    val_ds = FinetuneDataset(items.items, val_idx, encoders, scaled, targets, None, dist, states) if has_val else None
     collate = FinetuneCollate(encoders)
     bs = max(1, min(cfg.batch_size, len(train_ds)))
     gen = torch.Generator().manual_seed(seed)
@@ -180,6 +185,7 @@ class FinetuneResult:
     param_groups: list[dict[str, Any]] = field(default_factory=list)  # name, lr of each optimiser group
     module: Any = None  # the trained FinetuneModule (CPU, eval): predicts end to end from raw inputs
     frozen: list[EncoderSpec] = field(default_factory=list)
+    val_predictions: np.ndarray | None = None  # (N_val, T) of the best weights on the validation items
 
     def predict(self, items: ItemSet | list[Item], cache: Any = None, batch_size: int = 8) -> np.ndarray:
         """(N, T) scores of ``items`` end to end (raw inputs through the tuned encoders; the frozen
@@ -198,7 +204,7 @@ class FinetuneResult:
                     f"predict: the frozen encoders could encode {len(features)} of {len(items)} items; expected all"
                 )
             features = self.member.scaler.transform(features)
-        encoders = {name: self.module.encoders[f"e{i}"] for i, name in enumerate(self.module.feature_names)}
+        encoders = self.module.feature_encoders()
         data = FinetuneDataset(
             items, np.arange(len(items)), encoders, features, np.zeros((len(items), len(self.recipe.targets)))
         )
@@ -272,10 +278,15 @@ def fit_finetune(
     history = train_parts(recipe, parts, Path(out_dir), seed)
     groups = [{"name": g["name"], "lr": g["lr"]} for g in parts.module.param_group_specs()]
     out = Path(out_dir)
-    encoder_dirs = {name: (out / "encoders" / _safe(name)).resolve() for name in parts.encoders}
+    # a shared tower is saved once, under its joined feature names, and read by each of its features
+    encoder_dirs = {name: (out / "encoders" / _safe(enc.name)).resolve() for name, enc in parts.encoders.items()}
     new_recipe = adapted_recipe(recipe, encoder_dirs)
     member = parts.member()
     result = FinetuneResult(out, encoder_dirs, new_recipe, member, history, groups, parts.module, frozen)
+    if parts.val_loader is not None:  # through the loader: precomputed frozen states where there are some
+        with torch.no_grad():
+            preds = [parts.module(batch)["mean"].float().numpy() for batch in parts.val_loader]
+        result.val_predictions = np.concatenate(preds).astype(np.float64)
     if is_global_zero():  # under DDP every rank trains the same weights; one writes them
         _write_outputs(result, parts, recipe, items, targets, train_idx, val_idx, seed)
     return result
@@ -294,14 +305,14 @@ def _write_outputs(
     out = result.out_dir
     out.mkdir(parents=True, exist_ok=True)
     data_hash = hash_json([[items[i].id, targets[i].tolist()] for i in train_idx])
-    for name, enc in parts.encoders.items():
+    for enc in unique_towers(parts.encoders):
         enc.save(
-            result.encoder_dirs[name],
+            result.encoder_dirs[enc.feature_name],
             {
                 "method": "finetune",
                 "source": str(enc.model_dir),
                 "source_fingerprint": _fingerprint(enc.model_dir),
-                "feature": name,
+                "features": list(enc.inputs),
                 "layer": enc.layer,
                 "trained_layers": enc.trained,
                 "settings": {"top_k": enc.settings.top_k, "lr": enc.settings.lr, "decay": enc.settings.decay},

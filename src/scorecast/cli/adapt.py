@@ -3,7 +3,8 @@
 ``--method simcse`` (default): unsupervised SimCSE on the texts of ``--field`` (e.g. ``text.response``)
 for the recipe's ``sentence`` encoder of that field (or ``--model``); writes a new sentence-transformers
 folder ``--out`` with its own identity. ``--method finetune``: end-to-end fine-tuning of the encoders
-whose params set ``finetune_top_k`` (``hf-audio`` / ``hf-text``), with the recipe's fusion, head and
+whose params set ``finetune_top_k`` (``hf-audio`` / ``hf-text`` / ``sentence``; the two sides of a pair
+with the same params share one model), with the recipe's fusion, head and
 losses; writes the adapted encoders, the head and a recipe using them under ``--out``.
 """
 

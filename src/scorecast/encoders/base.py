@@ -45,7 +45,7 @@ class Encoder:
 
 ENCODERS: Registry[type[Encoder]] = Registry("encoder")
 
-FINETUNE_KEYS = ("finetune_top_k", "finetune_lr", "layer_decay")
+FINETUNE_KEYS = ("finetune_top_k", "finetune_lr", "layer_decay", "finetune_share", "finetune_cache_frozen")
 """Encoder params that ask for end-to-end fine-tuning (``scorecast adapt --method finetune``);
 they are not encoder constructor arguments and never reach an encoder class."""
 
