@@ -8,7 +8,7 @@ and the ``listening-tests`` section of bench/RESULTS.md (bench/run_accuracy.py k
 
 Anchors (no training): DistillMOS's MOS, DNSMOS P.808 and P.835 OVRL of the (generated) clip, and for
 the pairs the cosine of the two clips' eGeMAPS vectors and, where a variant reads them, of their
-Whisper-base encoder states (each z-scored over the set). Each recipe variant's
+Whisper-base encoder states (each z-scored over the set) and of their speaker embeddings (raw: SECS). Each recipe variant's
 out-of-fold predictions are scored with 95 % bootstrap intervals; the paired bootstrap of
 (scorecast - best anchor) uses the same resampled clips (systems at system level) for both.
 
@@ -82,23 +82,32 @@ def anchors(features) -> dict[str, np.ndarray]:
         if name.startswith("dnsmos"):
             out[f"DNSMOS P.808 of {name} (zero-shot)"] = arr[:, SCORE_NAMES.index("p808")]
             out[f"DNSMOS OVRL of {name} (zero-shot)"] = arr[:, SCORE_NAMES.index("ovrl")]
-    for prefix, label in PAIR_ANCHORS.items():
+    for prefix, (label, standardise) in PAIR_ANCHORS.items():
         gen = features.pooled.get(f"{prefix}_gen", features.pooled.get(prefix))  # pairs, or stimulus vs reference
         ref = features.pooled.get(f"{prefix}_ref")
         if gen is not None and ref is not None:
-            out[f"cosine of the two clips' {label} (zero-shot)"] = pair_cosine(gen, ref)
+            out[f"cosine of the two clips' {label} (zero-shot)"] = pair_cosine(gen, ref, standardise)
     return out
 
 
-#: pair features (``<prefix>_gen`` or ``<prefix>``, and ``<prefix>_ref``) whose cosine is a zero-shot anchor
-PAIR_ANCHORS = {"egemaps": "eGeMAPS", "whisper": "Whisper-base encoder states"}
+#: pair features (``<prefix>_gen`` or ``<prefix>``, and ``<prefix>_ref``) whose cosine is a zero-shot anchor:
+#: label, and whether each feature is z-scored over the set first (not for the speaker embedding: its raw
+#: cosine is SECS, the speaker-encoder cosine similarity the YourTTS paper reports with this very encoder)
+PAIR_ANCHORS = {
+    "egemaps": ("eGeMAPS", True),
+    "whisper": ("Whisper-base encoder states", True),
+    "speaker": ("speaker embeddings (Resemblyzer GE2E: SECS)", False),
+}
 
 
-def pair_cosine(gen: np.ndarray, ref: np.ndarray) -> np.ndarray:
-    """Row-wise cosine of two clips' vectors, each feature z-scored over both sides of the whole set."""
-    both = np.concatenate([gen, ref])
-    mu, sd = both.mean(0), both.std(0) + 1e-8
-    a, b = (gen - mu) / sd, (ref - mu) / sd
+def pair_cosine(gen: np.ndarray, ref: np.ndarray, standardise: bool = True) -> np.ndarray:
+    """Row-wise cosine of two clips' vectors, each feature z-scored over both sides of the whole set first
+    where ``standardise``."""
+    a, b = np.asarray(gen, float), np.asarray(ref, float)
+    if standardise:
+        both = np.concatenate([a, b])
+        mu, sd = both.mean(0), both.std(0) + 1e-8
+        a, b = (a - mu) / sd, (b - mu) / sd
     return (a * b).sum(1) / (np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1) + 1e-12)
 
 

@@ -51,14 +51,20 @@ def test_anchors_score_each_pair_feature_and_the_mos_column():
         "whisper_gen": rng.normal(size=(10, 6)),
         "whisper_ref": rng.normal(size=(10, 6)),
         "whisper_other": rng.normal(size=(10, 6)),  # no partner: no anchor
+        "speaker_gen": np.abs(rng.normal(size=(10, 8))),
+        "speaker_ref": np.abs(rng.normal(size=(10, 8))),
         "distillmos_gen": rng.normal(size=(10, 3)),
     }
     out = run_listening.anchors(SimpleNamespace(pooled=pooled))
     assert set(out) == {
         "cosine of the two clips' eGeMAPS (zero-shot)",
         "cosine of the two clips' Whisper-base encoder states (zero-shot)",
+        "cosine of the two clips' speaker embeddings (Resemblyzer GE2E: SECS) (zero-shot)",
         "DistillMOS MOS of distillmos_gen (zero-shot)",
     }
+    secs = out["cosine of the two clips' speaker embeddings (Resemblyzer GE2E: SECS) (zero-shot)"]
+    g, r = pooled["speaker_gen"], pooled["speaker_ref"]  # the raw cosine, not z-scored
+    np.testing.assert_allclose(secs, [a @ b / np.sqrt((a @ a) * (b @ b)) for a, b in zip(g, r)], atol=1e-9)
     np.testing.assert_allclose(
         out["cosine of the two clips' Whisper-base encoder states (zero-shot)"],
         naive_cosine(pooled["whisper_gen"], pooled["whisper_ref"]),
