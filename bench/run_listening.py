@@ -14,10 +14,11 @@ out-of-fold predictions are scored with 95 % bootstrap intervals; the paired boo
 
 ``--select`` adds a row whose variant is chosen per outer fold by an inner CV on that fold's training
 items only (clip SRCC of the inner out-of-fold predictions): the honest figure of "pick the best
-variant", since the outer figures never see the choice.
+variant", since the outer figures never see the choice. ``--choose-default`` runs the same inner CV
+on all items: the variant it picks is what the nested choice deploys, and so the recipe's default.
 
     .venv/bin/python bench/run_listening.py [--sets codec-mushra,...] [--variants default,ridge]
-        [--seeds 0,1] [--select] [--data DIR] [--cache DIR] [--reuse EARLIER.json]
+        [--seeds 0,1] [--select] [--choose-default] [--data DIR] [--cache DIR] [--reuse EARLIER.json]
 
 ``--reuse``: a recipe's default is what the nested choice picks, so it is known only after a run of the
 named candidates; a second run then trains the default alone and copies the earlier run's variant and
@@ -158,6 +159,28 @@ def run_variant(recipe, items, features, work: Path, threads):
         return run_cv(recipe, items, features, work)
 
 
+def inner_pick(spec, data_dir, variants, items, features, overrides, work: Path, threads):
+    """(variant, its clip SRCC, its run, {variant: clip SRCC}): the variant whose inner CV (3 folds, grouped
+    as the recipe) on ``items`` has the best clip SRCC of its pooled out-of-fold predictions."""
+    best, scores = None, {}
+    for v in variants:
+        inner = {**overrides, "cv.folds": 3}
+        recipe = lib.load(spec["recipe"], data_dir, None if v == "default" else v, overrides=inner)
+        res = run_variant(recipe, items, features, work / v, threads)
+        scores[v] = float(res.metrics["targets"]["score"]["utterance"]["srcc"]["value"])
+        if best is None or scores[v] > best[1]:
+            best = (v, scores[v], res)
+    return (*best, scores)
+
+
+def choice_on_all_items(spec, data_dir, variants, items, features, overrides, work: Path, threads, log):
+    """The variant the same inner CV picks on ALL items: what the nested choice would deploy, and so the
+    recipe's default (its honest figure is the nested row, whose folds never saw their own choice)."""
+    v, srcc, _, scores = inner_pick(spec, data_dir, variants, items, features, overrides, work / "sel-all", threads)
+    log(f"  choice on all items: {v} (inner clip SRCC {srcc:.3f})")
+    return {"variant": v, "inner_srcc": srcc, "inner_srcc_by_variant": scores, "candidates": list(variants)}
+
+
 def nested_select(spec, data_dir, variants, items, features, overrides, work: Path, threads, log):
     """Out-of-fold predictions where each outer fold's variant is picked by an inner CV (3 folds, grouped
     as the recipe) on that fold's training items; returns (predictions, choices per fold)."""
@@ -172,15 +195,9 @@ def nested_select(spec, data_dir, variants, items, features, overrides, work: Pa
         if fold.repeat != 0:
             continue
         inner_items, inner_fs = items.subset(fold.train.tolist()), features.subset(fold.train)
-        best = None
-        for v in variants:
-            inner = {**overrides, "cv.folds": 3}
-            recipe = lib.load(spec["recipe"], data_dir, None if v == "default" else v, overrides=inner)
-            res = run_variant(recipe, inner_items, inner_fs, work / f"sel-{fold.fold}-{v}", threads)
-            srcc = float(res.metrics["targets"]["score"]["utterance"]["srcc"]["value"])
-            if best is None or srcc > best[1]:
-                best = (v, srcc, res)
-        v, srcc, res = best
+        v, srcc, res, _ = inner_pick(
+            spec, data_dir, variants, inner_items, inner_fs, overrides, work / f"sel-{fold.fold}", threads
+        )
         from scorecast.inference.bundle import load_bundle
 
         bundle = load_bundle(res.bundle_path)
@@ -202,7 +219,7 @@ def run_set(key: str, args, cache, work: Path, log) -> dict[str, Any]:
     data_dir = args.data / spec["data"]
     overrides = {"cv.seeds": args.seeds} if args.seeds else {}
     base = lib.load(spec["recipe"], data_dir, None, overrides=overrides)
-    variants = args.variants or ["default", *base.variants]
+    variants = ["default", *base.variants] if args.variants is None else args.variants
     reused = reused_rows(args.reuse, key) if args.reuse else None
     union = {}  # every encoder any variant run here reads, once
     for v in dict.fromkeys([*variants, *(args.select_among or []), *(reused["variants"] if reused else [])]):
@@ -270,6 +287,12 @@ def run_set(key: str, args, cache, work: Path, log) -> dict[str, Any]:
                 vs_best_system_anchor=paired(pred, zs[best_sys["name"]], truth, groups, args.bootstrap),
             )
         )
+    default_choice = reused.get("default_choice") if reused else None
+    if args.choose_default:
+        among = args.select_among or variants
+        default_choice = choice_on_all_items(
+            spec, data_dir, among, items, features, overrides, work, args.train_threads, log
+        )
     if reused:
         if reused["ids_sha"] != ids_sha:
             raise SystemExit(
@@ -306,6 +329,7 @@ def run_set(key: str, args, cache, work: Path, log) -> dict[str, Any]:
         "ceiling": ceiling,
         "ids_sha": ids_sha,
         "rows": rows,
+        "default_choice": default_choice,
         "goals": goals,
         "encode_seconds": encode_s,
     }
@@ -318,10 +342,24 @@ def reused_rows(path: Path, key: str) -> dict[str, Any]:
     res = part["sets"].get(key)
     if res is None or "ids_sha" not in res:
         raise SystemExit(f"--reuse: {path} holds no set {key!r} with its clip list (ids_sha)")
-    rows = [dict(r, reused_from=part["meta"]["command"]) for r in res["rows"] if r["kind"] == "scorecast"]
+    rows = [
+        dict(r, reused_from=r.get("reused_from") or part["meta"]["command"])
+        for r in res["rows"]
+        if r["kind"] == "scorecast"
+    ]
     rows = [r for r in rows if r.get("variant") != "default"]
     named = [r["variant"] for r in rows if r.get("variant") not in (None, "select")]
-    return {"path": str(path), "ids_sha": res["ids_sha"], "n_items": res["n_items"], "rows": rows, "variants": named}
+    choice = res.get("default_choice")
+    if choice:
+        choice = dict(choice, reused_from=part["meta"]["command"])
+    return {
+        "path": str(path),
+        "ids_sha": res["ids_sha"],
+        "n_items": res["n_items"],
+        "rows": rows,
+        "variants": named,
+        "default_choice": choice,
+    }
 
 
 def subset_note(res: dict[str, Any]) -> str:
@@ -389,6 +427,14 @@ def render(report: dict[str, Any]) -> str:
                     + ", ".join(f"fold {c['fold']}: {c['variant']}" for c in r["choices"])
                     + ".",
                 ]
+        dc = res.get("default_choice")
+        if dc:
+            lines += [
+                "",
+                f"Choice on all {res['n_items']} items (the same inner CV; the recipe's default): {dc['variant']} "
+                f"(inner clip SRCC {dc['inner_srcc']:.3f}; among {', '.join(dc['candidates'])})"
+                + (" (†)." if dc.get("reused_from") else "."),
+            ]
         g = res.get("goals") or {}
         if g:
             parts = []
@@ -427,6 +473,12 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     p.add_argument("--seeds", default=None, help="override cv.seeds, e.g. 0,1")
     p.add_argument("--select", action="store_true", help="add the nested-CV choice among the variants")
     p.add_argument("--select-among", default=None, help="comma-separated candidates for --select (default: --variants)")
+    p.add_argument(
+        "--choose-default",
+        action="store_true",
+        help="also run the inner CV on all items among --select-among (or --variants): the variant it picks is "
+        "the recipe's default",
+    )
     p.add_argument("--bootstrap", type=int, default=1000)
     p.add_argument("--cached-only", action="store_true", help="score only the clips whose features are cached")
     p.add_argument("--train-threads", type=int, default=1)
@@ -450,6 +502,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         return merge_reports([Path(x) for x in args.merge.split(",")], args)
     args.seeds = [int(x) for x in args.seeds.split(",")] if args.seeds else None
     args.variants = [v.strip() for v in args.variants.split(",")] if args.variants else None
+    if args.variants == ["none"]:  # train no variant (e.g. only --choose-default, with --reuse)
+        args.variants = []
     args.select_among = [v.strip() for v in args.select_among.split(",")] if args.select_among else None
     if not args.data.is_dir():
         raise SystemExit(f"data folder not found: {args.data} (pass --data or set SCORECAST_DATA); skipped")
