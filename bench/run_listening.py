@@ -298,6 +298,11 @@ def run_set(key: str, args, cache, work: Path, log) -> dict[str, Any]:
             raise SystemExit(
                 f"--reuse: {reused['path']} scored other clips than this run ({reused['n_items']} vs {len(items)})"
             )
+        best_now = {"clip": best_clip["name"], "system": best_sys["name"]}
+        for r in reused["rows"]:  # a Δ measured against another (or an unrecorded) best anchor is not this table's
+            if r.get("best_anchor") != best_now:
+                r["vs_best_anchor"] = r["vs_best_system_anchor"] = None
+                r["delta_dropped"] = True
         rows += reused["rows"]
     default = next((r for r in rows if r.get("variant") == "default"), None)
     goals = {}
@@ -343,7 +348,12 @@ def reused_rows(path: Path, key: str) -> dict[str, Any]:
     if res is None or "ids_sha" not in res:
         raise SystemExit(f"--reuse: {path} holds no set {key!r} with its clip list (ids_sha)")
     rows = [
-        dict(r, reused_from=r.get("reused_from") or part["meta"]["command"])
+        dict(
+            r,
+            reused_from=r.get("reused_from") or part["meta"]["command"],
+            # what its Δ was measured against: that run's best anchor, unknown for a row it reused itself
+            best_anchor=r.get("best_anchor") or (None if r.get("reused_from") else res.get("best_anchor")),
+        )
         for r in res["rows"]
         if r["kind"] == "scorecast"
     ]
@@ -419,6 +429,8 @@ def render(report: dict[str, Any]) -> str:
                 "",
                 "(†) measured on the very same clips by the earlier run `" + "`, `".join(reused) + "` (--reuse).",
             ]
+        if any(r.get("delta_dropped") for r in res["rows"]):
+            lines += ["", "Δ shown as – for reused rows whose Δ was measured against another best anchor."]
         for r in res["rows"]:
             if r.get("choices"):
                 lines += [
