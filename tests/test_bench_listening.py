@@ -51,14 +51,20 @@ def test_anchors_score_each_pair_feature_and_the_mos_column():
         "whisper_gen": rng.normal(size=(10, 6)),
         "whisper_ref": rng.normal(size=(10, 6)),
         "whisper_other": rng.normal(size=(10, 6)),  # no partner: no anchor
+        "speaker_gen": np.abs(rng.normal(size=(10, 8))),
+        "speaker_ref": np.abs(rng.normal(size=(10, 8))),
         "distillmos_gen": rng.normal(size=(10, 3)),
     }
     out = run_listening.anchors(SimpleNamespace(pooled=pooled))
     assert set(out) == {
         "cosine of the two clips' eGeMAPS (zero-shot)",
         "cosine of the two clips' Whisper-base encoder states (zero-shot)",
+        "cosine of the two clips' speaker embeddings (Resemblyzer GE2E: SECS) (zero-shot)",
         "DistillMOS MOS of distillmos_gen (zero-shot)",
     }
+    secs = out["cosine of the two clips' speaker embeddings (Resemblyzer GE2E: SECS) (zero-shot)"]
+    g, r = pooled["speaker_gen"], pooled["speaker_ref"]  # the raw cosine, not z-scored
+    np.testing.assert_allclose(secs, [a @ b / np.sqrt((a @ a) * (b @ b)) for a, b in zip(g, r)], atol=1e-9)
     np.testing.assert_allclose(
         out["cosine of the two clips' Whisper-base encoder states (zero-shot)"],
         naive_cosine(pooled["whisper_gen"], pooled["whisper_ref"]),
@@ -84,16 +90,26 @@ def test_reuse_takes_named_variants_and_the_nested_choice_only(tmp_path):
                     _row("recipe", "scorecast", "default"),
                     _row("recipe [a]", "scorecast", "a"),
                     _row("recipe [nested]", "scorecast", "select", choices=[{"fold": 0, "variant": "a"}]),
+                    _row("recipe [b]", "scorecast", "b", reused_from="an even earlier run"),
                 ],
+                "default_choice": {"variant": "a", "inner_srcc": 0.61, "candidates": ["a", "b"]},
             }
         },
     }
     path = tmp_path / "earlier.json"
     path.write_text(json.dumps(earlier))
     got = run_listening.reused_rows(path, "yourtts-similarity")
-    assert [r["name"] for r in got["rows"]] == ["recipe [a]", "recipe [nested]"]  # never the default nor anchors
-    assert got["variants"] == ["a"] and got["ids_sha"] == "abc"
-    assert all(r["reused_from"] == earlier["meta"]["command"] for r in got["rows"])
+    # never the default nor anchors
+    assert [r["name"] for r in got["rows"]] == ["recipe [a]", "recipe [nested]", "recipe [b]"]
+    assert got["variants"] == ["a", "b"] and got["ids_sha"] == "abc"
+    # each row keeps the run that measured it
+    assert [r["reused_from"] for r in got["rows"]] == [earlier["meta"]["command"]] * 2 + ["an even earlier run"]
+    assert got["default_choice"] == {
+        "variant": "a",
+        "inner_srcc": 0.61,
+        "candidates": ["a", "b"],
+        "reused_from": earlier["meta"]["command"],
+    }
     with pytest.raises(SystemExit, match="no set 'codec-mushra'"):
         run_listening.reused_rows(path, "codec-mushra")
 
@@ -105,11 +121,16 @@ def test_reuse_takes_named_variants_and_the_nested_choice_only(tmp_path):
         "cv": "4-fold group by speaker",
         "recipe": "recipes/x.yaml",
         "rows": [_row("recipe", "scorecast", "default"), *got["rows"]],
+        "default_choice": got["default_choice"],
     }
     meta = {"command": "python bench/run_listening.py", "date": "d", "git": {"commit": "0" * 12, "dirty": False}}
     text = run_listening.render({"meta": {**meta, "bootstrap": 10}, "sets": {"s": res}})
     assert "| recipe [a] (†) |" in text and "| recipe |" in text
     assert "(†) measured on the very same clips by the earlier run" in text
+    assert (
+        "Choice on all 10 items (the same inner CV; the recipe's default): a (inner clip SRCC 0.610; among a, b) (†)."
+        in text
+    )
 
 
 def test_a_stimulus_and_its_reference_make_a_pair_anchor_too():

@@ -33,6 +33,7 @@ def test_every_encoder_is_registered_and_the_import_is_light():
         "compare",
         "dnsmos",
         "distillmos",
+        "speaker",
         "music",
         "lookup",
         "asr",

@@ -96,7 +96,8 @@ def test_a_zip_split_in_parts_is_joined_and_unpacked(tmp_path):
 
 def test_unknown_packaged_model_lists_the_known_ones():
     with pytest.raises(
-        ConfigError, match=r"unknown packaged model 'whisper-huge'; expected one of: all-mpnet-base-v2, whisper-base"
+        ConfigError,
+        match=r"unknown packaged model 'whisper-huge'; expected one of: all-mpnet-base-v2, resemblyzer-ge2e, whisper-base",
     ):
         ms.packaged_model_dir("whisper-huge")
 

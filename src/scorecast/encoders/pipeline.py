@@ -364,15 +364,19 @@ def _naming_item(plan: EncodePlan, exc: DataError) -> DataError:
     where = f"item '{first.id}'" + (
         f" (and {len(positions) - 1} more with the same input)" if len(positions) > 1 else ""
     )
-    audio = first.audio if isinstance(first.audio, (str, os.PathLike)) and plan.spec.input == "audio" else None
+    source = first.audio if plan.spec.input == "audio" else None
+    if plan.spec.input.startswith("audio."):  # a named audio field (audio.generated, audio.reference)
+        source = first.audios.get(plan.spec.input.split(".", 1)[1])
+    audio = source if isinstance(source, (str, os.PathLike)) else None
     if audio is None and plan.spec.input == "audio":
         audio = first.meta.get("upload")  # the file name of an upload the server decoded
     if isinstance(first.meta.get("row"), int):
         where += f" (table row {first.meta['row']})"
-    field = reference_field(plan.spec, resolve_encoder_class(plan.spec.name))
-    if field is not None and isinstance(first.audios.get(field), (str, os.PathLike)):
-        where += f" (reference '{field}': {first.audios[field]})"
-    named = type(exc)(f"{where}: {exc.message}", file=exc.file or audio, row=exc.row, field=exc.field)
+    ref = reference_field(plan.spec, resolve_encoder_class(plan.spec.name))
+    if ref is not None and isinstance(first.audios.get(ref), (str, os.PathLike)):
+        where += f" (reference '{ref}': {first.audios[ref]})"
+    field = exc.field or (plan.spec.input if plan.spec.input.startswith("audio.") else None)
+    named = type(exc)(f"{where}: {exc.message}", file=exc.file or audio, row=exc.row, field=field)
     return named  # the same class (AudioError stays AudioError)
 
 
