@@ -54,6 +54,9 @@ SETS = {
         "title": "Codec MUSHRA (listener-aware, prior, full reference)",
         "level": "condition",
         "goals": {"clip": 0.45, "system": 0.95},
+        # the hidden reference is ref.flac itself, which any full-reference measure recognises at once: the
+        # default and the anchors are also scored without it
+        "hidden_reference": "Reference",
     },
     "yourtts-naturalness": {
         "recipe": "yourtts-naturalness.yaml",
@@ -289,13 +292,15 @@ def run_set(key: str, args, cache, work: Path, log) -> dict[str, Any]:
         rows.append(score_row(name, "anchor", raw, truth, groups, args.bootstrap, description="no training"))
     best_clip = max(rows, key=lambda r: strength(r["metrics"]["clip"]))
     best_sys = max(rows, key=lambda r: strength(r["metrics"]["system"]))
-    ceiling = None
+    ceiling, default_pred = None, None
     for v in variants:
         recipe = lib.load(spec["recipe"], data_dir, None if v == "default" else v, overrides=overrides)
         t = time.perf_counter()
         res = run_variant(recipe, items, features, work / f"{key}-{v}", args.train_threads)
         seconds = time.perf_counter() - t
         pred = res.oof["pred.score"].to_numpy()
+        if v == "default":
+            default_pred = pred
         ceiling = ceiling or res.metrics["targets"]["score"].get("ceiling")
         row = score_row(
             f"{recipe.name}" if v == "default" else f"{base.name} [{v}]",
@@ -315,6 +320,11 @@ def run_set(key: str, args, cache, work: Path, log) -> dict[str, Any]:
         log(
             f"{key} {v}: clip SRCC {m['clip']['srcc']['value']:.3f}, system {m['system']['srcc']['value']:.3f} ({seconds:.0f} s)"
         )
+    without = (
+        without_hidden_reference(spec["hidden_reference"], default_pred, zs, truth, groups, args.bootstrap)
+        if spec.get("hidden_reference") and default_pred is not None
+        else None
+    )
     select_all = None
     if args.select:
         t = time.perf_counter()
@@ -397,6 +407,31 @@ def run_set(key: str, args, cache, work: Path, log) -> dict[str, Any]:
         "goals": goals,
         "encode_seconds": encode_s,
         **({"select_all_items": select_all} if select_all else {}),
+        **({"without_hidden_reference": without} if without else {}),
+    }
+
+
+def without_hidden_reference(name: str, pred, zs, truth, groups, n_boot) -> dict[str, Any]:
+    """The default's and the anchors' clip and system SRCC on the clips of every condition but the hidden
+    reference ``name`` (the same out-of-fold predictions), with the default's Δ against each anchor there."""
+    keep = np.asarray([g != name for g in groups])
+    if keep.all() or not keep.any():
+        raise SystemExit(f"hidden reference condition {name!r}: expected some but not all clips in it")
+    sub = [g for g, k in zip(groups, keep) if k]
+    default = score_row("default", "scorecast", pred[keep], truth[keep], sub, n_boot)["metrics"]
+    anchors = {
+        a: {
+            "metrics": score_row(a, "anchor", raw[keep], truth[keep], sub, n_boot)["metrics"],
+            "default_vs": paired(pred[keep], raw[keep], truth[keep], sub, n_boot),
+        }
+        for a, raw in zs.items()
+    }
+    return {
+        "condition": name,
+        "n_items": int(keep.sum()),
+        "n_systems": len(set(sub)),
+        "default": default,
+        "anchors": anchors,
     }
 
 
@@ -510,6 +545,7 @@ def render(report: dict[str, Any]) -> str:
                 f"(inner clip SRCC {dc['inner_srcc']:.3f}; among {', '.join(dc['candidates'])})"
                 + (" (†)." if dc.get("reused_from") else "."),
             ]
+        lines += without_reference_lines(res.get("without_hidden_reference"), lvl)
         g = res.get("goals") or {}
         if g:
             parts = []
@@ -520,6 +556,23 @@ def render(report: dict[str, Any]) -> str:
                 )
             lines += ["", "Default recipe: " + "; ".join(parts) + "."]
     return "\n".join(lines) + "\n"
+
+
+def without_reference_lines(w: dict[str, Any] | None, level: str) -> list[str]:
+    """The default and the best anchors without the hidden reference condition."""
+    if not w:
+        return []
+    d = w["default"]
+    best = max(w["anchors"].items(), key=lambda kv: strength(kv[1]["metrics"]["clip"]))
+    vs = best[1]["default_vs"]["clip"]
+    return [
+        "",
+        f"Without the hidden reference (condition '{w['condition']}': the reference clip itself; {w['n_items']} clips, "
+        f"{w['n_systems']} {level}s): default clip SRCC {lib.fmt_entry(d['clip']['srcc'])}, {level} SRCC "
+        f"{lib.fmt_entry(d['system']['srcc'])}; best anchor there, {best[0]}: clip SRCC "
+        f"{lib.fmt_entry(best[1]['metrics']['clip']['srcc'])}; Δ clip SRCC (default - that anchor) "
+        f"{vs['value']:.3f} [{vs['low']:.3f}, {vs['high']:.3f}].",
+    ]
 
 
 def select_all_lines(sel: dict[str, Any] | None, level: str) -> list[str]:

@@ -177,3 +177,29 @@ def test_selection_criteria_pick_by_clip_or_by_the_mean_of_clip_and_system():
     assert run_listening.pick(scores, "clip") == ("a", 0.50)
     assert run_listening.pick(scores, "clip+system") == ("b", pytest.approx(0.70))
     assert run_listening.pick({"x": (0.4, 0.4), "y": (0.4, 0.4)}, "clip")[0] == "x"  # ties: the first listed
+
+
+def test_scores_without_the_hidden_reference_leave_its_clips_out():
+    """The codec check: the default and every anchor scored on the clips of the other conditions only,
+    against scipy on the same subset, and the lines of the report name the condition and the counts."""
+    from scipy.stats import spearmanr
+
+    rng = np.random.default_rng(3)
+    groups = [c for c in ("Reference", "a", "b", "c") for _ in range(10)]
+    truth = rng.normal(size=40) + np.repeat([5.0, 0.0, 1.0, 2.0], 10)
+    pred = truth + rng.normal(scale=0.5, size=40)
+    anchor = truth + rng.normal(scale=2.0, size=40)
+    anchor[:10] = 100.0  # the reference clip recognised at once: only there is the anchor perfect
+    out = run_listening.without_hidden_reference("Reference", pred, {"z": anchor}, truth, groups, 50)
+    keep = slice(10, None)
+    assert out["n_items"] == 30 and out["n_systems"] == 3
+    assert out["default"]["clip"]["srcc"]["value"] == pytest.approx(spearmanr(pred[keep], truth[keep])[0])
+    assert out["anchors"]["z"]["metrics"]["clip"]["srcc"]["value"] == pytest.approx(
+        spearmanr(anchor[keep], truth[keep])[0]
+    )
+    diff = out["anchors"]["z"]["default_vs"]["clip"]["value"]
+    assert diff == pytest.approx(spearmanr(pred[keep], truth[keep])[0] - spearmanr(anchor[keep], truth[keep])[0])
+    text = "\n".join(run_listening.without_reference_lines(out, "condition"))
+    assert "condition 'Reference'" in text and "30 clips, 3 conditions" in text
+    with pytest.raises(SystemExit, match="expected some but not all"):
+        run_listening.without_hidden_reference("nope", pred, {"z": anchor}, truth, groups, 50)
