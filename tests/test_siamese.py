@@ -173,6 +173,31 @@ def test_standardize_together_shares_one_set_of_statistics():
         FeatureScaler.fit(fs, [["a", "c"]])
 
 
+def test_standardize_skip_leaves_those_features_raw():
+    """training.standardize_skip: no statistics for the named features, so they pass through unchanged
+    (an L2-normalised embedding's raw cosine stays the measure); the others are standardised as before."""
+    from scorecast.models.datasets import FeatureScaler
+
+    rng = np.random.default_rng(6)
+    a, b, c = rng.normal(3, 2, (20, 4)), rng.normal(-1, 0.5, (20, 4)), rng.normal(5, 3, (20, 2))
+    fs = FeatureSet([f"i{k}" for k in range(20)], {"a": a, "b": b, "c": c})
+    scaler = FeatureScaler.fit(fs, [], skip=["a", "b"])
+    assert set(scaler.mean) == {"c"}
+    out = scaler.transform(fs)
+    np.testing.assert_allclose(out.pooled["a"], a.astype(np.float32))
+    np.testing.assert_allclose(out.pooled["b"], b.astype(np.float32))
+    np.testing.assert_allclose(out.pooled["c"], (c - c.mean(0)) / c.std(0), rtol=1e-4, atol=1e-5)
+    with pytest.raises(ConfigError, match="standardize_skip: feature\\(s\\) zz are not among"):
+        FeatureScaler.fit(fs, [], skip=["zz"])
+    with pytest.raises(ConfigError, match="standardize_skip: expected features not also in standardize_together"):
+        load_recipe(
+            {
+                "targets": [{"name": "score"}],
+                "training": {"standardize_together": [["a", "b"]], "standardize_skip": ["a"]},
+            }
+        )
+
+
 @pytest.mark.parametrize("groups", [[["a"]], [["a", "b"], ["b", "c"]]])
 def test_standardize_together_groups_are_checked(groups):
     with pytest.raises(ConfigError, match="standardize_together"):

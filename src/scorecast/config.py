@@ -205,6 +205,9 @@ class TrainingConfig(Strict):
     #: one scale, so a ``siamese`` cosine of them is the cosine of jointly z-scored vectors; each own-
     #: statistics standardisation would remove what the generated clips share and change that cosine
     standardize_together: list[list[str]] = Field(default_factory=list)
+    #: pooled features left as they are when the rest are standardised (e.g. L2-normalised speaker
+    #: embeddings, whose raw cosine is the measure: z-scoring them would change it)
+    standardize_skip: list[str] = Field(default_factory=list)
     #: start the head's output layer at the least-squares fit of the initial fused features to the training
     #: targets (a small set then refines a calibrated start instead of first undoing a random, possibly
     #: inverted, one); heads without a mean layer ignore it
@@ -231,6 +234,11 @@ class TrainingConfig(Strict):
             raise ValueError(
                 "training.standardize_together: expected groups of at least two feature names, each name in one "
                 f"group only, got {self.standardize_together}"
+            )
+        both = sorted(set(names) & set(self.standardize_skip))
+        if both:
+            raise ValueError(
+                f"training.standardize_skip: expected features not also in standardize_together, got {both} in both"
             )
         return self
 

@@ -34,9 +34,18 @@ class FeatureScaler:
     seq_std: dict[str, np.ndarray] = field(default_factory=dict)
 
     @classmethod
-    def fit(cls, features: FeatureSet, together: Sequence[Sequence[str]] = ()) -> FeatureScaler:
+    def fit(
+        cls, features: FeatureSet, together: Sequence[Sequence[str]] = (), skip: Sequence[str] = ()
+    ) -> FeatureScaler:
         """Statistics per pooled feature; the features of each group in ``together`` share one set, computed
-        over the group's arrays stacked (``training.standardize_together``)."""
+        over the group's arrays stacked (``training.standardize_together``); those in ``skip`` get none and
+        pass through unchanged (``training.standardize_skip``)."""
+        unknown = [n for n in skip if n not in features.pooled]
+        if unknown:
+            raise ConfigError(
+                f"training.standardize_skip: feature(s) {', '.join(unknown)} are not among the pooled features: "
+                f"{', '.join(features.pooled) or '(none)'}"
+            )
         scaler = cls()
         shared = {}
         for group in together:
@@ -52,6 +61,8 @@ class FeatureScaler:
             stacked = np.concatenate([np.asarray(features.pooled[n], dtype=np.float64) for n in group])
             shared.update({n: stacked for n in group})
         for name, arr in features.pooled.items():
+            if name in skip:
+                continue
             x = shared.get(name, np.asarray(arr, dtype=np.float64))
             scaler.mean[name] = x.mean(axis=0).astype(np.float32)
             scaler.std[name] = np.maximum(x.std(axis=0), _EPS).astype(np.float32)

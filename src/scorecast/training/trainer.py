@@ -316,7 +316,9 @@ def fit_member(
     train_fs = features.subset(train_idx)
     train_y = targets[train_idx]
     scaler = (
-        FeatureScaler.fit(train_fs, cfg.standardize_together) if cfg.standardize_features else FeatureScaler.identity()
+        FeatureScaler.fit(train_fs, cfg.standardize_together, cfg.standardize_skip)
+        if cfg.standardize_features
+        else FeatureScaler.identity()
     )
     dims = features.dims()
 
