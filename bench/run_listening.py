@@ -293,6 +293,15 @@ def run_set(key: str, args, cache, work: Path, log) -> dict[str, Any]:
     best_clip = max(rows, key=lambda r: strength(r["metrics"]["clip"]))
     best_sys = max(rows, key=lambda r: strength(r["metrics"]["system"]))
     ceiling, default_pred = None, None
+
+    def scored(name: str, pred, **extra) -> dict[str, Any]:
+        """A scorecast row with its paired Δ against the best clip and system anchors."""
+        vs = {
+            "vs_best_anchor": paired(pred, zs[best_clip["name"]], truth, groups, args.bootstrap),
+            "vs_best_system_anchor": paired(pred, zs[best_sys["name"]], truth, groups, args.bootstrap),
+        }
+        return score_row(name, "scorecast", pred, truth, groups, args.bootstrap, **extra, **vs)
+
     for v in variants:
         recipe = lib.load(spec["recipe"], data_dir, None if v == "default" else v, overrides=overrides)
         t = time.perf_counter()
@@ -302,18 +311,12 @@ def run_set(key: str, args, cache, work: Path, log) -> dict[str, Any]:
         if v == "default":
             default_pred = pred
         ceiling = ceiling or res.metrics["targets"]["score"].get("ceiling")
-        row = score_row(
+        row = scored(
             f"{recipe.name}" if v == "default" else f"{base.name} [{v}]",
-            "scorecast",
             pred,
-            truth,
-            groups,
-            args.bootstrap,
             seconds=seconds,
             seeds=list(recipe.cv.seeds),
             variant=v,
-            vs_best_anchor=paired(pred, zs[best_clip["name"]], truth, groups, args.bootstrap),
-            vs_best_system_anchor=paired(pred, zs[best_sys["name"]], truth, groups, args.bootstrap),
         )
         rows.append(row)
         m = row["metrics"]
@@ -336,19 +339,13 @@ def run_set(key: str, args, cache, work: Path, log) -> dict[str, Any]:
         for criterion, (pred, choices) in nested.items():
             by = "" if criterion == "clip" else f" by inner {criterion} SRCC"
             rows.append(
-                score_row(
+                scored(
                     f"{base.name} [nested choice of {', '.join(among)}{by}]",
-                    "scorecast",
                     pred,
-                    truth,
-                    groups,
-                    args.bootstrap,
                     seconds=seconds,
                     variant="select",
                     criterion=criterion,
                     choices=choices,
-                    vs_best_anchor=paired(pred, zs[best_clip["name"]], truth, groups, args.bootstrap),
-                    vs_best_system_anchor=paired(pred, zs[best_sys["name"]], truth, groups, args.bootstrap),
                 )
             )
         if args.select_all:
