@@ -21,11 +21,7 @@ use a worker process per core by default (:mod:`scorecast.encoders.sharing`).
 
 from __future__ import annotations
 
-import importlib
-import inspect
-import json
 import math
-import os
 import time
 import warnings
 from collections.abc import Iterable, Iterator, Sequence
@@ -35,12 +31,18 @@ from typing import Any
 import numpy as np
 
 from scorecast.cache.protocol import Cache
-from scorecast.cache.store import hash_identity, make_key, text_hash, vector_hash
+from scorecast.cache.store import hash_identity, make_key
 from scorecast.config import EncoderSpec
-from scorecast.data.audio import audio_input_hash
 from scorecast.data.features import FeatureSet
 from scorecast.data.items import Item, ItemSet
-from scorecast.encoders.base import ENCODERS, Encoded, Encoder, encoder_params
+from scorecast.encoders.base import Encoded, Encoder
+from scorecast.encoders.building import (  # re-exported: callers import them from here
+    build_encoder,
+    constructor_params,
+    resolve_encoder_class,
+    spec_identity,
+)
+from scorecast.encoders.item_inputs import content_hash, naming_item  # content_hash re-exported
 from scorecast.encoders.pipeline_batches import (  # re-exported: callers import them from here
     AudioPair,
     OnError,
@@ -48,13 +50,12 @@ from scorecast.encoders.pipeline_batches import (  # re-exported: callers import
     chunks,
     encode_batch_checked,
     load_input,
-    pair_hash,
     progress_bar,
     reference_field,
     to_store,
     usable,
 )
-from scorecast.encoders.sharing import clear_shared_encoders, default_batch_size, default_workers, shared_instance
+from scorecast.encoders.sharing import clear_shared_encoders, default_batch_size, default_workers
 from scorecast.errors import ConfigError, DataError
 
 __all__ = [
@@ -120,113 +121,6 @@ class EncodePlan:
     found: dict[str, Encoded]
     skipped: dict[str, str]
     encoder: Encoder | None = None
-
-
-_NOT_FAMILIES = {"base", "pipeline", "pipeline_batches", "distributed", "sharing"}
-
-
-def resolve_encoder_class(name: str) -> Any:
-    """The registered encoder class (or factory) ``name``, importing the family modules of
-    ``scorecast.encoders`` if it is not registered yet (they keep heavy imports inside functions)."""
-    if name not in ENCODERS:
-        import pkgutil
-
-        package = importlib.import_module("scorecast.encoders")
-        broken = []
-        for info in pkgutil.iter_modules(package.__path__):
-            if info.name.startswith("_") or info.name in _NOT_FAMILIES:
-                continue
-            try:
-                importlib.import_module(f"scorecast.encoders.{info.name}")
-            except ImportError as exc:  # one family's missing dependency must not hide the others
-                broken.append(f"scorecast.encoders.{info.name} ({exc})")
-        if name not in ENCODERS and broken:
-            raise ConfigError(
-                f"unknown encoder '{name}'; expected one of: {', '.join(ENCODERS.names())}; "
-                f"these encoder modules failed to import: {'; '.join(broken)}"
-            )
-    return ENCODERS.get(name)
-
-
-def build_encoder(spec: EncoderSpec, device: str | None = None, shared: bool = True) -> Encoder:
-    """``ENCODERS.build(spec.name, **spec.params)``, passing ``device`` where the encoder takes one
-    and the spec's params do not set it. ``shared`` (the default): one instance per distinct
-    (name, constructor params) in this process (:func:`scorecast.encoders.sharing.shared_instance`)."""
-    params = constructor_params(spec, device)
-    if not shared:
-        return ENCODERS.build(spec.name, **params)
-    cls = resolve_encoder_class(spec.name)  # in the key: a name registered again to another class
-    key = f"{spec.name}:{cls.__module__}.{cls.__qualname__}@{id(cls)}:" + json.dumps(
-        params, sort_keys=True, default=str
-    )
-    return shared_instance(key, lambda: ENCODERS.build(spec.name, **params))
-
-
-def constructor_params(spec: EncoderSpec, device: str | None = None) -> dict[str, Any]:
-    """The spec's params (fine-tuning keys dropped), plus ``device`` and ``sequence`` (from the
-    spec) where the encoder class takes them and the params do not set them."""
-    cls = resolve_encoder_class(spec.name)
-    params = encoder_params(spec.params)
-    if device is not None and "device" not in params and _accepts(cls, "device"):
-        params["device"] = device
-    if spec.sequence and "sequence" not in params and _accepts(cls, "sequence"):
-        params["sequence"] = True
-    return params
-
-
-def spec_identity(spec: EncoderSpec) -> dict[str, Any]:
-    """The identity dict of the encoder a spec describes (built only where its class cannot say)."""
-    hook = getattr(resolve_encoder_class(spec.name), "identity_for", None)
-    identity = hook(**constructor_params(spec)) if callable(hook) else None
-    return identity if identity is not None else build_encoder(spec).identity()
-
-
-def _accepts(cls: Any, name: str) -> bool:
-    try:
-        return name in inspect.signature(cls).parameters
-    except (TypeError, ValueError):
-        return False
-
-
-def content_hash(item: Item, spec: EncoderSpec) -> tuple[str, Any]:
-    """(content hash, payload) of the input ``spec.input`` of ``item``; DataError if it is missing.
-
-    For a two-input encoder (``reference_param`` set) the payload is an :class:`AudioPair` of the input
-    and the reference field the spec's params name, and the hash covers both clips' content."""
-    chash, payload = _one_input(item, spec)
-    field = reference_field(spec, resolve_encoder_class(spec.name))
-    if field is None:
-        return chash, payload
-    ref = item.audios.get(field)
-    if ref is None:
-        have = ", ".join(sorted(item.audios)) or "none"
-        raise DataError(
-            f"item '{item.id}' has no audio field '{field}' (it has: {have}); encoder '{spec.name}' compares "
-            f"its input '{spec.input}' with it",
-            field=f"audio.{field}",
-        )
-    return pair_hash(chash, audio_input_hash(ref)), AudioPair(payload, ref)
-
-
-def _one_input(item: Item, spec: EncoderSpec) -> tuple[str, Any]:
-    if spec.input == "audio":
-        if item.audio is None:
-            raise DataError(f"item '{item.id}' has no audio; encoder '{spec.name}' reads input 'audio'", field="audio")
-        return audio_input_hash(item.audio), item.audio
-    kind, name = spec.input.split(".", 1)
-    fields, hash_fn = {
-        "audio": (item.audios, audio_input_hash),
-        "text": (item.texts, text_hash),
-        "vector": (item.vectors, vector_hash),
-    }[kind]
-    value = fields.get(name)
-    if value is None:
-        have = ", ".join(sorted(fields)) or "none"
-        raise DataError(
-            f"item '{item.id}' has no {kind} field '{name}' (it has: {have}); encoder '{spec.name}' reads it",
-            field=spec.input,
-        )
-    return hash_fn(value), (np.asarray(value, dtype=np.float32) if kind == "vector" else value)
 
 
 def in_shard(key: str, shard: tuple[int, int] | None) -> bool:
@@ -350,34 +244,8 @@ def encode_items(
                         _skip_key(plan, key, reason)
                     advance(len(done) + len(failed))
             except DataError as exc:
-                raise _naming_item(plan, exc) from exc
+                raise naming_item(plan, exc) from exc
     return finish_plan(plan, encoded=n_done, seconds=time.perf_counter() - start)
-
-
-def _naming_item(plan: EncodePlan, exc: DataError) -> DataError:
-    """``exc`` restated with the item(s) whose input failed: id, table row and audio file."""
-    key = getattr(exc, "key", None)
-    positions = [pos for pos, k in plan.refs if k == key]
-    if not positions:
-        return exc
-    first = plan.items[positions[0]]
-    where = f"item '{first.id}'" + (
-        f" (and {len(positions) - 1} more with the same input)" if len(positions) > 1 else ""
-    )
-    source = first.audio if plan.spec.input == "audio" else None
-    if plan.spec.input.startswith("audio."):  # a named audio field (audio.generated, audio.reference)
-        source = first.audios.get(plan.spec.input.split(".", 1)[1])
-    audio = source if isinstance(source, (str, os.PathLike)) else None
-    if audio is None and plan.spec.input == "audio":
-        audio = first.meta.get("upload")  # the file name of an upload the server decoded
-    if isinstance(first.meta.get("row"), int):
-        where += f" (table row {first.meta['row']})"
-    ref = reference_field(plan.spec, resolve_encoder_class(plan.spec.name))
-    if ref is not None and isinstance(first.audios.get(ref), (str, os.PathLike)):
-        where += f" (reference '{ref}': {first.audios[ref]})"
-    field = exc.field or (plan.spec.input if plan.spec.input.startswith("audio.") else None)
-    named = type(exc)(f"{where}: {exc.message}", file=exc.file or audio, row=exc.row, field=field)
-    return named  # the same class (AudioError stays AudioError)
 
 
 def _keep(out: Encoded, spec: EncoderSpec) -> Encoded:
