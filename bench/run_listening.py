@@ -204,13 +204,10 @@ def pick(scores: dict[str, tuple[float, float]], criterion: str) -> tuple[str, f
 def choice_on_all_items(spec, data_dir, variants, items, features, overrides, work: Path, threads, log):
     """The variant the same inner CV (clip SRCC) picks on ALL items: what the nested choice would deploy, and
     so the recipe's default (its honest figure is the nested row, whose folds never saw their own choice)."""
-    scores = {
-        v: inner_scores(spec, data_dir, v, items, features, overrides, work / "sel-all" / v, threads)[0]
-        for v in variants
-    }
-    v, srcc = pick({k: (x, float("nan")) for k, x in scores.items()}, "clip")
-    log(f"  choice on all items: {v} (inner clip SRCC {srcc:.3f})")
-    return {"variant": v, "inner_srcc": srcc, "inner_srcc_by_variant": scores, "candidates": list(variants)}
+    sel = select_on_all(spec, data_dir, variants, items, features, overrides, work, threads, log, ("clip",))
+    v = sel["picks"]["clip"]
+    scores = {k: e["clip"] for k, e in sel["scores"].items()}
+    return {"variant": v, "inner_srcc": scores[v], "inner_srcc_by_variant": scores, "candidates": list(variants)}
 
 
 def nested_select(spec, data_dir, variants, items, features, overrides, work: Path, threads, log, criteria=("clip",)):

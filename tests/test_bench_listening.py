@@ -6,6 +6,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import sys
+from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
@@ -203,3 +204,24 @@ def test_scores_without_the_hidden_reference_leave_its_clips_out():
     assert "condition 'Reference'" in text and "30 clips, 3 conditions" in text
     with pytest.raises(SystemExit, match="expected some but not all"):
         run_listening.without_hidden_reference("nope", pred, {"z": anchor}, truth, groups, 50)
+
+
+def test_the_default_choice_is_the_inner_cv_pick_on_all_items(monkeypatch):
+    """--choose-default and --select-all run one inner CV per candidate on all items (inner_scores); the
+    default is the best clip SRCC (the first listed on ties), whatever the system level says."""
+    fake = {"a": (0.50, 0.90), "b": (0.61, 0.10), "c": (0.61, 0.99)}
+    seen = []
+
+    def inner(spec, data_dir, v, items, features, overrides, work, threads):
+        seen.append(v)
+        return (*fake[v], None)
+
+    monkeypatch.setattr(run_listening, "inner_scores", inner)
+    got = run_listening.choice_on_all_items({}, None, ["a", "b", "c"], None, None, {}, Path("/tmp"), 1, lambda m: None)
+    assert seen == ["a", "b", "c"]
+    assert got == {
+        "variant": "b",
+        "inner_srcc": 0.61,
+        "inner_srcc_by_variant": {"a": 0.50, "b": 0.61, "c": 0.61},
+        "candidates": ["a", "b", "c"],
+    }
