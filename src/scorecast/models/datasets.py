@@ -23,6 +23,16 @@ from scorecast.errors import ConfigError, DataError
 _EPS = 1e-6
 
 
+def _require_pooled(option: str, names: Sequence[str], features: FeatureSet) -> None:
+    """ConfigError naming ``option`` where some of ``names`` are not pooled features of ``features``."""
+    missing = [n for n in names if n not in features.pooled]
+    if missing:
+        raise ConfigError(
+            f"{option}: feature(s) {', '.join(missing)} are not among the pooled features: "
+            f"{', '.join(features.pooled) or '(none)'}"
+        )
+
+
 @dataclass
 class FeatureScaler:
     """Per-dimension mean/std of each pooled feature (and of each sequence feature's frames),
@@ -40,21 +50,11 @@ class FeatureScaler:
         """Statistics per pooled feature; the features of each group in ``together`` share one set, computed
         over the group's arrays stacked (``training.standardize_together``); those in ``skip`` get none and
         pass through unchanged (``training.standardize_skip``)."""
-        unknown = [n for n in skip if n not in features.pooled]
-        if unknown:
-            raise ConfigError(
-                f"training.standardize_skip: feature(s) {', '.join(unknown)} are not among the pooled features: "
-                f"{', '.join(features.pooled) or '(none)'}"
-            )
+        _require_pooled("training.standardize_skip", skip, features)
         scaler = cls()
         shared = {}
         for group in together:
-            missing = [n for n in group if n not in features.pooled]
-            if missing:
-                raise ConfigError(
-                    f"training.standardize_together: feature(s) {', '.join(missing)} are not among the pooled "
-                    f"features: {', '.join(features.pooled) or '(none)'}"
-                )
+            _require_pooled("training.standardize_together", group, features)
             dims = {n: features.pooled[n].shape[1] for n in group}
             if len(set(dims.values())) != 1:
                 raise ConfigError(f"training.standardize_together: expected features of one size, got {dims}")
